@@ -1,0 +1,70 @@
+# permsync — run `make help` for the targets.
+SHELL := /usr/bin/env bash
+GO ?= go
+PKGS := ./...
+# Postgres used by `make test-postgres` (and by CI); trust auth on loopback.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## Start permsync with embedded devkinde on http://localhost:8080 (no configuration needed)
+	$(GO) run ./cmd/permsync serve
+
+.PHONY: devkinde
+devkinde: ## Run only devkinde, the Kinde-compatible provider, on :7070
+	$(GO) run ./cmd/permsync devkinde --addr 127.0.0.1:7070
+
+.PHONY: build
+build: ## Build the permsync binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/permsync ./cmd/permsync
+
+.PHONY: generate
+generate: ## Regenerate templ views
+	$(GO) tool templ generate
+
+.PHONY: vendor
+vendor: ## Copy htmx and its SSE extension from the pinned npm packages into static/vendor
+	./scripts/vendor.sh
+
+.PHONY: check-generated
+check-generated: generate ## Fail if generated templ files are not committed and current
+	@git diff --exit-code --stat -- '*_templ.go' || { echo "generated templ files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- '*_templ.go')" || { echo "untracked generated templ files: commit them"; exit 1; }
+
+.PHONY: check-vendor
+check-vendor: vendor ## Fail if static/vendor differs from the pinned npm packages
+	@git diff --exit-code --stat -- static/vendor || { echo "static/vendor does not match package-lock.json: run 'make vendor' and commit"; exit 1; }
+
+.PHONY: lint
+lint: ## gofmt, go vet, and the generated-files check
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet $(PKGS)
+
+.PHONY: test
+test: ## Run every test (unit, integration against devkinde, Postgres when reachable, browser tests)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		echo "--- store and admin tests against Postgres"; \
+		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./admin/...; \
+	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
+
+.PHONY: test-race
+test-race: ## Run the tests with the race detector (slower)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+.PHONY: bench
+bench: ## Run the Go benchmarks and print results
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+.PHONY: screenshots
+screenshots: ## Save screenshots of the main pages into docs/screenshots (needs chromium)
+	PERMSYNC_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestScreenshots ./e2e/
+
+.PHONY: clean
+clean: ## Remove build output and the local data folder
+	rm -rf bin data

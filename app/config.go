@@ -1,0 +1,275 @@
+// Package app wires permsync together: configuration, database, Kinde clients,
+// services and the HTTP server. cmd/permsync parses the environment and calls it;
+// tests build an App the same way.
+package app
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything permsync reads from its environment. It is parsed once
+// at start by LoadConfig and validated there; a wrong value stops the program
+// with one clear line.
+type Config struct {
+	// Kinde, with the Kinde SDKs' variable names.
+	IssuerURL          string // KINDE_ISSUER_URL; empty starts devkinde in-process
+	ClientID           string // KINDE_CLIENT_ID
+	ClientSecret       string // KINDE_CLIENT_SECRET (or _FILE)
+	SiteURL            string // KINDE_SITE_URL: the public URL of this app
+	PostLoginRedirect  string // KINDE_POST_LOGIN_REDIRECT_URL: relative path after sign-in
+	PostLogoutRedirect string // KINDE_POST_LOGOUT_REDIRECT_URL: absolute URL Kinde sends users to after logout
+	Audience           string // KINDE_AUDIENCE (space-separated)
+	Scope              string // KINDE_SCOPE
+	M2MClientID        string // KINDE_M2M_CLIENT_ID
+	M2MClientSecret    string // KINDE_M2M_CLIENT_SECRET (or _FILE)
+
+	// permsync's own.
+	Addr            string        // PERMSYNC_ADDR
+	Secrets         []string      // PERMSYNC_SECRET (or _FILE): comma-separated, newest first
+	AdminPermission string        // PERMSYNC_ADMIN_PERMISSION
+	KindeRate       float64       // PERMSYNC_KINDE_RATE: Management API calls per second
+	DatabaseURL     string        // DATABASE_URL: "" or sqlite path/URL, or postgres://
+	DataDir         string        // PERMSYNC_DATA_DIR
+	LogLevel        slog.Level    // PERMSYNC_LOG_LEVEL
+	LogFormat       string        // PERMSYNC_LOG_FORMAT: text or json
+	DevKindeAddr    string        // PERMSYNC_DEVKINDE_ADDR: where the embedded devkinde listens
+	DevAccessTTL    time.Duration // PERMSYNC_DEVKINDE_ACCESS_TTL: access-token lifetime in dev mode
+
+	// Dev is true when no KINDE_ISSUER_URL is set: devkinde runs in-process.
+	Dev bool
+}
+
+// secretNames are the variables that may hold secrets; each also has a _FILE twin.
+var secretNames = map[string]bool{
+	"KINDE_CLIENT_SECRET":     true,
+	"KINDE_M2M_CLIENT_SECRET": true,
+	"PERMSYNC_SECRET":         true,
+	"DATABASE_URL":            true,
+}
+
+// env reads a variable, preferring NAME_FILE for secrets. Trailing newlines of
+// files are trimmed.
+type env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *env) str(name, def string) string {
+	if secretNames[name] {
+		if path := e.getenv(name + "_FILE"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				e.errs = append(e.errs, fmt.Errorf("%s_FILE: %w", name, err))
+				return ""
+			}
+			return strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *env) float(name string, def float64) float64 {
+	s := e.str(name, "")
+	if s == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a positive number, got %q", name, s))
+		return def
+	}
+	return f
+}
+
+func (e *env) duration(name string, def time.Duration) time.Duration {
+	s := e.str(name, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a positive duration such as 5m, got %q", name, s))
+		return def
+	}
+	return d
+}
+
+// LoadConfig reads and validates the configuration.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	e := &env{getenv: getenv}
+	c := Config{
+		IssuerURL:          strings.TrimRight(e.str("KINDE_ISSUER_URL", ""), "/"),
+		ClientID:           e.str("KINDE_CLIENT_ID", ""),
+		ClientSecret:       e.str("KINDE_CLIENT_SECRET", ""),
+		SiteURL:            strings.TrimRight(e.str("KINDE_SITE_URL", ""), "/"),
+		PostLoginRedirect:  e.str("KINDE_POST_LOGIN_REDIRECT_URL", "/dashboard"),
+		PostLogoutRedirect: e.str("KINDE_POST_LOGOUT_REDIRECT_URL", ""),
+		Audience:           e.str("KINDE_AUDIENCE", ""),
+		Scope:              e.str("KINDE_SCOPE", "openid profile email offline"),
+		M2MClientID:        e.str("KINDE_M2M_CLIENT_ID", ""),
+		M2MClientSecret:    e.str("KINDE_M2M_CLIENT_SECRET", ""),
+		Addr:               e.str("PERMSYNC_ADDR", "127.0.0.1:8080"),
+		AdminPermission:    e.str("PERMSYNC_ADMIN_PERMISSION", "admin:permissions"),
+		KindeRate:          e.float("PERMSYNC_KINDE_RATE", 5),
+		DatabaseURL:        e.str("DATABASE_URL", ""),
+		DataDir:            e.str("PERMSYNC_DATA_DIR", "data"),
+		LogFormat:          e.str("PERMSYNC_LOG_FORMAT", "text"),
+		DevKindeAddr:       e.str("PERMSYNC_DEVKINDE_ADDR", "127.0.0.1:7070"),
+		DevAccessTTL:       e.duration("PERMSYNC_DEVKINDE_ACCESS_TTL", 5*time.Minute),
+	}
+	if s := e.str("PERMSYNC_SECRET", ""); s != "" {
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				c.Secrets = append(c.Secrets, part)
+			}
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(e.str("PERMSYNC_LOG_LEVEL", "info"))); err != nil {
+		e.errs = append(e.errs, fmt.Errorf("PERMSYNC_LOG_LEVEL: %w", err))
+	}
+	c.Dev = c.IssuerURL == ""
+	e.errs = append(e.errs, c.validate()...)
+	if len(e.errs) > 0 {
+		return c, errors.Join(e.errs...)
+	}
+	return c, nil
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("PERMSYNC_ADDR: want host:port, got %q", c.Addr)
+	}
+	if !c.Dev {
+		if u, err := url.Parse(c.IssuerURL); err != nil || u.Host == "" || (u.Scheme != "https" && !isLoopbackURL(u)) {
+			bad("KINDE_ISSUER_URL: want an https URL such as https://yourbusiness.kinde.com, got %q", c.IssuerURL)
+		}
+		if c.ClientID == "" {
+			bad("KINDE_CLIENT_ID is required when KINDE_ISSUER_URL is set")
+		}
+		if c.SiteURL == "" {
+			bad("KINDE_SITE_URL is required when KINDE_ISSUER_URL is set (the public URL of this app)")
+		}
+		if len(c.Secrets) == 0 {
+			bad("PERMSYNC_SECRET is required when KINDE_ISSUER_URL is set (32+ random characters; comma-separate several to rotate)")
+		}
+		if (c.M2MClientID == "") != (c.M2MClientSecret == "") {
+			bad("KINDE_M2M_CLIENT_ID and KINDE_M2M_CLIENT_SECRET must be set together")
+		}
+	}
+	if c.SiteURL != "" {
+		if u, err := url.Parse(c.SiteURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			bad("KINDE_SITE_URL: want an absolute http(s) URL, got %q", c.SiteURL)
+		}
+	}
+	if !strings.HasPrefix(c.PostLoginRedirect, "/") || strings.HasPrefix(c.PostLoginRedirect, "//") {
+		bad("KINDE_POST_LOGIN_REDIRECT_URL: want a relative path such as /dashboard, got %q", c.PostLoginRedirect)
+	}
+	if !strings.Contains(" "+c.Scope+" ", " openid ") {
+		bad("KINDE_SCOPE must include openid, got %q", c.Scope)
+	}
+	for i, s := range c.Secrets {
+		if len(s) < 32 {
+			bad("PERMSYNC_SECRET: key %d is %d characters; use at least 32", i+1, len(s))
+		}
+	}
+	if c.AdminPermission == "" {
+		bad("PERMSYNC_ADMIN_PERMISSION must not be empty")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("PERMSYNC_LOG_FORMAT: want text or json, got %q", c.LogFormat)
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite:") &&
+		!strings.HasPrefix(c.DatabaseURL, "file:") {
+		bad("DATABASE_URL: want postgres://… or sqlite:path, got a value of another kind")
+	}
+	return errs
+}
+
+func isLoopbackURL(u *url.URL) bool {
+	if u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// DevSecret returns the secret kept in the data folder for dev mode, creating
+// it on first use.
+func DevSecret(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "dev-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(buf)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// Dump writes the configuration with secrets redacted.
+func (c Config) Dump(w io.Writer) {
+	redact := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "<redacted>"
+	}
+	db := c.DatabaseURL
+	if strings.HasPrefix(db, "postgres") {
+		db = redact(db)
+	}
+	rows := [][2]string{
+		{"KINDE_ISSUER_URL", c.IssuerURL},
+		{"KINDE_CLIENT_ID", c.ClientID},
+		{"KINDE_CLIENT_SECRET", redact(c.ClientSecret)},
+		{"KINDE_SITE_URL", c.SiteURL},
+		{"KINDE_POST_LOGIN_REDIRECT_URL", c.PostLoginRedirect},
+		{"KINDE_POST_LOGOUT_REDIRECT_URL", c.PostLogoutRedirect},
+		{"KINDE_AUDIENCE", c.Audience},
+		{"KINDE_SCOPE", c.Scope},
+		{"KINDE_M2M_CLIENT_ID", c.M2MClientID},
+		{"KINDE_M2M_CLIENT_SECRET", redact(c.M2MClientSecret)},
+		{"PERMSYNC_ADDR", c.Addr},
+		{"PERMSYNC_SECRET", redact(strings.Join(c.Secrets, ","))},
+		{"PERMSYNC_ADMIN_PERMISSION", c.AdminPermission},
+		{"PERMSYNC_KINDE_RATE", strconv.FormatFloat(c.KindeRate, 'g', -1, 64)},
+		{"DATABASE_URL", db},
+		{"PERMSYNC_DATA_DIR", c.DataDir},
+		{"PERMSYNC_LOG_LEVEL", c.LogLevel.String()},
+		{"PERMSYNC_LOG_FORMAT", c.LogFormat},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s=%s\n", r[0], r[1])
+	}
+}

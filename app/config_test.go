@@ -1,0 +1,90 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfigDefaultsToDevMode(t *testing.T) {
+	cfg, err := LoadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Dev || cfg.Scope != "openid profile email offline" || cfg.AdminPermission != "admin:permissions" {
+		t.Fatalf("unexpected defaults: %+v", cfg)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	long := strings.Repeat("k", 32)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"http issuer", map[string]string{"KINDE_ISSUER_URL": "http://acme.kinde.com", "KINDE_CLIENT_ID": "c", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long}, "KINDE_ISSUER_URL"},
+		{"missing client id", map[string]string{"KINDE_ISSUER_URL": "https://acme.kinde.com", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long}, "KINDE_CLIENT_ID"},
+		{"short secret", map[string]string{"PERMSYNC_SECRET": "short"}, "at least 32"},
+		{"absolute post-login redirect", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "https://evil.example/"}, "relative path"},
+		{"protocol-relative post-login redirect", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "//evil.example/"}, "relative path"},
+		{"bad rate", map[string]string{"PERMSYNC_KINDE_RATE": "fast"}, "PERMSYNC_KINDE_RATE"},
+		{"bad addr", map[string]string{"PERMSYNC_ADDR": "8080"}, "PERMSYNC_ADDR"},
+		{"m2m half set", map[string]string{"KINDE_ISSUER_URL": "https://acme.kinde.com", "KINDE_CLIENT_ID": "c", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long, "KINDE_M2M_CLIENT_ID": "m"}, "KINDE_M2M_CLIENT_SECRET"},
+		{"no openid scope", map[string]string{"KINDE_SCOPE": "profile email"}, "openid"},
+		{"mysql url", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(envOf(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want mention of %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	secret := strings.Repeat("s", 40)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(envOf(map[string]string{"PERMSYNC_SECRET_FILE": path, "PERMSYNC_SECRET": "ignored-because-file-wins-xxxxxxxxxxxx"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Secrets) != 1 || cfg.Secrets[0] != secret {
+		t.Fatalf("secrets = %q", cfg.Secrets)
+	}
+}
+
+func TestConfigDumpRedactsSecrets(t *testing.T) {
+	secret := strings.Repeat("z", 40)
+	cfg, err := LoadConfig(envOf(map[string]string{"PERMSYNC_SECRET": secret, "KINDE_CLIENT_SECRET": "topsecret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	cfg.Dump(&b)
+	if strings.Contains(b.String(), secret) || strings.Contains(b.String(), "topsecret") {
+		t.Fatalf("dump leaks a secret:\n%s", b.String())
+	}
+}
+
+func TestDevSecretIsKept(t *testing.T) {
+	dir := t.TempDir()
+	a, err := DevSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DevSecret(dir)
+	if err != nil || a != b || len(a) < 32 {
+		t.Fatalf("dev secret not kept: %q %q %v", a, b, err)
+	}
+}

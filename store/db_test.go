@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"os"
+	"testing"
+)
+
+// openTest opens a fresh SQLite database in a temp folder, or the Postgres
+// database named by PERMSYNC_TEST_DATABASE_URL when that is set.
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	opts := Options{DataDir: t.TempDir()}
+	if u := os.Getenv("PERMSYNC_TEST_DATABASE_URL"); u != "" {
+		opts.URL = u
+	}
+	db, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpenMigratesOnceAndReopens(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db2, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db2.Close()
+	var n2 int
+	if err := db2.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n2); err != nil {
+		t.Fatal(err)
+	}
+	if n != n2 {
+		t.Fatalf("migrations re-applied: %d then %d", n, n2)
+	}
+	var mode string
+	if err := db2.QueryRow(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+func TestRebind(t *testing.T) {
+	db := &DB{dialect: Postgres}
+	if got := db.Rebind(`SELECT a FROM t WHERE b = ? AND c = ?`); got != `SELECT a FROM t WHERE b = $1 AND c = $2` {
+		t.Fatalf("got %q", got)
+	}
+	db.dialect = SQLite
+	if got := db.Rebind(`x = ?`); got != `x = ?` {
+		t.Fatalf("sqlite rebind changed query: %q", got)
+	}
+}
