@@ -1,0 +1,85 @@
+package devkinde
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Main runs devkinde as a program until ctx is done: the lead wires it as
+// `permsync devkinde`. Flags:
+//
+//	--addr        listen address (default :7070)
+//	--public-url  issuer URL if it differs from http://<addr>
+//	--seed        seed JSON file (default: the built-in seed)
+//	--data        data folder; keys and state survive restarts
+//	--access-ttl  access token lifetime override (e.g. 2m)
+//	--rate        Management API requests per second (0 = unlimited)
+//	--fault-rate  fraction of Management API requests answered 500
+//	--redirect    comma-separated URLs allowed as callback and logout
+//	              redirects of the default web client (permsync_web)
+//	--debug       log every request
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devkinde", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", ":7070", "listen address")
+	publicURL := fs.String("public-url", "", "issuer URL (default http://<addr>)")
+	seedPath := fs.String("seed", "", "seed JSON file (default: built-in seed)")
+	dataDir := fs.String("data", "", "data folder for keys and state (default: in memory)")
+	accessTTL := fs.Duration("access-ttl", 0, "access token lifetime override (0 = per client, default 24h)")
+	rps := fs.Float64("rate", 0, "Management API rate limit in requests per second (0 = unlimited)")
+	faults := fs.Float64("fault-rate", 0, "fraction of Management API requests answered 500 (0..1)")
+	redirects := fs.String("redirect", "", "comma-separated callback/logout URLs to allow for the web client "+WebClientID)
+	debug := fs.Bool("debug", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("devkinde: unexpected arguments: %v", fs.Args())
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := Config{Addr: *addr, PublicURL: *publicURL, DataDir: *dataDir, AccessTokenTTL: *accessTTL,
+		RateLimit: *rps, FaultRate: *faults, Logger: logger}
+	if *seedPath != "" {
+		sd, err := LoadSeed(*seedPath)
+		if err != nil {
+			return err
+		}
+		cfg.Seed = sd
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	if urls := splitList(*redirects); len(urls) > 0 {
+		srv.AllowRedirect(WebClientID, urls...)
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "devkinde is running at %s\n", srv.URL())
+	fmt.Fprintf(stdout, "  discovery:  %s/.well-known/openid-configuration\n", srv.URL())
+	if *seedPath == "" {
+		fmt.Fprintf(stdout, "  web client: %s / %s (add callback URLs with AllowRedirect or a seed file)\n",
+			WebClientID, WebClientSecret)
+		fmt.Fprintf(stdout, "  m2m client: %s / %s, audience %s/api\n", M2MClientID, M2MClientSecret, srv.URL())
+		fmt.Fprintf(stdout, "  demo users: admin@, alice@, bob@, carol@acme.test, password %q\n", DemoPassword)
+	}
+	<-ctx.Done()
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("devkinde: shutdown timed out")
+	}
+}

@@ -1,0 +1,335 @@
+package devkinde
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// roleItem is Kinde's roles schema.
+type roleItem struct {
+	ID            string `json:"id"`
+	Key           string `json:"key"`
+	Name          string `json:"name"`
+	Description   string `json:"description"`
+	IsDefaultRole bool   `json:"is_default_role"`
+}
+
+func toRoleItem(r *role) roleItem {
+	return roleItem{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, IsDefaultRole: r.IsDefaultRole}
+}
+
+type rolesResponse struct {
+	Code      string     `json:"code"`
+	Message   string     `json:"message"`
+	Roles     []roleItem `json:"roles"`
+	NextToken string     `json:"next_token,omitempty"`
+}
+
+type roleResponse struct {
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Role    roleItem `json:"role"`
+}
+
+type createRoleResponse struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Role    struct {
+		ID string `json:"id"`
+	} `json:"role"`
+}
+
+type rolePermissionsPatchResponse struct {
+	Code               string   `json:"code"`
+	Message            string   `json:"message"`
+	PermissionsAdded   []string `json:"permissions_added"`
+	PermissionsRemoved []string `json:"permissions_removed"`
+}
+
+type roleUser struct {
+	ID       string   `json:"id"`
+	OrgCodes []string `json:"org_codes"`
+}
+
+type roleUsersResponse struct {
+	Code      string     `json:"code"`
+	Message   string     `json:"message"`
+	Users     []roleUser `json:"users"`
+	NextToken string     `json:"next_token,omitempty"`
+}
+
+type roleBody struct {
+	Name                   *string `json:"name"`
+	Description            *string `json:"description"`
+	Key                    *string `json:"key"`
+	IsDefaultRole          *bool   `json:"is_default_role"`
+	AssignmentPermissionID *string `json:"assignment_permission_id"`
+}
+
+func findRole(st *state, id string) (*role, error) {
+	if rl := st.Roles[id]; rl != nil {
+		return rl, nil
+	}
+	return nil, notFound("ROLE_NOT_FOUND", "No role with this id.")
+}
+
+// apiListRoles is GET /api/v1/roles (sort: name_asc|name_desc|key_asc|key_desc).
+func (s *Server) apiListRoles(w http.ResponseWriter, r *http.Request) {
+	s.read(w, func(st *state) (any, error) {
+		pg, err := parsePage(r)
+		if err != nil {
+			return nil, err
+		}
+		rs := st.sortedRoles()
+		var cmp func(a, b *role) int
+		switch r.URL.Query().Get("sort") {
+		case "":
+		case "name_asc":
+			cmp = func(a, b *role) int { return strings.Compare(a.Name, b.Name) }
+		case "name_desc":
+			cmp = func(a, b *role) int { return strings.Compare(b.Name, a.Name) }
+		case "key_asc":
+			cmp = func(a, b *role) int { return strings.Compare(a.Key, b.Key) }
+		case "key_desc":
+			cmp = func(a, b *role) int { return strings.Compare(b.Key, a.Key) }
+		default:
+			return nil, badRequest("INVALID_SORT", "sort must be one of name_asc, name_desc, key_asc, key_desc.")
+		}
+		if cmp != nil {
+			slices.SortStableFunc(rs, cmp)
+		}
+		items, next := paginate(rs, pg)
+		resp := rolesResponse{Code: "OK", Message: "Success", Roles: []roleItem{}, NextToken: next}
+		for _, rl := range items {
+			resp.Roles = append(resp.Roles, toRoleItem(rl))
+		}
+		return resp, nil
+	})
+}
+
+// apiGetRole is GET /api/v1/roles/{role_id}.
+func (s *Server) apiGetRole(w http.ResponseWriter, r *http.Request) {
+	s.read(w, func(st *state) (any, error) {
+		rl, err := findRole(st, r.PathValue("role_id"))
+		if err != nil {
+			return nil, err
+		}
+		return roleResponse{Code: "OK", Message: "Success", Role: toRoleItem(rl)}, nil
+	})
+}
+
+// apiCreateRole is POST /api/v1/roles → 201 {role:{id}}.
+func (s *Server) apiCreateRole(w http.ResponseWriter, r *http.Request) {
+	var body roleBody
+	if err := decodeBody(r, &body, true); err != nil {
+		s.writeAPIErr(w, err)
+		return
+	}
+	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
+		if body.Key == nil || strings.TrimSpace(*body.Key) == "" {
+			return 0, nil, badRequest("KEY_REQUIRED", "key is required.")
+		}
+		key := strings.TrimSpace(*body.Key)
+		if st.roleByKey(key) != nil {
+			return 0, nil, badRequest("ROLE_KEY_EXISTS", "A role with this key already exists.")
+		}
+		rl := &role{ID: newUUIDv7(), Key: key, Name: key, Permissions: []string{}, Seq: st.next()}
+		if body.Name != nil && *body.Name != "" {
+			rl.Name = *body.Name
+		}
+		if body.Description != nil {
+			rl.Description = *body.Description
+		}
+		if body.IsDefaultRole != nil {
+			rl.IsDefaultRole = *body.IsDefaultRole
+		}
+		st.Roles[rl.ID] = rl
+		s.emitLocked(st, "role.created", "api", roleEventData(rl), now)
+		resp := createRoleResponse{Code: "OK", Message: "Success"}
+		resp.Role.ID = rl.ID
+		return http.StatusCreated, resp, nil
+	})
+}
+
+// apiUpdateRole is PATCH /api/v1/roles/{role_id}; Kinde's spec answers 201.
+func (s *Server) apiUpdateRole(w http.ResponseWriter, r *http.Request) {
+	var body roleBody
+	if err := decodeBody(r, &body, false); err != nil {
+		s.writeAPIErr(w, err)
+		return
+	}
+	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
+		rl, err := findRole(st, r.PathValue("role_id"))
+		if err != nil {
+			return 0, nil, err
+		}
+		if body.Key != nil {
+			key := strings.TrimSpace(*body.Key)
+			if key == "" {
+				return 0, nil, badRequest("KEY_REQUIRED", "key cannot be empty.")
+			}
+			if other := st.roleByKey(key); other != nil && other.ID != rl.ID {
+				return 0, nil, badRequest("ROLE_KEY_EXISTS", "A role with this key already exists.")
+			}
+			rl.Key = key
+		}
+		if body.Name != nil {
+			rl.Name = *body.Name
+		}
+		if body.Description != nil {
+			rl.Description = *body.Description
+		}
+		if body.IsDefaultRole != nil {
+			rl.IsDefaultRole = *body.IsDefaultRole
+		}
+		s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
+		return http.StatusCreated, ok(), nil
+	})
+}
+
+// apiDeleteRole is DELETE /api/v1/roles/{role_id}. The role is removed from
+// every member; like permission deletion this does not invalidate cached
+// claims.
+func (s *Server) apiDeleteRole(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("role_id")
+	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
+		if _, err := findRole(st, id); err != nil {
+			return 0, nil, err
+		}
+		delete(st.Roles, id)
+		for _, u := range st.Users {
+			for _, m := range u.Orgs {
+				m.Roles = slices.DeleteFunc(m.Roles, func(rid string) bool { return rid == id })
+			}
+		}
+		s.emitLocked(st, "role.deleted", "api", map[string]any{"role": map[string]string{"id": id}}, now)
+		return http.StatusOK, ok(), nil
+	})
+}
+
+// apiGetRolePermissions is GET /api/v1/roles/{role_id}/permissions.
+func (s *Server) apiGetRolePermissions(w http.ResponseWriter, r *http.Request) {
+	s.read(w, func(st *state) (any, error) {
+		rl, err := findRole(st, r.PathValue("role_id"))
+		if err != nil {
+			return nil, err
+		}
+		pg, err := parsePage(r)
+		if err != nil {
+			return nil, err
+		}
+		var ps []*permission
+		for _, p := range st.sortedPermissions() {
+			if slices.Contains(rl.Permissions, p.ID) {
+				ps = append(ps, p)
+			}
+		}
+		if err := sortPermissions(ps, r.URL.Query().Get("sort")); err != nil {
+			return nil, err
+		}
+		items, next := paginate(ps, pg)
+		resp := permissionsResponse{Code: "OK", Message: "Success", Permissions: []permissionItem{}, NextToken: next}
+		for _, p := range items {
+			resp.Permissions = append(resp.Permissions, toPermissionItem(p))
+		}
+		return resp, nil
+	})
+}
+
+// apiPatchRolePermissions is PATCH /api/v1/roles/{role_id}/permissions: add
+// and remove in bulk. It emits role.updated and, as on Kinde, leaves cached
+// claims of the role's members untouched.
+func (s *Server) apiPatchRolePermissions(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Permissions []struct {
+			ID        string `json:"id"`
+			Operation string `json:"operation"`
+		} `json:"permissions"`
+	}
+	if err := decodeBody(r, &body, true); err != nil {
+		s.writeAPIErr(w, err)
+		return
+	}
+	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
+		rl, err := findRole(st, r.PathValue("role_id"))
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(body.Permissions) > 100 {
+			return 0, nil, badRequest("TOO_MANY_ITEMS", "At most 100 permissions per request.")
+		}
+		for _, p := range body.Permissions {
+			if st.Permissions[p.ID] == nil {
+				return 0, nil, badRequest("PERMISSION_INVALID", "Unknown permission id: "+p.ID)
+			}
+			if p.Operation != "" && p.Operation != "delete" {
+				return 0, nil, badRequest("INVALID_OPERATION", "operation must be empty or \"delete\".")
+			}
+		}
+		resp := rolePermissionsPatchResponse{Code: "OK", Message: "Success", PermissionsAdded: []string{},
+			PermissionsRemoved: []string{}}
+		for _, p := range body.Permissions {
+			has := slices.Contains(rl.Permissions, p.ID)
+			switch {
+			case p.Operation == "delete" && has:
+				rl.Permissions = slices.DeleteFunc(rl.Permissions, func(id string) bool { return id == p.ID })
+				resp.PermissionsRemoved = append(resp.PermissionsRemoved, p.ID)
+			case p.Operation == "" && !has:
+				rl.Permissions = append(rl.Permissions, p.ID)
+				resp.PermissionsAdded = append(resp.PermissionsAdded, p.ID)
+			}
+		}
+		if len(resp.PermissionsAdded)+len(resp.PermissionsRemoved) > 0 {
+			s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
+		}
+		return http.StatusOK, resp, nil
+	})
+}
+
+// apiDeleteRolePermission is DELETE /api/v1/roles/{role_id}/permissions/{permission_id}.
+func (s *Server) apiDeleteRolePermission(w http.ResponseWriter, r *http.Request) {
+	pid := r.PathValue("permission_id")
+	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
+		rl, err := findRole(st, r.PathValue("role_id"))
+		if err != nil {
+			return 0, nil, err
+		}
+		if !slices.Contains(rl.Permissions, pid) {
+			return 0, nil, badRequest("PERMISSION_NOT_IN_ROLE", "The role does not have this permission.")
+		}
+		rl.Permissions = slices.DeleteFunc(rl.Permissions, func(id string) bool { return id == pid })
+		s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
+		return http.StatusOK, ok(), nil
+	})
+}
+
+// apiGetRoleUsers is GET /api/v1/roles/{role_id}/users: users holding the
+// role in any org, with the orgs where they hold it.
+func (s *Server) apiGetRoleUsers(w http.ResponseWriter, r *http.Request) {
+	s.read(w, func(st *state) (any, error) {
+		rl, err := findRole(st, r.PathValue("role_id"))
+		if err != nil {
+			return nil, err
+		}
+		pg, err := parsePage(r)
+		if err != nil {
+			return nil, err
+		}
+		var users []roleUser
+		for _, u := range st.sortedUsers() {
+			var orgs []string
+			for _, code := range u.OrgOrder {
+				if m := u.Orgs[code]; m != nil && slices.Contains(m.Roles, rl.ID) {
+					orgs = append(orgs, code)
+				}
+			}
+			if len(orgs) > 0 {
+				users = append(users, roleUser{ID: u.ID, OrgCodes: orgs})
+			}
+		}
+		items, next := paginate(users, pg)
+		return roleUsersResponse{Code: "OK", Message: "Success", Users: nonNil(items), NextToken: next}, nil
+	})
+}
