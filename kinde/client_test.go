@@ -1,0 +1,493 @@
+package kinde
+
+// Unit tests of the client's request policy against a tiny edge fake, for
+// behaviour devkinde cannot be made to show on demand (a 401 on a fresh token,
+// a repeated next_token, a lost DELETE response). The Management API itself
+// is tested against devkinde in devkinde_test.go.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeKinde serves /oauth2/token and hands /api/v1 requests to api.
+type fakeKinde struct {
+	srv       *httptest.Server
+	tokenHits atomic.Int32
+	expiresIn int
+	api       func(w http.ResponseWriter, r *http.Request, n int) // n counts API requests from 1
+	apiHits   atomic.Int32
+
+	mu      sync.Mutex
+	lastTok string
+}
+
+func newFakeKinde(t *testing.T, api func(w http.ResponseWriter, r *http.Request, n int)) *fakeKinde {
+	t.Helper()
+	f := &fakeKinde{api: api, expiresIn: 3600}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/oauth2/token":
+			_ = r.ParseForm()
+			if r.Form.Get("grant_type") != "client_credentials" || r.Form.Get("client_secret") != "s3cret" ||
+				r.Form.Get("audience") != f.srv.URL+"/api" {
+				http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+				return
+			}
+			n := f.tokenHits.Add(1)
+			tok := fmt.Sprintf("tok-%d", n)
+			f.mu.Lock()
+			f.lastTok = tok
+			f.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"token_type":"bearer","expires_in":%d}`, tok, f.expiresIn)
+		case strings.HasPrefix(r.URL.Path, "/api/v1/"):
+			f.mu.Lock()
+			want := "Bearer " + f.lastTok
+			f.mu.Unlock()
+			if r.Header.Get("Authorization") != want {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			f.api(w, r, int(f.apiHits.Add(1)))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeKinde) client(cfg Config) *Client {
+	cfg.IssuerURL = f.srv.URL + "/"
+	cfg.ClientID, cfg.ClientSecret = "m2m", "s3cret"
+	if cfg.Rate == 0 {
+		cfg.Rate = 1000
+	}
+	if cfg.RetryBase == 0 {
+		cfg.RetryBase = time.Millisecond
+	}
+	cfg.HTTPClient = f.srv.Client()
+	return New(cfg)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, v)
+}
+
+func TestTokenCachedAndSingleFlight(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, `{"code":"OK","message":"Success"}`)
+	})
+	c := f.client(Config{})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := c.RefreshUserClaims(context.Background(), "kp:1"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := f.tokenHits.Load(); n != 1 {
+		t.Fatalf("token fetched %d times, want 1", n)
+	}
+}
+
+func TestTokenRefreshedBeforeExpiry(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, `{}`)
+	})
+	f.expiresIn = 3600
+	c := f.client(Config{})
+	clock := time.Now()
+	c.tokens.now = func() time.Time { return clock }
+	ctx := context.Background()
+	if err := c.RefreshUserClaims(ctx, "kp_1"); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(3600*time.Second - 2*tokenMargin)
+	if err := c.RefreshUserClaims(ctx, "kp_1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.tokenHits.Load(); n != 1 {
+		t.Fatalf("token fetched %d times before the margin, want 1", n)
+	}
+	clock = clock.Add(tokenMargin + time.Second) // within the last minute
+	if err := c.RefreshUserClaims(ctx, "kp_1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.tokenHits.Load(); n != 2 {
+		t.Fatalf("token fetched %d times, want 2", n)
+	}
+}
+
+func TestUnauthorizedRefetchesTokenOnce(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, `{"code":"OK"}`)
+	})
+	c := f.client(Config{})
+	ctx := context.Background()
+	if err := c.RefreshUserClaims(ctx, "kp_1"); err != nil {
+		t.Fatal(err)
+	}
+	// The issuer forgets the token (e.g. a key rotation): the next call gets
+	// a 401, fetches a new token and succeeds.
+	f.mu.Lock()
+	f.lastTok = "revoked"
+	f.mu.Unlock()
+	// A fetch sets lastTok again, so the retry is accepted.
+	if err := c.RefreshUserClaims(ctx, "kp_1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.tokenHits.Load(); n != 2 {
+		t.Fatalf("token fetched %d times, want 2", n)
+	}
+}
+
+func TestUnauthorizedTwiceIsTyped(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 401, `{"errors":[{"code":"UNAUTHORIZED","message":"nope"}]}`)
+	})
+	c := f.client(Config{})
+	err := c.RefreshUserClaims(context.Background(), "kp_1")
+	if !IsUnauthorized(err) {
+		t.Fatalf("err = %v, want a 401 APIError", err)
+	}
+	if n := f.apiHits.Load(); n != 2 {
+		t.Fatalf("API called %d times, want 2", n)
+	}
+}
+
+func TestBadCredentials(t *testing.T) {
+	f := newFakeKinde(t, nil)
+	c := New(Config{IssuerURL: f.srv.URL, ClientID: "m2m", ClientSecret: "wrong", HTTPClient: f.srv.Client()})
+	err := c.DeletePermission(context.Background(), "p1")
+	if err == nil || !strings.Contains(err.Error(), "fetch M2M token") {
+		t.Fatalf("err = %v, want a token error", err)
+	}
+	if strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("error leaks the secret: %v", err)
+	}
+}
+
+func TestRateLimitedWaitsForReset(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("RateLimit-Reset", "0.05")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		writeJSON(w, 200, `{"code":"OK"}`)
+	})
+	c := f.client(Config{})
+	// POST create is retried after a 429: the throttled request never ran.
+	if _, err := c.CreatePermission(context.Background(), PermissionInput{Key: "k", Name: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.apiHits.Load(); n != 2 {
+		t.Fatalf("API called %d times, want 2", n)
+	}
+}
+
+func TestRateLimitedGivesUpAfterMaxRetries(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("RateLimit-Reset", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	c := f.client(Config{MaxRetries: 2})
+	err := c.RefreshUserClaims(context.Background(), "kp_1")
+	if !IsRateLimited(err) {
+		t.Fatalf("err = %v, want 429 APIError", err)
+	}
+	if n := f.apiHits.Load(); n != 3 {
+		t.Fatalf("API called %d times, want 3 (1 + 2 retries)", n)
+	}
+}
+
+func TestRateLimitWaitRespectsContext(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("RateLimit-Reset", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	c := f.client(Config{MaxRetryWait: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for f.apiHits.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	err := c.RefreshUserClaims(ctx, "kp_1")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestServerErrorsRetriedForIdempotentOnly(t *testing.T) {
+	fail := func(upto int) func(w http.ResponseWriter, r *http.Request, n int) {
+		return func(w http.ResponseWriter, r *http.Request, n int) {
+			if n <= upto {
+				writeJSON(w, 500, `{"errors":[{"code":"INTERNAL","message":"boom"}]}`)
+				return
+			}
+			writeJSON(w, 200, `{"permissions":[{"id":"p1","key":"read:reports"}]}`)
+		}
+	}
+	t.Run("GET retried", func(t *testing.T) {
+		f := newFakeKinde(t, fail(2))
+		ps, err := f.client(Config{}).AllPermissions(context.Background())
+		if err != nil || len(ps) != 1 || ps[0].Key != "read:reports" {
+			t.Fatalf("AllPermissions = %+v, %v", ps, err)
+		}
+	})
+	t.Run("POST create not retried", func(t *testing.T) {
+		f := newFakeKinde(t, fail(1))
+		_, err := f.client(Config{}).CreatePermission(context.Background(), PermissionInput{Key: "k"})
+		if !IsServerError(err) {
+			t.Fatalf("err = %v, want 500 APIError", err)
+		}
+		if n := f.apiHits.Load(); n != 1 {
+			t.Fatalf("API called %d times, want 1", n)
+		}
+	})
+	t.Run("retries exhausted", func(t *testing.T) {
+		f := newFakeKinde(t, fail(100))
+		err := f.client(Config{MaxRetries: 3}).RefreshUserClaims(context.Background(), "kp_1")
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != 500 || apiErr.Code != "INTERNAL" {
+			t.Fatalf("err = %v, want typed 500", err)
+		}
+		if n := f.apiHits.Load(); n != 4 {
+			t.Fatalf("API called %d times, want 4", n)
+		}
+	})
+	t.Run("retries disabled", func(t *testing.T) {
+		f := newFakeKinde(t, fail(100))
+		_ = f.client(Config{MaxRetries: -1}).RefreshUserClaims(context.Background(), "kp_1")
+		if n := f.apiHits.Load(); n != 1 {
+			t.Fatalf("API called %d times, want 1", n)
+		}
+	})
+}
+
+func TestDeleteNotFoundAfterAmbiguousFailureIsSuccess(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			writeJSON(w, 502, ``) // the delete happened, the answer was lost
+			return
+		}
+		writeJSON(w, 404, `{"errors":[{"code":"PERMISSION_NOT_FOUND","message":"No permission"}]}`)
+	})
+	c := f.client(Config{})
+	if err := c.DeletePermission(context.Background(), "p1"); err != nil {
+		t.Fatalf("err = %v, want nil", err)
+	}
+	// Without an earlier failure, 404 is reported.
+	f.apiHits.Store(5)
+	if err := c.DeletePermission(context.Background(), "p1"); !IsNotFound(err) {
+		t.Fatalf("err = %v, want 404", err)
+	}
+}
+
+func TestNetworkErrorRetried(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close() // drop the connection mid-request
+			return
+		}
+		writeJSON(w, 200, `{"roles":[{"id":"r1","key":"admin"}]}`)
+	})
+	roles, err := f.client(Config{}).AllRoles(context.Background())
+	if err != nil || len(roles) != 1 {
+		t.Fatalf("AllRoles = %+v, %v", roles, err)
+	}
+}
+
+func TestPaginationFollowsNextTokenAndDetectsLoops(t *testing.T) {
+	t.Run("pages", func(t *testing.T) {
+		f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if r.URL.Query().Get("page_size") != "2" {
+				t.Errorf("page_size = %q", r.URL.Query().Get("page_size"))
+			}
+			switch r.URL.Query().Get("next_token") {
+			case "":
+				writeJSON(w, 200, `{"organization_users":[{"id":"kp:1"},{"id":"kp_2"}],"next_token":"b"}`)
+			case "b":
+				writeJSON(w, 200, `{"organization_users":[{"id":"kp_3"}],"next_token":null}`)
+			}
+		})
+		c := f.client(Config{PageSize: 2})
+		users, err := c.AllOrganizationUsers(context.Background(), "org_acme", OrgUserFilter{Permissions: []string{"a:b", "c:d"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, u := range users {
+			ids = append(ids, u.ID)
+		}
+		if got := strings.Join(ids, ","); got != "kp_1,kp_2,kp_3" {
+			t.Fatalf("ids = %s", got)
+		}
+	})
+	t.Run("early break stops fetching", func(t *testing.T) {
+		f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			writeJSON(w, 200, fmt.Sprintf(`{"permissions":[{"id":"p%d"}],"next_token":"t%d"}`, n, n))
+		})
+		for _, err := range f.client(Config{}).Permissions(context.Background()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if n := f.apiHits.Load(); n != 1 {
+			t.Fatalf("API called %d times, want 1", n)
+		}
+	})
+	t.Run("repeated token", func(t *testing.T) {
+		f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			writeJSON(w, 200, `{"permissions":[{"id":"p"}],"next_token":"same"}`)
+		})
+		_, err := f.client(Config{}).AllPermissions(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "next_token repeated") {
+			t.Fatalf("err = %v, want loop detection", err)
+		}
+	})
+}
+
+func TestRequestShapes(t *testing.T) {
+	type seen struct{ method, path, query, body string }
+	var mu sync.Mutex
+	var got []seen
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, string(b)})
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/api/v1/user":
+			writeJSON(w, 200, `{"id":"kp:9","preferred_email":"a@b.test"}`)
+		case strings.HasSuffix(r.URL.Path, "/sessions") && r.Method == "GET":
+			writeJSON(w, 200, `{"sessions":[{"user_id":"kp:9","session_id":"s1","started_on":"2026-01-02T03:04:05Z"}]}`)
+		case r.URL.Path == "/api/v1/webhooks" && r.Method == "POST":
+			writeJSON(w, 200, `{"webhook":{"id":"webhook_1","endpoint":"http://127.0.0.1/x"}}`)
+		case strings.HasPrefix(r.URL.Path, "/api/v1/events/"):
+			writeJSON(w, 200, `{"event":{"type":"user.updated","event_id":"event_1","timestamp":1700000000,"data":{"user":{"id":"kp_9"}}}}`)
+		default:
+			writeJSON(w, 200, `{"code":"OK","message":"Success"}`)
+		}
+	})
+	c := f.client(Config{})
+	ctx := context.Background()
+	u, err := c.User(ctx, "kp:9")
+	if err != nil || u.ID != "kp_9" || u.Email != "a@b.test" {
+		t.Fatalf("User = %+v, %v", u, err)
+	}
+	ss, err := c.UserSessions(ctx, "kp_9")
+	if err != nil || len(ss) != 1 || ss[0].UserID != "kp_9" || ss[0].StartedOn.Year() != 2026 {
+		t.Fatalf("UserSessions = %+v, %v", ss, err)
+	}
+	wh, err := c.CreateWebhook(ctx, WebhookInput{Endpoint: "http://127.0.0.1/x", Name: "n", EventTypes: []string{"user.updated"}})
+	if err != nil || wh.ID != "webhook_1" {
+		t.Fatalf("CreateWebhook = %+v, %v", wh, err)
+	}
+	ev, err := c.Event(ctx, "event_1")
+	if err != nil || ev.Type != "user.updated" {
+		t.Fatalf("Event = %+v, %v", ev, err)
+	}
+	if err := c.UpdatePermission(ctx, "p/1", PermissionInput{Name: "New"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AllUsers(ctx, UserFilter{UserIDs: []string{"kp:1", "kp_2"}, Emails: []string{"a@b.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteUserSessions(ctx, "kp:9"); err != nil {
+		t.Fatal(err)
+	}
+	want := []seen{
+		{"GET", "/api/v1/user", "id=kp_9", ""},
+		{"GET", "/api/v1/users/kp_9/sessions", "", ""},
+		{"POST", "/api/v1/webhooks", "", `{"endpoint":"http://127.0.0.1/x","name":"n","event_types":["user.updated"]}`},
+		{"GET", "/api/v1/events/event_1", "", ""},
+		{"PATCH", "/api/v1/permissions/p%2F1", "", `{"name":"New"}`},
+		{"GET", "/api/v1/users", "email=a%40b.test&page_size=100&user_id=kp_1%2Ckp_2", ""},
+		{"DELETE", "/api/v1/users/kp_9/sessions", "", ""},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d requests, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("request %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestNoSecretsInLogs(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	h := slogHandlerTo(&buf, &mu)
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			writeJSON(w, 500, ``)
+			return
+		}
+		writeJSON(w, 200, `{}`)
+	})
+	c := f.client(Config{Logger: h})
+	if err := c.RefreshUserClaims(context.Background(), "kp_1"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, "refresh_claims") || !strings.Contains(out, "status=500") {
+		t.Fatalf("expected debug lines, got %q", out)
+	}
+	for _, secret := range []string{"tok-", "s3cret", "Bearer"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log contains %q: %s", secret, out)
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := New(Config{IssuerURL: "http://127.0.0.1:1/"})
+	if c.base != "http://127.0.0.1:1" || c.maxRetries != DefaultMaxRetries || c.pageSize != DefaultPageSize ||
+		float64(c.limiter.Limit()) != DefaultRate || c.limiter.Burst() != DefaultBurst {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if got := c.tokens.cfg.EndpointParams.Get("audience"); got != "http://127.0.0.1:1/api" {
+		t.Fatalf("audience = %q", got)
+	}
+}
+
+// lockedWriter serialises writes from concurrent log calls.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func slogHandlerTo(w io.Writer, mu *sync.Mutex) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lockedWriter{mu, w}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,89 @@
+package kinde
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"maps"
+	"net/url"
+	"strconv"
+)
+
+// paginate walks a Kinde list endpoint page by page (page_size, next_token)
+// and yields the items found under key. fix, if non-nil, is applied to each
+// item before it is yielded. On error it yields the zero T with the error once
+// and stops. Pages are fetched lazily: breaking out of the loop stops the
+// requests.
+func paginate[T any](ctx context.Context, c *Client, path string, query url.Values, key string, fix func(*T)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		q := maps.Clone(query)
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("page_size", strconv.Itoa(c.pageSize))
+		seen := map[string]bool{}
+		for {
+			var page map[string]json.RawMessage
+			if err := c.do(ctx, get(path, q), &page); err != nil {
+				yield(zero, err)
+				return
+			}
+			var items []T
+			if raw := page[key]; len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+				if err := json.Unmarshal(raw, &items); err != nil {
+					yield(zero, fmt.Errorf("kinde: GET %s%s: decode %q: %w", apiPrefix, path, key, err))
+					return
+				}
+			}
+			for i := range items {
+				if fix != nil {
+					fix(&items[i])
+				}
+				if !yield(items[i], nil) {
+					return
+				}
+			}
+			next, err := nextToken(page["next_token"])
+			if err != nil {
+				yield(zero, fmt.Errorf("kinde: GET %s%s: %w", apiPrefix, path, err))
+				return
+			}
+			if next == "" {
+				return
+			}
+			if seen[next] {
+				yield(zero, fmt.Errorf("kinde: GET %s%s: next_token repeated; stopping to avoid a loop", apiPrefix, path))
+				return
+			}
+			seen[next] = true
+			q.Set("next_token", next)
+		}
+	}
+}
+
+// nextToken reads next_token, which may be absent, null or "" on the last page.
+func nextToken(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("decode next_token: %w", err)
+	}
+	return s, nil
+}
+
+// Collect drains seq into a slice, stopping at the first error.
+func Collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
