@@ -1,0 +1,175 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"permsync/auth"
+	"permsync/handlers"
+	"permsync/kinde"
+	"permsync/store"
+)
+
+// Server timeouts. WriteTimeout is 0 because SSE responses stream for as long
+// as a page is open; handlers get a per-request deadline from the context
+// timeout middleware instead.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 10 * time.Second
+	sweepInterval     = 10 * time.Minute
+)
+
+// App is permsync, wired: database, OIDC client, sessions, refresher and HTTP
+// handler. Build it with New, serve it with Run or Serve, then Close it.
+type App struct {
+	cfg       Config
+	log       *slog.Logger
+	db        *store.DB
+	handler   http.Handler
+	refresher *auth.Refresher
+	sessions  *auth.SessionStore
+}
+
+// New wires the app by hand: store → auth → handlers. The issuer must be
+// reachable (its discovery document is read here).
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PostLogoutRedirect == "" {
+		cfg.PostLogoutRedirect = cfg.SiteURL + "/"
+	}
+	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log.With("component", "store")})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, db: db}
+	if err := a.wire(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) wire(ctx context.Context) error {
+	cfg, log := a.cfg, a.log
+	keys, err := auth.NewKeyring(cfg.Secrets)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 15 * time.Second}
+	oidcClient, err := auth.NewOIDC(ctx, auth.Config{
+		IssuerURL: cfg.IssuerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, SiteURL: cfg.SiteURL,
+		Audience: cfg.Audience, Scope: cfg.Scope, PostLoginRedirect: cfg.PostLoginRedirect,
+		PostLogoutRedirect: cfg.PostLogoutRedirect, HTTPClient: hc, Logger: log.With("component", "oidc"),
+	}, keys)
+	if err != nil {
+		return err
+	}
+
+	// The Management API client, when M2M credentials exist: the refresher
+	// uses it to clear Kinde's claim cache before a button refresh.
+	var claims auth.ClaimsInvalidator
+	if cfg.M2MClientID != "" && cfg.M2MClientSecret != "" {
+		claims = kinde.New(kinde.Config{
+			IssuerURL: cfg.IssuerURL, ClientID: cfg.M2MClientID, ClientSecret: cfg.M2MClientSecret,
+			Rate: cfg.KindeRate, Logger: log.With("component", "kinde"),
+		})
+	}
+
+	a.sessions = auth.NewSessionStore(a.db, keys, cfg.SiteURL, log.With("component", "sessions"))
+	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"))
+	state := auth.DBPermissionState{DB: a.db}
+	mw := auth.NewMiddleware(a.sessions, a.refresher, state, log.With("component", "auth"))
+
+	e, err := handlers.NewServer(handlers.Deps{
+		Log: log, OIDC: oidcClient, Sessions: a.sessions, Refresher: a.refresher, Middleware: mw,
+		PermState: state, DB: a.db, SiteURL: cfg.SiteURL, AdminPermission: cfg.AdminPermission,
+	})
+	if err != nil {
+		return err
+	}
+	a.handler = e
+	return nil
+}
+
+// Handler is the app's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// DB is the app's database.
+func (a *App) DB() *store.DB { return a.db }
+
+// Refresher is the app's one session refresher (for background refresh and
+// tests).
+func (a *App) Refresher() *auth.Refresher { return a.refresher }
+
+// Run listens on cfg.Addr and serves until ctx ends.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: new
+// connections stop at once, requests in flight get shutdownTimeout to finish.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      0,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	go a.sweep(ctx)
+	a.log.Info("serving", "addr", ln.Addr().String(), "site_url", a.cfg.SiteURL)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// sweep deletes expired session rows now and then.
+func (a *App) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.db.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+				a.log.Warn("sweep expired sessions", "error", err)
+			} else if n > 0 {
+				a.log.Debug("swept expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.db.Close() }

@@ -1,0 +1,347 @@
+// Package apptest runs permsync for integration tests exactly as it runs in
+// production: devkinde (the Kinde stand-in) and the app each on their own
+// random loopback port, talking over real HTTP, with a fresh database per
+// test. Clients sign in through devkinde's real HTML form with a cookie jar.
+//
+//	env := apptest.Start(t, apptest.Options{})
+//	alice := env.Login(t, "alice@acme.test")
+//	resp := alice.Get(t, "/dashboard")
+//	keys := resp.Permissions(t)
+package apptest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"permsync/app"
+	"permsync/devkinde"
+	"permsync/kinde"
+	"permsync/store"
+)
+
+// Options tune an Env. The zero value is the default seed, Kinde's default
+// token lifetimes, M2M credentials configured, and SQLite.
+type Options struct {
+	// Seed replaces devkinde's default seed.
+	Seed *devkinde.Seed
+	// AccessTokenTTL etc. are passed to devkinde; 0 keeps its defaults.
+	// Keep AccessTokenTTL above auth.RefreshWindow (60 s) unless the test
+	// wants every request to refresh.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	RefreshOverlap  time.Duration
+	// NoM2M starts the app without Management API credentials.
+	NoM2M bool
+	// DevKinde adjusts devkinde's config before it is built.
+	DevKinde func(*devkinde.Config)
+	// Config adjusts the app's config before the app is built.
+	Config func(*app.Config)
+	// Env adds or overrides environment variables fed to app.LoadConfig.
+	Env map[string]string
+	// LogLevel is the level of the app's and devkinde's logs, written to
+	// the test's output (shown on failure or with -v). Default: Warn, or
+	// PERMSYNC_TEST_LOG (debug, info, warn, error) when set.
+	LogLevel *slog.Level
+}
+
+// Env is a running devkinde and app.
+type Env struct {
+	// DevKinde is the identity provider; use it to change users, roles and
+	// permissions, read its request log, or set rate limits and faults.
+	DevKinde *devkinde.Server
+	// App is the running app.
+	App *app.App
+	// URL is the app's base URL (no trailing slash).
+	URL string
+	// IssuerURL is devkinde's issuer URL.
+	IssuerURL string
+	// DB is the app's database.
+	DB *store.DB
+	// Config is the app's configuration.
+	Config app.Config
+	// Seed is the seed devkinde started from.
+	Seed *devkinde.Seed
+
+	proxy *kindeProxy
+	log   *slog.Logger
+}
+
+// Start runs devkinde and the app for the test; both stop in t.Cleanup.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	log := testLogger(t, opts.LogLevel)
+	env := &Env{log: log}
+
+	appLn := listen(t)
+	dkLn := listen(t)
+	env.URL = "http://" + appLn.Addr().String()
+	env.IssuerURL = "http://" + dkLn.Addr().String()
+
+	env.Seed = opts.Seed
+	if env.Seed == nil {
+		env.Seed = devkinde.DefaultSeed()
+	}
+	dkCfg := devkinde.Config{
+		PublicURL: env.IssuerURL, Seed: env.Seed, AccessTokenTTL: opts.AccessTokenTTL,
+		RefreshTokenTTL: opts.RefreshTokenTTL, RefreshOverlap: opts.RefreshOverlap,
+		WebhookRetryBase: 50 * time.Millisecond, Logger: log.With("component", "devkinde"),
+	}
+	if opts.DevKinde != nil {
+		opts.DevKinde(&dkCfg)
+	}
+	dk, err := devkinde.New(dkCfg)
+	if err != nil {
+		t.Fatalf("apptest: devkinde: %v", err)
+	}
+	env.DevKinde = dk
+	dk.AllowRedirect(devkinde.WebClientID, env.URL+"/callback", env.URL+"/")
+	env.proxy = &kindeProxy{next: dk.Handler(), grants: map[string]int{}}
+	dkSrv := &http.Server{Handler: env.proxy, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = dkSrv.Serve(dkLn) }()
+	t.Cleanup(func() {
+		_ = dkSrv.Close()
+		_ = dk.Close()
+	})
+
+	vars := map[string]string{
+		"KINDE_ISSUER_URL":               env.IssuerURL,
+		"KINDE_CLIENT_ID":                devkinde.WebClientID,
+		"KINDE_CLIENT_SECRET":            devkinde.WebClientSecret,
+		"KINDE_SITE_URL":                 env.URL,
+		"KINDE_POST_LOGOUT_REDIRECT_URL": env.URL + "/",
+		"PERMSYNC_ADDR":                  appLn.Addr().String(),
+		"PERMSYNC_SECRET":                randomHex(32),
+		"PERMSYNC_DATA_DIR":              t.TempDir(),
+		"PERMSYNC_KINDE_RATE":            "100",
+		"DATABASE_URL":                   testDatabaseURL(t),
+	}
+	if !opts.NoM2M {
+		vars["KINDE_M2M_CLIENT_ID"] = devkinde.M2MClientID
+		vars["KINDE_M2M_CLIENT_SECRET"] = devkinde.M2MClientSecret
+	}
+	for k, v := range opts.Env {
+		vars[k] = v
+	}
+	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatalf("apptest: config: %v", err)
+	}
+	if opts.Config != nil {
+		opts.Config(&cfg)
+	}
+	env.Config = cfg
+
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("apptest: app: %v", err)
+	}
+	env.App, env.DB = a, a.DB()
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, appLn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("apptest: serve: %v", err)
+		}
+		_ = a.Close()
+	})
+	return env
+}
+
+// Grants returns how many token requests of a grant type ("refresh_token",
+// "authorization_code", "client_credentials") devkinde has received.
+func (e *Env) Grants(grantType string) int { return e.proxy.count(grantType) }
+
+// ResetGrants zeroes the grant counters.
+func (e *Env) ResetGrants() { e.proxy.reset() }
+
+// Outage makes devkinde unreachable from the app and tests.
+type Outage int
+
+const (
+	// NoOutage serves normally.
+	NoOutage Outage = iota
+	// Outage503 answers every request with 503.
+	Outage503
+	// OutageNetwork drops every connection without a response.
+	OutageNetwork
+)
+
+// SetOutage takes devkinde down (or brings it back).
+func (e *Env) SetOutage(o Outage) { e.proxy.setOutage(o) }
+
+// Kinde returns a Management API client for devkinde with the M2M
+// credentials, for tests that change users, roles and permissions.
+func (e *Env) Kinde() *kinde.Client {
+	return kinde.New(kinde.Config{IssuerURL: e.IssuerURL, ClientID: devkinde.M2MClientID,
+		ClientSecret: devkinde.M2MClientSecret, Rate: 1000, MaxRetries: -1})
+}
+
+// UserID returns the seed user id for an email, failing the test if unknown.
+func (e *Env) UserID(t testing.TB, email string) string {
+	t.Helper()
+	id := e.Seed.UserIDByEmail(email)
+	if id == "" {
+		t.Fatalf("apptest: no seed user %s", email)
+	}
+	return id
+}
+
+// kindeProxy sits in front of devkinde: it counts token grants by type and
+// can simulate outages.
+type kindeProxy struct {
+	next   http.Handler
+	mu     sync.Mutex
+	grants map[string]int
+	outage Outage
+}
+
+func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	outage := p.outage
+	p.mu.Unlock()
+	switch outage {
+	case Outage503:
+		http.Error(w, "devkinde is down (apptest outage)", http.StatusServiceUnavailable)
+		return
+	case OutageNetwork:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/oauth2/token" {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err == nil {
+			if form, err := url.ParseQuery(string(body)); err == nil {
+				p.mu.Lock()
+				p.grants[form.Get("grant_type")]++
+				p.mu.Unlock()
+			}
+		}
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+	}
+	p.next.ServeHTTP(w, r)
+}
+
+func (p *kindeProxy) count(gt string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.grants[gt]
+}
+
+func (p *kindeProxy) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.grants = map[string]int{}
+}
+
+func (p *kindeProxy) setOutage(o Outage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.outage = o
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("apptest: listen: %v", err)
+	}
+	return ln
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// testDatabaseURL is "" (SQLite in the data dir) unless
+// PERMSYNC_TEST_DATABASE_URL names a Postgres database; then each Env gets
+// its own schema, dropped at the end.
+func testDatabaseURL(t testing.TB) string {
+	base := os.Getenv("PERMSYNC_TEST_DATABASE_URL")
+	if base == "" {
+		return ""
+	}
+	schema := "apptest_" + randomHex(6)
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("apptest: postgres: %v", err)
+	}
+	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		db.Close()
+		t.Fatalf("apptest: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		db.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("apptest: PERMSYNC_TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// testLogger writes to the test's output, which is shown on failure or -v.
+func testLogger(t testing.TB, level *slog.Level) *slog.Logger {
+	lvl := slog.LevelWarn
+	if level != nil {
+		lvl = *level
+	} else if s := os.Getenv("PERMSYNC_TEST_LOG"); s != "" {
+		if err := lvl.UnmarshalText([]byte(s)); err != nil {
+			t.Fatalf("apptest: PERMSYNC_TEST_LOG: %v", err)
+		}
+	}
+	return slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: lvl}))
+}
+
+// testWriter forwards log lines to t.Output until the test ends, and drops
+// them afterwards (goroutines may still be winding down).
+type testWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
+	}
+	func() {
+		defer func() {
+			if recover() != nil {
+				w.done = true
+			}
+		}()
+		w.t.Output().Write(p)
+	}()
+	return len(p), nil
+}
+
+// timeout for every test HTTP request.
+const requestTimeout = 30 * time.Second

@@ -1,0 +1,102 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"permsync/app/apptest"
+	"permsync/devkinde"
+)
+
+// removeFromRole removes a permission from a role at devkinde through the
+// Management API, the kind of change Kinde does not invalidate its claim
+// cache for.
+func removeFromRole(t *testing.T, env *apptest.Env, roleKey, permKey string) {
+	t.Helper()
+	var roleID, permID string
+	for _, r := range env.Seed.Roles {
+		if r.Key == roleKey {
+			roleID = r.ID
+		}
+	}
+	for _, p := range env.Seed.Permissions {
+		if p.Key == permKey {
+			permID = p.ID
+		}
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {devkinde.M2MClientID},
+		"client_secret": {devkinde.M2MClientSecret}, "audience": {env.IssuerURL + "/api"}}
+	resp, err := http.PostForm(env.IssuerURL+"/oauth2/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("m2m token: %v (status %d)", err, resp.StatusCode)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodDelete,
+		env.IssuerURL+"/api/v1/roles/"+roleID+"/permissions/"+permID, nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE role permission = %d", resp.StatusCode)
+	}
+}
+
+func TestRefreshButtonClearsKindeClaimCache(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	alice := env.Login(t, "alice@acme.test")
+	page := alice.Get(t, "/dashboard")
+	removeFromRole(t, env, "analyst", "export:reports")
+
+	frag := alice.HTMX(t, http.MethodPost, "/session/refresh", url.Values{"gen": {panelGen(t, page)}})
+	if frag.StatusCode != http.StatusOK {
+		t.Fatalf("refresh = %d", frag.StatusCode)
+	}
+	if frag.Doc(t).Find(`[data-testid="change-removed"][data-key="export:reports"]`).Length() != 1 {
+		t.Fatalf("change summary does not report export:reports removed: %s", frag.TestID(t, "change-summary").Text())
+	}
+	if perms := frag.Permissions(t); slices.Contains(perms, "export:reports") || !slices.Contains(perms, "read:reports") {
+		t.Fatalf("permissions after refresh = %v", perms)
+	}
+	if frag.Doc(t).Find(`#topbar[hx-swap-oob]`).Length() != 1 {
+		t.Error("the nav is not swapped out of band")
+	}
+	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("GET /reports/export after the refresh = %d; want 403", resp.StatusCode)
+	}
+}
+
+// Without M2M credentials the button can only run the refresh grant, and
+// Kinde answers from its claim cache: the removal does not show. This is the
+// behaviour permsync exists to work around.
+func TestRefreshWithoutM2MGetsCachedClaims(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{NoM2M: true})
+	alice := env.Login(t, "alice@acme.test")
+	page := alice.Get(t, "/dashboard")
+	removeFromRole(t, env, "analyst", "export:reports")
+
+	frag := alice.HTMX(t, http.MethodPost, "/session/refresh", url.Values{"gen": {panelGen(t, page)}})
+	if !slices.Contains(frag.Permissions(t), "export:reports") {
+		t.Fatal("devkinde returned fresh claims without refresh_claims; its claim cache is not faithful")
+	}
+	if frag.TestID(t, "token-unchanged").Length() != 1 {
+		t.Errorf("expected the cached token to come back: %s", frag.TestID(t, "change-summary").Text())
+	}
+	if !strings.Contains(frag.TestID(t, "change-summary").Text(), "not cleared") {
+		t.Errorf("summary should say the claim cache was not cleared: %s", frag.TestID(t, "change-summary").Text())
+	}
+}

@@ -1,0 +1,103 @@
+package auth
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"permsync/store"
+)
+
+// Role is a role claim of a Kinde access token: {id, key, name}.
+type Role = store.Role
+
+// accessClaims are the Kinde access-token claims permsync reads (REFERENCE
+// §2.1). aud is an array, possibly empty; go-oidc parses it for us.
+type accessClaims struct {
+	Subject     string   `json:"sub"`
+	AuthParty   string   `json:"azp"`
+	OrgCode     string   `json:"org_code"`
+	Permissions []string `json:"permissions"`
+	Roles       []Role   `json:"roles"`
+	Email       string   `json:"email"`
+}
+
+// idClaims are the ID-token claims permsync reads (REFERENCE §2.2).
+type idClaims struct {
+	Email      string `json:"email"`
+	Name       string `json:"name"`
+	GivenName  string `json:"given_name"`
+	FamilyName string `json:"family_name"`
+}
+
+// displayName picks the best name an ID token offers.
+func (c idClaims) displayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	if n := strings.TrimSpace(c.GivenName + " " + c.FamilyName); n != "" {
+		return n
+	}
+	return c.Email
+}
+
+// NormalizeUserID turns Kinde's two user id spellings, "kp:<hex>" (seen in
+// tokens) and "kp_<hex>" (the Management API and webhooks), into the second.
+func NormalizeUserID(id string) string {
+	id = strings.TrimSpace(id)
+	if rest, ok := strings.CutPrefix(id, "kp:"); ok {
+		return "kp_" + rest
+	}
+	return id
+}
+
+// Tokens are the tokens of one session, kept only encrypted at rest.
+type Tokens struct {
+	Access  string `json:"access_token"`
+	ID      string `json:"id_token,omitempty"`
+	Refresh string `json:"refresh_token,omitempty"`
+}
+
+// Grant is what a verified token response tells us about the user.
+type Grant struct {
+	UserID      string
+	OrgCode     string
+	Email       string
+	Name        string
+	Permissions []string
+	Roles       []Role
+
+	AccessIssuedAt   time.Time
+	AccessExpiresAt  time.Time
+	RefreshExpiresAt time.Time
+	Tokens           Tokens
+}
+
+// sortedUnique returns the keys sorted with duplicates and blanks removed.
+func sortedUnique(keys []string) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// diffKeys reports which keys were added to and removed from old to get new.
+func diffKeys(old, new []string) (added, removed []string) {
+	in := func(list []string, k string) bool { _, ok := slices.BinarySearch(list, k); return ok }
+	o, n := sortedUnique(old), sortedUnique(new)
+	for _, k := range n {
+		if !in(o, k) {
+			added = append(added, k)
+		}
+	}
+	for _, k := range o {
+		if !in(n, k) {
+			removed = append(removed, k)
+		}
+	}
+	return added, removed
+}

@@ -1,0 +1,278 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+
+	"permsync/apperr"
+	"permsync/store"
+)
+
+// Reason says why a refresh runs; it is logged and reported.
+type Reason string
+
+// Reasons for a refresh.
+const (
+	ReasonButton     Reason = "button"     // the user clicked "Refresh session"
+	ReasonExpiring   Reason = "expiring"   // the access token is about to expire
+	ReasonEpoch      Reason = "epoch"      // the user's claims epoch moved past the session's
+	ReasonBackground Reason = "background" // a background job refreshes live sessions
+)
+
+// ErrSessionEnded means Kinde refused the refresh token (invalid_grant): the
+// session was deleted and the user must sign in again.
+var ErrSessionEnded = apperr.E(apperr.Unauthorized, "Your session has ended at Kinde. Please sign in again.")
+
+// ErrKindeUnavailable means Kinde could not be reached or failed; the session
+// is kept as it was.
+var ErrKindeUnavailable = apperr.E(apperr.Unavailable,
+	"Kinde could not be reached to refresh your session. You are still signed in; please try again in a moment.")
+
+// ClaimsInvalidator invalidates Kinde's per-user claim cache
+// (POST /api/v1/users/{id}/refresh_claims) so that the next refresh grant
+// carries current claims. The kinde package's *Client implements it.
+type ClaimsInvalidator interface {
+	RefreshUserClaims(ctx context.Context, userID string) error
+}
+
+// RefreshRequest asks for one session to be refreshed.
+type RefreshRequest struct {
+	SessionID string
+	// SeenGeneration is the generation the caller last saw. If the row has
+	// moved past it by the time the lock is held, someone else already
+	// refreshed and that result is returned without another grant. Zero
+	// means "refresh whatever is there".
+	SeenGeneration int64
+	Reason         Reason
+	// InvalidateClaims first calls refresh_claims at Kinde (when M2M
+	// credentials are configured), so the grant cannot return cached claims.
+	InvalidateClaims bool
+}
+
+// Change describes what a refresh changed.
+type Change struct {
+	Added, Removed    []string  // permission keys
+	OldExpiry         time.Time // access token expiry before
+	NewExpiry         time.Time // and after
+	TokenChanged      bool      // false when Kinde returned the cached, unexpired access token
+	AlreadyRefreshed  bool      // another request refreshed first; no grant was made for this one
+	ClaimsInvalidated bool      // refresh_claims succeeded before the grant
+	ClaimsSkipped     bool      // refresh_claims was wanted but is not configured or failed
+	At                time.Time
+}
+
+// RefreshResult is a refreshed session and what changed.
+type RefreshResult struct {
+	Session *Session
+	Change  Change
+}
+
+// Refresher is the one code path that refreshes a session's tokens, used by
+// the "Refresh session" button, by the request guard, and by background
+// refresh. Refresh tokens rotate, so two refreshes of one session must never
+// race: that would spend the same refresh token twice and log the user out.
+//
+// Serialisation is two-layered. In process, a singleflight per session id
+// makes concurrent callers share one grant. Across processes (Postgres, N
+// replicas) the row is locked with SELECT … FOR UPDATE in a transaction held
+// across the token call, and re-read under the lock. On SQLite no transaction
+// is held across the HTTP call: the pool has a single connection, so that
+// would stall every other request of the app for the length of a network
+// call; SQLite means a single instance, where the in-process singleflight is
+// already exclusive. Both paths finish with a compare-and-swap on the row's
+// generation as a last guard.
+type Refresher struct {
+	db      *store.DB
+	oidc    *OIDC
+	keys    *Keyring
+	claims  ClaimsInvalidator
+	log     *slog.Logger
+	group   singleflight.Group
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// NewRefresher builds the refresher. claims may be nil (no M2M credentials).
+func NewRefresher(db *store.DB, o *OIDC, keys *Keyring, claims ClaimsInvalidator, log *slog.Logger) *Refresher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Refresher{db: db, oidc: o, keys: keys, claims: claims, log: log, timeout: 30 * time.Second, now: time.Now}
+}
+
+// CanInvalidateClaims reports whether refresh_claims is configured.
+func (rf *Refresher) CanInvalidateClaims() bool { return rf.claims != nil }
+
+// Refresh refreshes one session. It returns ErrSessionEnded when Kinde
+// refused the refresh token (the session is deleted) and ErrKindeUnavailable
+// on network or server errors (the session is kept).
+func (rf *Refresher) Refresh(ctx context.Context, req RefreshRequest) (*RefreshResult, error) {
+	v, err, _ := rf.group.Do(req.SessionID, func() (any, error) {
+		// The grant must finish even if the first caller goes away: the
+		// others share it, and a half-done rotation loses the new token.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rf.timeout)
+		defer cancel()
+		return rf.refresh(fctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Copy: callers sharing one flight each attach their own request state.
+	res := *v.(*RefreshResult)
+	sess := *res.Session
+	res.Session = &sess
+	return &res, nil
+}
+
+// errEnded carries invalid_grant out of a transaction so the row can be
+// deleted after the rollback.
+var errEnded = errors.New("refresh token refused")
+
+func (rf *Refresher) refresh(ctx context.Context, req RefreshRequest) (*RefreshResult, error) {
+	var (
+		res *RefreshResult
+		err error
+	)
+	if rf.db.Dialect() == store.Postgres {
+		err = rf.db.InTx(ctx, func(tx *store.Tx) error {
+			row, err := tx.SessionForUpdate(ctx, req.SessionID)
+			if err != nil {
+				return err
+			}
+			res, err = rf.grantAndSave(ctx, row, req, tx.UpdateSessionTokens)
+			return err
+		})
+	} else {
+		var row *store.Session
+		row, err = rf.db.GetSession(ctx, req.SessionID)
+		if err == nil {
+			res, err = rf.grantAndSave(ctx, row, req, func(ctx context.Context, s *store.Session) error {
+				return rf.db.UpdateSessionTokens(ctx, s)
+			})
+		}
+	}
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrSessionEnded
+	case errors.Is(err, errEnded):
+		if derr := rf.db.DeleteSession(ctx, req.SessionID); derr != nil {
+			rf.log.Error("delete ended session", "error", derr)
+		}
+		return nil, ErrSessionEnded
+	case errors.Is(err, store.ErrSessionChanged):
+		// Only reachable if something outside this process refreshed
+		// between our read and write; report what is there now.
+		row, gerr := rf.db.GetSession(ctx, req.SessionID)
+		if gerr != nil {
+			return nil, ErrSessionEnded
+		}
+		return &RefreshResult{Session: fromRow(row), Change: Change{AlreadyRefreshed: true,
+			OldExpiry: row.AccessExpiresAt, NewExpiry: row.AccessExpiresAt, At: rf.now()}}, nil
+	default:
+		return nil, err
+	}
+}
+
+// grantAndSave runs the grant for a locked (or, on SQLite, freshly read) row
+// and saves the result with save.
+func (rf *Refresher) grantAndSave(ctx context.Context, row *store.Session, req RefreshRequest,
+	save func(context.Context, *store.Session) error) (*RefreshResult, error) {
+	now := rf.now()
+	if req.SeenGeneration != 0 && row.Generation != req.SeenGeneration {
+		rf.log.Debug("session already refreshed", "session_gen", row.Generation, "reason", string(req.Reason))
+		return &RefreshResult{Session: fromRow(row), Change: Change{AlreadyRefreshed: true,
+			OldExpiry: row.AccessExpiresAt, NewExpiry: row.AccessExpiresAt, At: now}}, nil
+	}
+	var toks Tokens
+	if err := rf.keys.openJSON(row.Tokens, tokensAAD(row.ID), &toks); err != nil {
+		return nil, fmt.Errorf("open session tokens: %w", err)
+	}
+	if toks.Refresh == "" {
+		return nil, fmt.Errorf("no refresh token (is offline in KINDE_SCOPE?): %w", errEnded)
+	}
+	epoch, err := rf.db.UserEpoch(ctx, row.UserID)
+	if err != nil {
+		return nil, err
+	}
+	change := Change{OldExpiry: row.AccessExpiresAt, At: now}
+	if req.InvalidateClaims {
+		if rf.claims == nil {
+			change.ClaimsSkipped = true
+		} else if err := rf.claims.RefreshUserClaims(ctx, row.UserID); err != nil {
+			rf.log.Warn("refresh_claims failed; refreshing anyway", "user_id", row.UserID, "error", err)
+			change.ClaimsSkipped = true
+		} else {
+			change.ClaimsInvalidated = true
+		}
+	}
+
+	tok, err := rf.oidc.refreshGrant(ctx, toks.Refresh)
+	if err != nil {
+		return nil, rf.classify(err, row, req)
+	}
+	prev := &Grant{Email: row.Email, Name: row.Name, Tokens: toks}
+	g, err := rf.oidc.verify(ctx, tok, "", prev)
+	if err != nil {
+		return nil, fmt.Errorf("verify refreshed tokens: %w", err)
+	}
+	sealed, err := rf.keys.sealJSON(g.Tokens, tokensAAD(row.ID))
+	if err != nil {
+		return nil, fmt.Errorf("seal tokens: %w", err)
+	}
+	change.Added, change.Removed = diffKeys(row.Permissions, g.Permissions)
+	change.NewExpiry = g.AccessExpiresAt
+	change.TokenChanged = g.Tokens.Access != toks.Access
+
+	updated := *row
+	updated.OrgCode, updated.Email, updated.Name = firstNonEmpty(g.OrgCode, row.OrgCode), g.Email, g.Name
+	updated.Tokens, updated.Permissions, updated.Roles = sealed, g.Permissions, g.Roles
+	updated.ClaimsEpoch = max(epoch, row.ClaimsEpoch)
+	updated.AccessIssuedAt, updated.AccessExpiresAt = g.AccessIssuedAt, g.AccessExpiresAt
+	updated.RefreshExpiresAt, updated.RefreshedAt = g.RefreshExpiresAt, now
+	updated.ExpiresAt = sessionExpiry(g, now)
+	if err := save(ctx, &updated); err != nil {
+		return nil, err
+	}
+	rf.log.Info("session refreshed", "user_id", row.UserID, "reason", string(req.Reason),
+		"token_changed", change.TokenChanged, "added", len(change.Added), "removed", len(change.Removed),
+		"claims_invalidated", change.ClaimsInvalidated)
+	return &RefreshResult{Session: fromRow(&updated), Change: change}, nil
+}
+
+// classify maps a grant failure: invalid_grant ends the session, anything
+// network-shaped or 5xx keeps it.
+func (rf *Refresher) classify(err error, row *store.Session, req RefreshRequest) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		if re.ErrorCode == "invalid_grant" {
+			rf.log.Info("refresh token refused; ending session", "user_id", row.UserID, "reason", string(req.Reason))
+			return errEnded
+		}
+		if status >= 500 || status == 429 {
+			rf.log.Warn("kinde token endpoint failed", "status", status, "reason", string(req.Reason))
+			return apperr.Wrap(err, apperr.Unavailable, ErrKindeUnavailable.Message)
+		}
+		rf.log.Error("refresh grant rejected", "status", status, "error_code", re.ErrorCode)
+		return apperr.Wrap(err, apperr.Internal, "Kinde rejected the refresh request. Please try again or sign in again.")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		rf.log.Warn("kinde unreachable for refresh", "error", err, "reason", string(req.Reason))
+		return apperr.Wrap(err, apperr.Unavailable, ErrKindeUnavailable.Message)
+	}
+	rf.log.Warn("refresh grant failed", "error", err, "reason", string(req.Reason))
+	return apperr.Wrap(err, apperr.Unavailable, ErrKindeUnavailable.Message)
+}

@@ -1,0 +1,163 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"permsync/apperr"
+	"permsync/auth"
+	"permsync/views/pages"
+)
+
+// errorHandler is the one place errors become responses.
+type errorHandler struct {
+	log      *slog.Logger
+	rd       *renderer
+	fallback []byte // a pre-rendered 500 page for when rendering fails too
+}
+
+func newErrorHandler(log *slog.Logger, rd *renderer) (*errorHandler, error) {
+	var buf bytes.Buffer
+	err := pages.Error(pages.ErrorProps{
+		Status: http.StatusInternalServerError, Title: statusTitle(http.StatusInternalServerError),
+		Message: apperr.MessageOf(errors.New("fallback")),
+	}).Render(context.Background(), &buf)
+	if err != nil {
+		return nil, err
+	}
+	return &errorHandler{log: log, rd: rd, fallback: buf.Bytes()}, nil
+}
+
+// handle is Echo's HTTPErrorHandler. It maps err to a status and a safe
+// message, logs 5xx at Error and 4xx at Warn, and renders the error page, or
+// for htmx requests a small alert retargeted to #alerts. Internal error text
+// is never shown.
+func (h *errorHandler) handle(err error, c echo.Context) {
+	if c.Response().Committed || errors.Is(err, context.Canceled) {
+		return
+	}
+	p := classify(err)
+	p.SignedIn = auth.SessionFrom(c.Request().Context()) != nil
+	attrs := []any{"request_id", requestID(c), "method", c.Request().Method,
+		"path", c.Request().URL.Path, "status", p.Status, "error", err}
+	if p.Status >= 500 {
+		h.log.Error("request failed", attrs...)
+	} else {
+		h.log.Warn("request refused", attrs...)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	// The request context may already be cancelled by the timeout
+	// middleware unwinding; the error page must still render.
+	c.SetRequest(c.Request().WithContext(context.WithoutCancel(c.Request().Context())))
+	comp := pages.Error(p)
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Retarget", "#alerts")
+		c.Response().Header().Set("HX-Reswap", "innerHTML")
+		comp = pages.ErrorFragment(p)
+	}
+	if rerr := h.rd.render(c, p.Status, comp); rerr != nil {
+		h.log.Error("render error page", "request_id", requestID(c), "error", rerr)
+		if !c.Response().Committed {
+			_ = c.HTMLBlob(http.StatusInternalServerError, h.fallback)
+		}
+	}
+}
+
+// classify turns an error into the error page's props.
+func classify(err error) pages.ErrorProps {
+	var (
+		perr *auth.PermissionError
+		herr *echo.HTTPError
+		aerr *apperr.Error
+	)
+	p := pages.ErrorProps{Status: http.StatusInternalServerError}
+	switch {
+	case errors.As(err, &perr):
+		p.Status, p.Permission = http.StatusForbidden, perr.Key
+		p.Message = "Your session does not hold the permission this page needs."
+	case errors.As(err, &aerr):
+		p.Status, p.Message = statusOf(aerr.Code), aerr.Message
+	case errors.As(err, &herr):
+		p.Status = herr.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		p.Status = http.StatusServiceUnavailable
+	}
+	p.Title = statusTitle(p.Status)
+	if p.Message == "" {
+		p.Message = statusMessage(p.Status)
+	}
+	return p
+}
+
+func statusOf(code apperr.Code) int {
+	switch code {
+	case apperr.Invalid:
+		return http.StatusBadRequest
+	case apperr.Unauthorized:
+		return http.StatusUnauthorized
+	case apperr.Forbidden:
+		return http.StatusForbidden
+	case apperr.NotFound:
+		return http.StatusNotFound
+	case apperr.Conflict:
+		return http.StatusConflict
+	case apperr.Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func statusTitle(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "That request didn't work"
+	case http.StatusUnauthorized:
+		return "Please sign in"
+	case http.StatusForbidden:
+		return "You don't have access to this page"
+	case http.StatusNotFound:
+		return "Page not found"
+	case http.StatusMethodNotAllowed:
+		return "Not allowed here"
+	case http.StatusRequestEntityTooLarge:
+		return "Too much data"
+	case http.StatusServiceUnavailable:
+		return "Temporarily unavailable"
+	default:
+		if status >= 500 {
+			return "Something went wrong"
+		}
+		return http.StatusText(status)
+	}
+}
+
+func statusMessage(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "Sign in to continue."
+	case http.StatusForbidden:
+		return "You don't have permission to do that."
+	case http.StatusNotFound:
+		return "We couldn't find that page. Check the address, or go back to your dashboard."
+	case http.StatusMethodNotAllowed:
+		return "This address doesn't accept that kind of request."
+	case http.StatusRequestEntityTooLarge:
+		return "The request was larger than permsync accepts."
+	case http.StatusServiceUnavailable:
+		return "That took too long or a service we depend on is down. Please try again in a moment."
+	default:
+		if status >= 500 {
+			return apperr.MessageOf(nil)
+		}
+		return "Please check the request and try again."
+	}
+}

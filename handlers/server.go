@@ -1,0 +1,205 @@
+// Package handlers is permsync's HTTP layer, and the only package besides
+// auth's middleware that knows Echo: the middleware stack, the central error
+// handler, rendering, every route (routes.go) and one file per feature.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"permsync/apperr"
+	"permsync/auth"
+)
+
+// Pinger is the database as the readiness probe sees it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are everything the HTTP layer needs, built by app.New.
+type Deps struct {
+	Log        *slog.Logger
+	OIDC       *auth.OIDC
+	Sessions   *auth.SessionStore
+	Refresher  *auth.Refresher
+	Middleware *auth.Middleware
+	PermState  auth.PermissionState
+	DB         Pinger
+
+	// SiteURL is the app's public URL; https turns on HSTS.
+	SiteURL string
+	// AdminPermission gates /admin.
+	AdminPermission string
+	// RequestTimeout bounds non-streaming requests; 0 means 30 s.
+	RequestTimeout time.Duration
+	// BodyLimit caps request bodies, e.g. "1M"; "" means 1M.
+	BodyLimit string
+}
+
+// NewServer builds the Echo instance: middleware in order Recover →
+// RequestID → request log → security headers → body limit → context timeout
+// (not for SSE) → session → CSRF, the central error handler, and the routes.
+func NewServer(d Deps) (*echo.Echo, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.RequestTimeout == 0 {
+		d.RequestTimeout = 30 * time.Second
+	}
+	if d.BodyLimit == "" {
+		d.BodyLimit = "1M"
+	}
+	version, err := assetVersion()
+	if err != nil {
+		return nil, fmt.Errorf("static assets: %w", err)
+	}
+	rd := &renderer{assetVersion: version, adminPerm: d.AdminPermission}
+	eh, err := newErrorHandler(d.Log, rd)
+	if err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = eh.handle
+
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			d.Log.Error("panic", "request_id", requestID(c), "path", c.Request().URL.Path, "error", err,
+				"stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.RequestID())
+	e.Use(requestLogger(d.Log))
+	e.Use(securityHeaders(d.SiteURL, d.OIDC.IssuerOrigin()))
+	e.Use(middleware.BodyLimit(d.BodyLimit))
+	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
+		Skipper: func(c echo.Context) bool { return isStream(c.Request()) },
+		Timeout: d.RequestTimeout,
+	}))
+	e.Use(skipFor(d.Middleware.LoadSession, isProbeOrStatic))
+	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		Skipper:        func(c echo.Context) bool { return isProbeOrStatic(c) || isWebhook(c) },
+		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
+		ContextKey:     csrfKey,
+		CookieName:     "permsync_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   d.Sessions.Secure(),
+		CookieSameSite: http.SameSiteLaxMode,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return apperr.Wrap(err, apperr.Forbidden,
+				"This form has expired or did not come from permsync. Reload the page and try again.")
+		},
+	}))
+
+	addRoutes(e, d, rd)
+	return e, nil
+}
+
+const csrfKey = "csrf"
+
+// requestLogger logs one line per request: request_id, method, path, status,
+// latency. Never the query string (it carries codes and states) or tokens.
+func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogMethod: true, LogURIPath: true, LogLatency: true, LogRequestID: true, LogError: true,
+		HandleError: true, // the error handler sets the status before we log it
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			if strings.HasPrefix(v.URIPath, "/static/") || v.URIPath == "/healthz" || v.URIPath == "/readyz" {
+				level = slog.LevelDebug
+			}
+			log.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
+				slog.String("path", v.URIPath), slog.Int("status", v.Status),
+				slog.Duration("latency", v.Latency))
+			return nil
+		},
+	})
+}
+
+// securityHeaders sets the CSP (no inline script, no framing, forms only to
+// us and the issuer, which POST /logout redirects to), nosniff, the referrer
+// policy, HSTS on https, and no-store for pages (they show personal data).
+func securityHeaders(siteURL, issuerOrigin string) echo.MiddlewareFunc {
+	formAction := "'self'"
+	if issuerOrigin != "" {
+		formAction += " " + issuerOrigin
+	}
+	csp := strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self'",
+		"style-src 'self'",
+		"img-src 'self' data:",
+		"connect-src 'self'",
+		"font-src 'self'",
+		"object-src 'none'",
+		"frame-ancestors 'none'",
+		"base-uri 'none'",
+		"form-action " + formAction,
+	}, "; ")
+	hsts := strings.HasPrefix(siteURL, "https://")
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", csp)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			if hsts {
+				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			}
+			if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+				h.Set("Cache-Control", "no-store")
+			}
+			return next(c)
+		}
+	}
+}
+
+// skipFor runs mw except when skip says not to.
+func skipFor(mw echo.MiddlewareFunc, skip func(echo.Context) bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		wrapped := mw(next)
+		return func(c echo.Context) error {
+			if skip(c) {
+				return next(c)
+			}
+			return wrapped(c)
+		}
+	}
+}
+
+func isProbeOrStatic(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/static/")
+}
+
+func isWebhook(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/webhooks/") }
+
+// isStream reports long-lived responses (SSE) that must not get the
+// per-request timeout.
+func isStream(r *http.Request) bool {
+	return r.URL.Path == "/events" || strings.HasPrefix(r.URL.Path, "/events/") ||
+		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+// errNoSession is what a handler behind RequireUser returns if the session is
+// somehow missing: a wiring mistake, not a user error.
+var errNoSession = errors.New("handler reached without a session")

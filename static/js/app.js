@@ -1,0 +1,97 @@
+// permsync's only script. The CSP forbids inline scripts, so everything the
+// pages do in the browser lives here:
+//   - htmx requests carry the CSRF token from <meta name="csrf-token">;
+//   - [data-countdown-to] elements count down to a unix-millisecond time;
+//   - [data-meter-from][data-meter-to] bars show how much of a lifetime is left;
+//   - <time data-local-time> is rewritten into the browser's time zone.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var token = csrfToken();
+    if (token) {
+      event.detail.headers["X-CSRF-Token"] = token;
+    }
+  });
+
+  function remaining(ms) {
+    if (ms <= 0) {
+      return "expired";
+    }
+    var s = Math.floor(ms / 1000);
+    var h = Math.floor(s / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    var sec = s % 60;
+    var pad = function (n) { return n < 10 ? "0" + n : String(n); };
+    if (h > 0) {
+      return h + "h " + pad(m) + "m";
+    }
+    if (m > 0) {
+      return m + "m " + pad(sec) + "s";
+    }
+    return sec + "s";
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown-to]").forEach(function (el) {
+      var until = Number(el.getAttribute("data-countdown-to"));
+      if (!until) {
+        return;
+      }
+      var left = until - now;
+      el.textContent = remaining(left);
+      el.classList.toggle("is-soon", left > 0 && left <= 60000);
+      el.classList.toggle("is-expired", left <= 0);
+    });
+    document.querySelectorAll("[data-meter-from][data-meter-to]").forEach(function (el) {
+      var from = Number(el.getAttribute("data-meter-from"));
+      var to = Number(el.getAttribute("data-meter-to"));
+      if (!from || !to || to <= from) {
+        return;
+      }
+      var left = Math.max(0, Math.min(1, (to - now) / (to - from)));
+      el.style.width = (left * 100).toFixed(1) + "%";
+      el.classList.toggle("is-soon", to - now <= 60000);
+    });
+  }
+
+  function localize(root) {
+    (root || document).querySelectorAll("time[data-local-time]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d.getTime())) {
+        return;
+      }
+      var today = new Date();
+      var sameDay = d.toDateString() === today.toDateString();
+      el.textContent = sameDay
+        ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+      el.setAttribute("title", d.toLocaleString());
+    });
+  }
+
+  function start() {
+    localize(document);
+    tick();
+    window.setInterval(tick, 1000);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+
+  // Swapped-in fragments (the refreshed session panel, alerts) get the same
+  // treatment at once, without waiting for the next tick.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    localize(document);
+    tick();
+  });
+})();
