@@ -49,8 +49,8 @@ lint: ## gofmt, go vet, and the generated-files check
 test: ## Run every test (unit, integration against devkinde, Postgres when reachable, browser tests)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
-		echo "--- store and admin tests against Postgres"; \
-		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./admin/...; \
+		echo "--- store and app tests against Postgres"; \
+		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/...; \
 	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
 
 .PHONY: test-race
