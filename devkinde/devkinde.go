@@ -294,12 +294,8 @@ func (s *Server) AllowRedirect(clientID string, urls ...string) {
 		return
 	}
 	for _, u := range urls {
-		if !slices.Contains(c.RedirectURIs, u) {
-			c.RedirectURIs = append(c.RedirectURIs, u)
-		}
-		if !slices.Contains(c.LogoutURIs, u) {
-			c.LogoutURIs = append(c.LogoutURIs, u)
-		}
+		addUnique(&c.RedirectURIs, u)
+		addUnique(&c.LogoutURIs, u)
 	}
 	s.persistLocked()
 }
@@ -343,10 +339,7 @@ func (s *Server) ResetRequests() {
 func (s *Server) recordRequest(rec RequestRecord) {
 	s.reqMu.Lock()
 	defer s.reqMu.Unlock()
-	s.requests = append(s.requests, rec)
-	if over := len(s.requests) - maxRequestRecords; over > 0 {
-		s.requests = slices.Clone(s.requests[over:])
-	}
+	s.requests = keepLast(append(s.requests, rec), maxRequestRecords)
 }
 
 // update runs fn on the state under the lock. On success the state is saved

@@ -309,6 +309,107 @@ func paginate[T any](items []T, p page) ([]T, string) {
 	return items[p.offset:end], next
 }
 
+// pageOf returns page p of items, each converted by conv (never nil, so an
+// empty page encodes as []), and the next_token.
+func pageOf[T, U any](items []T, p page, conv func(T) U) ([]U, string) {
+	pageItems, next := paginate(items, p)
+	return mapSlice(pageItems, conv), next
+}
+
+// sortKey is a field a list can be sorted by with Kinde's sort parameter:
+// sort=<name>_asc or sort=<name>_desc.
+type sortKey[T any] struct {
+	name string
+	of   func(T) string
+}
+
+// sortList applies Kinde's sort parameter to items with a stable sort; ""
+// keeps creation order. Any other value is INVALID_SORT, listing the values
+// the keys allow.
+func sortList[T any](items []T, param string, keys ...sortKey[T]) error {
+	if param == "" {
+		return nil
+	}
+	allowed := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		switch param {
+		case k.name + "_asc":
+			slices.SortStableFunc(items, func(a, b T) int { return strings.Compare(k.of(a), k.of(b)) })
+			return nil
+		case k.name + "_desc":
+			slices.SortStableFunc(items, func(a, b T) int { return strings.Compare(k.of(b), k.of(a)) })
+			return nil
+		}
+		allowed = append(allowed, k.name+"_asc", k.name+"_desc")
+	}
+	return badRequest("INVALID_SORT", "sort must be one of "+strings.Join(allowed, ", ")+".")
+}
+
+// keyRule checks the key of a permission or role in a create or update body:
+// trimmed, not empty, and not held by another item of the same kind.
+type keyRule struct {
+	holder     func(st *state, key string) (id string, found bool)
+	existsCode string
+	existsMsg  string
+}
+
+var (
+	permissionKeys = keyRule{
+		holder: func(st *state, key string) (string, bool) {
+			if p := st.permByKey(key); p != nil {
+				return p.ID, true
+			}
+			return "", false
+		},
+		existsCode: "PERMISSION_KEY_EXISTS", existsMsg: "A permission with this key already exists.",
+	}
+	roleKeys = keyRule{
+		holder: func(st *state, key string) (string, bool) {
+			if r := st.roleByKey(key); r != nil {
+				return r.ID, true
+			}
+			return "", false
+		},
+		existsCode: "ROLE_KEY_EXISTS", existsMsg: "A role with this key already exists.",
+	}
+)
+
+// createKey returns the key of a create body, which is required.
+func (k keyRule) createKey(st *state, key *string) (string, error) {
+	if key == nil || strings.TrimSpace(*key) == "" {
+		return "", badRequest("KEY_REQUIRED", "key is required.")
+	}
+	trimmed := strings.TrimSpace(*key)
+	if _, found := k.holder(st, trimmed); found {
+		return "", badRequest(k.existsCode, k.existsMsg)
+	}
+	return trimmed, nil
+}
+
+// updateKey applies the key of an update body to *dst, the key of the item
+// with id self; a nil key leaves it unchanged.
+func (k keyRule) updateKey(st *state, key *string, self string, dst *string) error {
+	if key == nil {
+		return nil
+	}
+	trimmed := strings.TrimSpace(*key)
+	if trimmed == "" {
+		return badRequest("KEY_REQUIRED", "key cannot be empty.")
+	}
+	if id, found := k.holder(st, trimmed); found && id != self {
+		return badRequest(k.existsCode, k.existsMsg)
+	}
+	*dst = trimmed
+	return nil
+}
+
+// setIfPresent copies an optional body field into *dst when it was sent.
+func setIfPresent[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
 // splitList splits a comma-separated filter value.
 func splitList(v string) []string {
 	var out []string

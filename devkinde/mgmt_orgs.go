@@ -111,21 +111,16 @@ func (s *Server) apiListOrganizations(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		os := st.sortedOrgs()
-		switch r.URL.Query().Get("sort") {
-		case "", "email_asc", "email_desc":
-		case "name_asc":
-			slices.SortStableFunc(os, func(a, b *organization) int { return strings.Compare(a.Name, b.Name) })
-		case "name_desc":
-			slices.SortStableFunc(os, func(a, b *organization) int { return strings.Compare(b.Name, a.Name) })
-		default:
-			return nil, badRequest("INVALID_SORT", "sort must be one of name_asc, name_desc.")
+		sortBy := r.URL.Query().Get("sort")
+		if sortBy == "email_asc" || sortBy == "email_desc" {
+			sortBy = "" // accepted, as Kinde's spec lists them, but organizations keep creation order
 		}
-		items, next := paginate(os, pg)
-		resp := organizationsResponse{Code: "OK", Message: "Success", Organizations: []organizationItem{}, NextToken: next}
-		for _, o := range items {
-			resp.Organizations = append(resp.Organizations, toOrganizationItem(o))
+		err = sortList(os, sortBy, sortKey[*organization]{"name", func(o *organization) string { return o.Name }})
+		if err != nil {
+			return nil, err
 		}
-		return resp, nil
+		items, next := pageOf(os, pg, toOrganizationItem)
+		return organizationsResponse{Code: "OK", Message: "Success", Organizations: items, NextToken: next}, nil
 	})
 }
 
@@ -162,12 +157,8 @@ func (s *Server) apiCreateOrganization(w http.ResponseWriter, r *http.Request) {
 			return 0, nil, badRequest("NAME_REQUIRED", "name is required.")
 		}
 		o := &organization{Code: newOrgCode(), Name: strings.TrimSpace(*body.Name), CreatedOn: now, Seq: st.next()}
-		if body.ExternalID != nil {
-			o.ExternalID = *body.ExternalID
-		}
-		if body.Handle != nil {
-			o.Handle = *body.Handle
-		}
+		setIfPresent(&o.ExternalID, body.ExternalID)
+		setIfPresent(&o.Handle, body.Handle)
 		st.Orgs[o.Code] = o
 		s.emitLocked(st, "organization.created", "api", orgEventData(o), now)
 		return http.StatusOK, map[string]any{"code": "OK", "message": "Success",
@@ -190,12 +181,8 @@ func (s *Server) apiUpdateOrganization(w http.ResponseWriter, r *http.Request) {
 		if body.Name != nil && strings.TrimSpace(*body.Name) != "" {
 			o.Name = strings.TrimSpace(*body.Name)
 		}
-		if body.ExternalID != nil {
-			o.ExternalID = *body.ExternalID
-		}
-		if body.Handle != nil {
-			o.Handle = *body.Handle
-		}
+		setIfPresent(&o.ExternalID, body.ExternalID)
+		setIfPresent(&o.Handle, body.Handle)
 		data := orgEventData(o)
 		data["organization"].(map[string]any)["is_allow_registrations"] = false
 		s.emitLocked(st, "organization.updated", "api", data, now)
@@ -215,7 +202,7 @@ func (s *Server) apiDeleteOrganization(w http.ResponseWriter, r *http.Request) {
 		for _, u := range st.Users {
 			if u.Orgs[code] != nil {
 				delete(u.Orgs, code)
-				u.OrgOrder = slices.DeleteFunc(u.OrgOrder, func(c string) bool { return c == code })
+				u.OrgOrder = without(u.OrgOrder, code)
 				st.invalidateClaims(u.ID)
 			}
 		}
@@ -261,39 +248,32 @@ func (s *Server) apiListOrgUsers(w http.ResponseWriter, r *http.Request) {
 			}
 			members = append(members, u)
 		}
-		fullName := func(u *user) string { return strings.TrimSpace(u.FirstName + " " + u.LastName) }
-		switch q.Get("sort") {
-		case "":
-		case "name_asc":
-			slices.SortStableFunc(members, func(a, b *user) int { return strings.Compare(fullName(a), fullName(b)) })
-		case "name_desc":
-			slices.SortStableFunc(members, func(a, b *user) int { return strings.Compare(fullName(b), fullName(a)) })
-		case "email_asc":
-			slices.SortStableFunc(members, func(a, b *user) int { return strings.Compare(a.Email, b.Email) })
-		case "email_desc":
-			slices.SortStableFunc(members, func(a, b *user) int { return strings.Compare(b.Email, a.Email) })
-		default:
-			return nil, badRequest("INVALID_SORT", "sort must be one of name_asc, name_desc, email_asc, email_desc.")
+		err = sortList(members, q.Get("sort"),
+			sortKey[*user]{"name", (*user).fullName},
+			sortKey[*user]{"email", func(u *user) string { return u.Email }})
+		if err != nil {
+			return nil, err
 		}
-		items, next := paginate(members, pg)
-		resp := organizationUsersResponse{Code: "OK", Message: "Success", OrganizationUsers: []organizationUser{},
-			NextToken: next}
-		for _, u := range items {
-			m := u.Orgs[code]
-			ou := organizationUser{ID: u.ID, Email: u.Email, FullName: fullName(u), LastName: u.LastName,
-				FirstName: u.FirstName, JoinedOn: isoTime(m.JoinedOn), LastAccessedOn: isoTimePtr(m.LastAccessed),
-				IsSuspended: u.IsSuspended, Roles: []string{}}
-			if u.Picture != "" {
-				p := u.Picture
-				ou.Picture = &p
-			}
-			for _, rl := range st.userRoles(u, code) {
-				ou.Roles = append(ou.Roles, rl.Key)
-			}
-			resp.OrganizationUsers = append(resp.OrganizationUsers, ou)
-		}
-		return resp, nil
+		items, next := pageOf(members, pg, func(u *user) organizationUser { return toOrganizationUser(st, u, code) })
+		return organizationUsersResponse{Code: "OK", Message: "Success", OrganizationUsers: items,
+			NextToken: next}, nil
 	})
+}
+
+// toOrganizationUser describes a member of the org with this code.
+func toOrganizationUser(st *state, u *user, code string) organizationUser {
+	m := u.Orgs[code]
+	ou := organizationUser{ID: u.ID, Email: u.Email, FullName: u.fullName(), LastName: u.LastName,
+		FirstName: u.FirstName, JoinedOn: isoTime(m.JoinedOn), LastAccessedOn: isoTimePtr(m.LastAccessed),
+		IsSuspended: u.IsSuspended, Roles: []string{}}
+	if u.Picture != "" {
+		p := u.Picture
+		ou.Picture = &p
+	}
+	for _, rl := range st.userRoles(u, code) {
+		ou.Roles = append(ou.Roles, rl.Key)
+	}
+	return ou
 }
 
 func containsAll(have, want []string) bool {
@@ -303,14 +283,6 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
-}
-
-// memberChanged records a direct change to a user's membership: the claim
-// cache is invalidated (as Kinde documents) and user.updated is emitted.
-func (s *Server) memberChanged(st *state, u *user, now time.Time) {
-	u.UpdatedAt = now
-	st.invalidateClaims(u.ID)
-	s.emitLocked(st, "user.updated", "api", map[string]any{"user": userEventData(st, u)}, now)
 }
 
 // apiAddOrgUsers is POST /api/v1/organizations/{org_code}/users: add users,
@@ -361,17 +333,13 @@ func (s *Server) apiAddOrgUsers(w http.ResponseWriter, r *http.Request) {
 				u.OrgOrder = append(u.OrgOrder, code)
 			}
 			for _, k := range bu.Roles {
-				if id := st.roleByKey(k).ID; !slices.Contains(m.Roles, id) {
-					m.Roles = append(m.Roles, id)
-				}
+				addUnique(&m.Roles, st.roleByKey(k).ID)
 			}
 			for _, k := range bu.Permissions {
-				if id := st.permByKey(k).ID; !slices.Contains(m.Permissions, id) {
-					m.Permissions = append(m.Permissions, id)
-				}
+				addUnique(&m.Permissions, st.permByKey(k).ID)
 			}
 			added = append(added, u.ID)
-			s.memberChanged(st, u, now)
+			s.userChanged(st, u, now)
 		}
 		return http.StatusOK, map[string]any{"code": "OK", "message": "Success", "users_added": added}, nil
 	})
@@ -386,8 +354,8 @@ func (s *Server) apiRemoveOrgUser(w http.ResponseWriter, r *http.Request) {
 			return 0, nil, err
 		}
 		delete(u.Orgs, code)
-		u.OrgOrder = slices.DeleteFunc(u.OrgOrder, func(c string) bool { return c == code })
-		s.memberChanged(st, u, now)
+		u.OrgOrder = without(u.OrgOrder, code)
+		s.userChanged(st, u, now)
 		return http.StatusOK, ok(), nil
 	})
 }
@@ -400,11 +368,68 @@ func (s *Server) apiGetOrgUserRoles(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		resp := orgUserRolesResponse{Code: "OK", Message: "Success", Roles: []roleClaim{}}
-		for _, rl := range st.userRoles(u, code) {
-			resp.Roles = append(resp.Roles, roleClaim{ID: rl.ID, Key: rl.Key, Name: rl.Name})
+		return orgUserRolesResponse{Code: "OK", Message: "Success", Roles: mapSlice(st.userRoles(u, code), toRoleClaim)}, nil
+	})
+}
+
+// memberGrant is one kind of grant a member holds in an org, by id: roles or
+// direct permissions. The add and remove routes of both kinds share their
+// handling through it.
+type memberGrant struct {
+	ids                     func(m *membership) *[]string
+	exists                  func(st *state, id string) bool
+	unknownCode, unknownMsg string // the id to add names nothing
+	notHeldCode, notHeldMsg string // the id to remove is not held
+}
+
+var (
+	memberRoles = memberGrant{
+		ids:         func(m *membership) *[]string { return &m.Roles },
+		exists:      func(st *state, id string) bool { return st.Roles[id] != nil },
+		unknownCode: "ROLE_INVALID", unknownMsg: "Unknown role_id.",
+		notHeldCode: "ROLE_NOT_ASSIGNED", notHeldMsg: "The user does not have this role in this organization.",
+	}
+	memberPermissions = memberGrant{
+		ids:         func(m *membership) *[]string { return &m.Permissions },
+		exists:      func(st *state, id string) bool { return st.Permissions[id] != nil },
+		unknownCode: "PERMISSION_INVALID", unknownMsg: "Unknown permission_id.",
+		notHeldCode: "PERMISSION_NOT_ASSIGNED",
+		notHeldMsg:  "The user has no direct grant of this permission in this organization.",
+	}
+)
+
+// addMemberGrant grants id to the member named by the path; granting what
+// the member already holds changes nothing.
+func (s *Server) addMemberGrant(w http.ResponseWriter, r *http.Request, g memberGrant, id string) {
+	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
+		u, m, err := findMember(st, r.PathValue("org_code"), r.PathValue("user_id"))
+		if err != nil {
+			return 0, nil, err
 		}
-		return resp, nil
+		if !g.exists(st, id) {
+			return 0, nil, badRequest(g.unknownCode, g.unknownMsg)
+		}
+		if addUnique(g.ids(m), id) {
+			s.userChanged(st, u, now)
+		}
+		return http.StatusOK, ok(), nil
+	})
+}
+
+// removeMemberGrant takes id away from the member named by the path.
+func (s *Server) removeMemberGrant(w http.ResponseWriter, r *http.Request, g memberGrant, id string) {
+	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
+		u, m, err := findMember(st, r.PathValue("org_code"), r.PathValue("user_id"))
+		if err != nil {
+			return 0, nil, err
+		}
+		ids := g.ids(m)
+		if !slices.Contains(*ids, id) {
+			return 0, nil, badRequest(g.notHeldCode, g.notHeldMsg)
+		}
+		*ids = without(*ids, id)
+		s.userChanged(st, u, now)
+		return http.StatusOK, ok(), nil
 	})
 }
 
@@ -417,37 +442,12 @@ func (s *Server) apiAddOrgUserRole(w http.ResponseWriter, r *http.Request) {
 		s.writeAPIErr(w, err)
 		return
 	}
-	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
-		u, m, err := findMember(st, r.PathValue("org_code"), r.PathValue("user_id"))
-		if err != nil {
-			return 0, nil, err
-		}
-		if st.Roles[body.RoleID] == nil {
-			return 0, nil, badRequest("ROLE_INVALID", "Unknown role_id.")
-		}
-		if !slices.Contains(m.Roles, body.RoleID) {
-			m.Roles = append(m.Roles, body.RoleID)
-			s.memberChanged(st, u, now)
-		}
-		return http.StatusOK, ok(), nil
-	})
+	s.addMemberGrant(w, r, memberRoles, body.RoleID)
 }
 
 // apiRemoveOrgUserRole is DELETE /api/v1/organizations/{org_code}/users/{user_id}/roles/{role_id}.
 func (s *Server) apiRemoveOrgUserRole(w http.ResponseWriter, r *http.Request) {
-	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
-		u, m, err := findMember(st, r.PathValue("org_code"), r.PathValue("user_id"))
-		if err != nil {
-			return 0, nil, err
-		}
-		rid := r.PathValue("role_id")
-		if !slices.Contains(m.Roles, rid) {
-			return 0, nil, badRequest("ROLE_NOT_ASSIGNED", "The user does not have this role in this organization.")
-		}
-		m.Roles = slices.DeleteFunc(m.Roles, func(id string) bool { return id == rid })
-		s.memberChanged(st, u, now)
-		return http.StatusOK, ok(), nil
-	})
+	s.removeMemberGrant(w, r, memberRoles, r.PathValue("role_id"))
 }
 
 // apiGetOrgUserPermissions is GET /api/v1/organizations/{org_code}/users/{user_id}/permissions.
@@ -488,37 +488,12 @@ func (s *Server) apiAddOrgUserPermission(w http.ResponseWriter, r *http.Request)
 		s.writeAPIErr(w, err)
 		return
 	}
-	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
-		u, m, err := findMember(st, r.PathValue("org_code"), r.PathValue("user_id"))
-		if err != nil {
-			return 0, nil, err
-		}
-		if st.Permissions[body.PermissionID] == nil {
-			return 0, nil, badRequest("PERMISSION_INVALID", "Unknown permission_id.")
-		}
-		if !slices.Contains(m.Permissions, body.PermissionID) {
-			m.Permissions = append(m.Permissions, body.PermissionID)
-			s.memberChanged(st, u, now)
-		}
-		return http.StatusOK, ok(), nil
-	})
+	s.addMemberGrant(w, r, memberPermissions, body.PermissionID)
 }
 
 // apiRemoveOrgUserPermission is DELETE
 // /api/v1/organizations/{org_code}/users/{user_id}/permissions/{permission_id}.
 // Only direct grants can be removed this way.
 func (s *Server) apiRemoveOrgUserPermission(w http.ResponseWriter, r *http.Request) {
-	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
-		u, m, err := findMember(st, r.PathValue("org_code"), r.PathValue("user_id"))
-		if err != nil {
-			return 0, nil, err
-		}
-		pid := r.PathValue("permission_id")
-		if !slices.Contains(m.Permissions, pid) {
-			return 0, nil, badRequest("PERMISSION_NOT_ASSIGNED", "The user has no direct grant of this permission in this organization.")
-		}
-		m.Permissions = slices.DeleteFunc(m.Permissions, func(id string) bool { return id == pid })
-		s.memberChanged(st, u, now)
-		return http.StatusOK, ok(), nil
-	})
+	s.removeMemberGrant(w, r, memberPermissions, r.PathValue("permission_id"))
 }

@@ -2,8 +2,6 @@ package devkinde
 
 import (
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -29,23 +27,9 @@ type permissionsResponse struct {
 // sortPermissions applies Kinde's sort parameter (name_asc, name_desc,
 // id_asc, id_desc); without it permissions come in creation order.
 func sortPermissions(ps []*permission, sortBy string) error {
-	var cmp func(a, b *permission) int
-	switch sortBy {
-	case "":
-		return nil
-	case "name_asc":
-		cmp = func(a, b *permission) int { return strings.Compare(a.Name, b.Name) }
-	case "name_desc":
-		cmp = func(a, b *permission) int { return strings.Compare(b.Name, a.Name) }
-	case "id_asc":
-		cmp = func(a, b *permission) int { return strings.Compare(a.ID, b.ID) }
-	case "id_desc":
-		cmp = func(a, b *permission) int { return strings.Compare(b.ID, a.ID) }
-	default:
-		return badRequest("INVALID_SORT", "sort must be one of name_asc, name_desc, id_asc, id_desc.")
-	}
-	slices.SortStableFunc(ps, cmp)
-	return nil
+	return sortList(ps, sortBy,
+		sortKey[*permission]{"name", func(p *permission) string { return p.Name }},
+		sortKey[*permission]{"id", func(p *permission) string { return p.ID }})
 }
 
 // apiListPermissions is GET /api/v1/permissions.
@@ -59,12 +43,8 @@ func (s *Server) apiListPermissions(w http.ResponseWriter, r *http.Request) {
 		if err := sortPermissions(ps, r.URL.Query().Get("sort")); err != nil {
 			return nil, err
 		}
-		items, next := paginate(ps, pg)
-		resp := permissionsResponse{Code: "OK", Message: "Success", Permissions: []permissionItem{}, NextToken: next}
-		for _, p := range items {
-			resp.Permissions = append(resp.Permissions, toPermissionItem(p))
-		}
-		return resp, nil
+		items, next := pageOf(ps, pg, toPermissionItem)
+		return permissionsResponse{Code: "OK", Message: "Success", Permissions: items, NextToken: next}, nil
 	})
 }
 
@@ -83,20 +63,15 @@ func (s *Server) apiCreatePermission(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
-		if body.Key == nil || strings.TrimSpace(*body.Key) == "" {
-			return 0, nil, badRequest("KEY_REQUIRED", "key is required.")
-		}
-		key := strings.TrimSpace(*body.Key)
-		if st.permByKey(key) != nil {
-			return 0, nil, badRequest("PERMISSION_KEY_EXISTS", "A permission with this key already exists.")
+		key, err := permissionKeys.createKey(st, body.Key)
+		if err != nil {
+			return 0, nil, err
 		}
 		p := &permission{ID: newUUIDv7(), Key: key, Name: key, Seq: st.next()}
 		if body.Name != nil && *body.Name != "" {
 			p.Name = *body.Name
 		}
-		if body.Description != nil {
-			p.Description = *body.Description
-		}
+		setIfPresent(&p.Description, body.Description)
 		st.Permissions[p.ID] = p
 		s.emitLocked(st, "permission.created", "api", permissionEventData(p), now)
 		return http.StatusCreated, ok(), nil
@@ -116,22 +91,11 @@ func (s *Server) apiUpdatePermission(w http.ResponseWriter, r *http.Request) {
 		if p == nil {
 			return 0, nil, notFound("PERMISSION_NOT_FOUND", "No permission with this id.")
 		}
-		if body.Key != nil {
-			key := strings.TrimSpace(*body.Key)
-			if key == "" {
-				return 0, nil, badRequest("KEY_REQUIRED", "key cannot be empty.")
-			}
-			if other := st.permByKey(key); other != nil && other.ID != p.ID {
-				return 0, nil, badRequest("PERMISSION_KEY_EXISTS", "A permission with this key already exists.")
-			}
-			p.Key = key
+		if err := permissionKeys.updateKey(st, body.Key, p.ID, &p.Key); err != nil {
+			return 0, nil, err
 		}
-		if body.Name != nil {
-			p.Name = *body.Name
-		}
-		if body.Description != nil {
-			p.Description = *body.Description
-		}
+		setIfPresent(&p.Name, body.Name)
+		setIfPresent(&p.Description, body.Description)
 		s.emitLocked(st, "permission.updated", "api", permissionEventData(p), now)
 		return http.StatusOK, ok(), nil
 	})
@@ -149,11 +113,11 @@ func (s *Server) apiDeletePermission(w http.ResponseWriter, r *http.Request) {
 		}
 		delete(st.Permissions, id)
 		for _, rl := range st.Roles {
-			rl.Permissions = slices.DeleteFunc(rl.Permissions, func(pid string) bool { return pid == id })
+			rl.Permissions = without(rl.Permissions, id)
 		}
 		for _, u := range st.Users {
 			for _, m := range u.Orgs {
-				m.Permissions = slices.DeleteFunc(m.Permissions, func(pid string) bool { return pid == id })
+				m.Permissions = without(m.Permissions, id)
 			}
 		}
 		s.emitLocked(st, "permission.deleted", "api", map[string]any{"permission": map[string]string{"id": id}}, now)

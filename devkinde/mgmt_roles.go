@@ -3,7 +3,6 @@ package devkinde
 import (
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -83,29 +82,14 @@ func (s *Server) apiListRoles(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		rs := st.sortedRoles()
-		var cmp func(a, b *role) int
-		switch r.URL.Query().Get("sort") {
-		case "":
-		case "name_asc":
-			cmp = func(a, b *role) int { return strings.Compare(a.Name, b.Name) }
-		case "name_desc":
-			cmp = func(a, b *role) int { return strings.Compare(b.Name, a.Name) }
-		case "key_asc":
-			cmp = func(a, b *role) int { return strings.Compare(a.Key, b.Key) }
-		case "key_desc":
-			cmp = func(a, b *role) int { return strings.Compare(b.Key, a.Key) }
-		default:
-			return nil, badRequest("INVALID_SORT", "sort must be one of name_asc, name_desc, key_asc, key_desc.")
+		err = sortList(rs, r.URL.Query().Get("sort"),
+			sortKey[*role]{"name", func(rl *role) string { return rl.Name }},
+			sortKey[*role]{"key", func(rl *role) string { return rl.Key }})
+		if err != nil {
+			return nil, err
 		}
-		if cmp != nil {
-			slices.SortStableFunc(rs, cmp)
-		}
-		items, next := paginate(rs, pg)
-		resp := rolesResponse{Code: "OK", Message: "Success", Roles: []roleItem{}, NextToken: next}
-		for _, rl := range items {
-			resp.Roles = append(resp.Roles, toRoleItem(rl))
-		}
-		return resp, nil
+		items, next := pageOf(rs, pg, toRoleItem)
+		return rolesResponse{Code: "OK", Message: "Success", Roles: items, NextToken: next}, nil
 	})
 }
 
@@ -128,23 +112,16 @@ func (s *Server) apiCreateRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
-		if body.Key == nil || strings.TrimSpace(*body.Key) == "" {
-			return 0, nil, badRequest("KEY_REQUIRED", "key is required.")
-		}
-		key := strings.TrimSpace(*body.Key)
-		if st.roleByKey(key) != nil {
-			return 0, nil, badRequest("ROLE_KEY_EXISTS", "A role with this key already exists.")
+		key, err := roleKeys.createKey(st, body.Key)
+		if err != nil {
+			return 0, nil, err
 		}
 		rl := &role{ID: newUUIDv7(), Key: key, Name: key, Permissions: []string{}, Seq: st.next()}
 		if body.Name != nil && *body.Name != "" {
 			rl.Name = *body.Name
 		}
-		if body.Description != nil {
-			rl.Description = *body.Description
-		}
-		if body.IsDefaultRole != nil {
-			rl.IsDefaultRole = *body.IsDefaultRole
-		}
+		setIfPresent(&rl.Description, body.Description)
+		setIfPresent(&rl.IsDefaultRole, body.IsDefaultRole)
 		st.Roles[rl.ID] = rl
 		s.emitLocked(st, "role.created", "api", roleEventData(rl), now)
 		resp := createRoleResponse{Code: "OK", Message: "Success"}
@@ -165,25 +142,12 @@ func (s *Server) apiUpdateRole(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return 0, nil, err
 		}
-		if body.Key != nil {
-			key := strings.TrimSpace(*body.Key)
-			if key == "" {
-				return 0, nil, badRequest("KEY_REQUIRED", "key cannot be empty.")
-			}
-			if other := st.roleByKey(key); other != nil && other.ID != rl.ID {
-				return 0, nil, badRequest("ROLE_KEY_EXISTS", "A role with this key already exists.")
-			}
-			rl.Key = key
+		if err := roleKeys.updateKey(st, body.Key, rl.ID, &rl.Key); err != nil {
+			return 0, nil, err
 		}
-		if body.Name != nil {
-			rl.Name = *body.Name
-		}
-		if body.Description != nil {
-			rl.Description = *body.Description
-		}
-		if body.IsDefaultRole != nil {
-			rl.IsDefaultRole = *body.IsDefaultRole
-		}
+		setIfPresent(&rl.Name, body.Name)
+		setIfPresent(&rl.Description, body.Description)
+		setIfPresent(&rl.IsDefaultRole, body.IsDefaultRole)
 		s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
 		return http.StatusCreated, ok(), nil
 	})
@@ -201,7 +165,7 @@ func (s *Server) apiDeleteRole(w http.ResponseWriter, r *http.Request) {
 		delete(st.Roles, id)
 		for _, u := range st.Users {
 			for _, m := range u.Orgs {
-				m.Roles = slices.DeleteFunc(m.Roles, func(rid string) bool { return rid == id })
+				m.Roles = without(m.Roles, id)
 			}
 		}
 		s.emitLocked(st, "role.deleted", "api", map[string]any{"role": map[string]string{"id": id}}, now)
@@ -229,12 +193,8 @@ func (s *Server) apiGetRolePermissions(w http.ResponseWriter, r *http.Request) {
 		if err := sortPermissions(ps, r.URL.Query().Get("sort")); err != nil {
 			return nil, err
 		}
-		items, next := paginate(ps, pg)
-		resp := permissionsResponse{Code: "OK", Message: "Success", Permissions: []permissionItem{}, NextToken: next}
-		for _, p := range items {
-			resp.Permissions = append(resp.Permissions, toPermissionItem(p))
-		}
-		return resp, nil
+		items, next := pageOf(ps, pg, toPermissionItem)
+		return permissionsResponse{Code: "OK", Message: "Success", Permissions: items, NextToken: next}, nil
 	})
 }
 
@@ -274,7 +234,7 @@ func (s *Server) apiPatchRolePermissions(w http.ResponseWriter, r *http.Request)
 			has := slices.Contains(rl.Permissions, p.ID)
 			switch {
 			case p.Operation == "delete" && has:
-				rl.Permissions = slices.DeleteFunc(rl.Permissions, func(id string) bool { return id == p.ID })
+				rl.Permissions = without(rl.Permissions, p.ID)
 				resp.PermissionsRemoved = append(resp.PermissionsRemoved, p.ID)
 			case p.Operation == "" && !has:
 				rl.Permissions = append(rl.Permissions, p.ID)
@@ -299,7 +259,7 @@ func (s *Server) apiDeleteRolePermission(w http.ResponseWriter, r *http.Request)
 		if !slices.Contains(rl.Permissions, pid) {
 			return 0, nil, badRequest("PERMISSION_NOT_IN_ROLE", "The role does not have this permission.")
 		}
-		rl.Permissions = slices.DeleteFunc(rl.Permissions, func(id string) bool { return id == pid })
+		rl.Permissions = without(rl.Permissions, pid)
 		s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
 		return http.StatusOK, ok(), nil
 	})

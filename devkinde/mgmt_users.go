@@ -83,18 +83,17 @@ func (s *Server) apiListUsers(w http.ResponseWriter, r *http.Request) {
 			}
 			users = append(users, u)
 		}
-		items, next := paginate(users, pg)
-		resp := usersResponse{Code: "OK", Message: "Success", Users: []userListItem{}, NextToken: next}
-		for _, u := range items {
+		expandOrgs := hasExpand(r, "organizations")
+		items, next := pageOf(users, pg, func(u *user) userListItem {
 			it := userListItem{ID: u.ID, ProvidedID: u.ProvidedID, Email: u.Email, LastName: u.LastName,
 				FirstName: u.FirstName, IsSuspended: u.IsSuspended, Picture: u.Picture, TotalSignIns: u.TotalSignIns,
 				FailedSignIns: u.FailedSignIns, LastSignedIn: isoTimePtr(u.LastSignedIn), CreatedOn: isoTimePtr(&u.CreatedOn)}
-			if hasExpand(r, "organizations") {
+			if expandOrgs {
 				it.Organizations = nonNil(slices.Clone(u.OrgOrder))
 			}
-			resp.Users = append(resp.Users, it)
-		}
-		return resp, nil
+			return it
+		})
+		return usersResponse{Code: "OK", Message: "Success", Users: items, NextToken: next}, nil
 	})
 }
 
@@ -194,28 +193,26 @@ func (s *Server) apiUpdateUser(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return 0, nil, err
 		}
-		set := func(dst *string, v *string) {
-			if v != nil {
-				*dst = *v
-			}
-		}
-		set(&u.FirstName, body.GivenName)
-		set(&u.LastName, body.FamilyName)
-		set(&u.Picture, body.Picture)
-		set(&u.ProvidedID, body.ProvidedID)
-		if body.IsSuspended != nil {
-			u.IsSuspended = *body.IsSuspended
-		}
-		if body.IsPasswordResetRequest != nil {
-			u.PasswordResetRequested = *body.IsPasswordResetRequest
-		}
-		u.UpdatedAt = now
-		st.invalidateClaims(u.ID)
-		s.emitLocked(st, "user.updated", "api", map[string]any{"user": userEventData(st, u)}, now)
+		setIfPresent(&u.FirstName, body.GivenName)
+		setIfPresent(&u.LastName, body.FamilyName)
+		setIfPresent(&u.Picture, body.Picture)
+		setIfPresent(&u.ProvidedID, body.ProvidedID)
+		setIfPresent(&u.IsSuspended, body.IsSuspended)
+		setIfPresent(&u.PasswordResetRequested, body.IsPasswordResetRequest)
+		s.userChanged(st, u, now)
 		return http.StatusOK, map[string]any{"id": u.ID, "given_name": u.FirstName, "family_name": u.LastName,
 			"email": u.Email, "is_suspended": u.IsSuspended, "is_password_reset_requested": u.PasswordResetRequested,
 			"picture": u.Picture}, nil
 	})
+}
+
+// userChanged records a direct change to a user (profile, suspension, org
+// membership, roles or permissions in an org): the claim cache is
+// invalidated, as Kinde documents, and user.updated is emitted.
+func (s *Server) userChanged(st *state, u *user, now time.Time) {
+	u.UpdatedAt = now
+	st.invalidateClaims(u.ID)
+	s.emitLocked(st, "user.updated", "api", map[string]any{"user": userEventData(st, u)}, now)
 }
 
 // apiDeleteUser is DELETE /api/v1/user?id=: the user, their sessions and

@@ -82,9 +82,7 @@ func (s *Server) apiCreateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		wh := &webhook{ID: newWebhookID(), Name: strings.TrimSpace(*body.Name), Endpoint: *body.Endpoint,
 			EventTypes: slices.Clone(body.EventTypes), CreatedOn: now, Seq: st.next()}
-		if body.Description != nil {
-			wh.Description = *body.Description
-		}
+		setIfPresent(&wh.Description, body.Description)
 		st.Webhooks[wh.ID] = wh
 		return http.StatusOK, map[string]any{"code": "OK", "message": "Success",
 			"webhook": map[string]string{"id": wh.ID, "endpoint": wh.Endpoint}}, nil
@@ -113,9 +111,7 @@ func (s *Server) apiUpdateWebhook(w http.ResponseWriter, r *http.Request) {
 		if body.Name != nil && strings.TrimSpace(*body.Name) != "" {
 			wh.Name = strings.TrimSpace(*body.Name)
 		}
-		if body.Description != nil {
-			wh.Description = *body.Description
-		}
+		setIfPresent(&wh.Description, body.Description)
 		return http.StatusOK, map[string]any{"code": "OK", "message": "Success",
 			"webhook": map[string]string{"id": wh.ID}}, nil
 	})

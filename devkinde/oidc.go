@@ -416,10 +416,14 @@ func clientIP(r *http.Request) string {
 	return strings.Trim(host, "[]")
 }
 
-// authenticateClient authenticates the client at the token and revocation
-// endpoints: client_secret_basic, client_secret_post, or none for public
-// (spa) clients.
-func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
+// authenticateClient reads the form body of the token and revocation
+// endpoints and authenticates the client: client_secret_basic,
+// client_secret_post, or none for public (spa) clients.
+func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request) (*client, *oauthError) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "Malformed form body.")
+	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		if r.PostForm.Get("client_secret") != "" {
@@ -452,12 +456,7 @@ func (s *Server) authenticateClient(r *http.Request) (*client, *oauthError) {
 
 // handleToken is /oauth2/token.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "Malformed form body."))
-		return
-	}
-	c, oe := s.authenticateClient(r)
+	c, oe := s.authenticateClient(w, r)
 	if oe != nil {
 		writeOAuthError(w, oe)
 		return
@@ -501,59 +500,13 @@ func asOAuth(err error) *oauthError {
 	return oauthErr(http.StatusInternalServerError, "server_error", "Internal error.")
 }
 
-// grantAuthorizationCode exchanges a code: single use, short-lived, bound to
-// client and redirect_uri, PKCE S256 verified. Replaying a code revokes the
-// tokens issued from it.
-func (s *Server) grantAuthorizationCode(r *http.Request, c *client) (*tokenResponse, *oauthError) {
-	f := r.PostForm
-	issuer := s.issuerFor(r)
+// runGrant runs a user token grant as one state update and turns its error
+// into the OAuth error to answer with.
+func (s *Server) runGrant(fn func(st *state, now time.Time) (*tokenResponse, error)) (*tokenResponse, *oauthError) {
 	var resp *tokenResponse
 	err := s.update(func(st *state, now time.Time) error {
-		ac := s.codes[tokenHash(f.Get("code"))]
-		switch {
-		case ac == nil:
-			return invalidGrant("Unknown authorization code.")
-		case ac.used:
-			if fam := st.Families[ac.familyID]; fam != nil {
-				fam.Revoked, fam.lastAccess = true, ""
-			}
-			s.log.Warn("devkinde authorization code replayed; tokens revoked", "client_id", c.ID)
-			return keep(invalidGrant("Authorization code already used."))
-		case now.After(ac.expires):
-			return invalidGrant("Authorization code expired.")
-		case ac.req.ClientID != c.ID:
-			return invalidGrant("Authorization code was issued to another client.")
-		case f.Get("redirect_uri") != ac.req.RedirectURI:
-			return invalidGrant("redirect_uri does not match the authorization request.")
-		}
-		verifier := f.Get("code_verifier")
-		if verifier == "" {
-			return invalidGrant("code_verifier is required.")
-		}
-		sum := sha256.Sum256([]byte(verifier))
-		if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(ac.req.Challenge)) != 1 {
-			return invalidGrant("PKCE verification failed.")
-		}
-		ac.used = true
-		u := st.Users[ac.userID]
-		if u == nil || u.IsSuspended {
-			return invalidGrant("User is not allowed to sign in.")
-		}
-		cl := st.Clients[c.ID]
-		_, _, refreshTTL := s.lifetimes(cl)
-		fam := &refreshFamily{ID: newFamilyID(), UserID: u.ID, ClientID: c.ID, OrgCode: ac.orgCode,
-			SessionID: ac.sessionID, Scopes: nonNil(ac.req.Scopes), Audience: nonNil(ac.req.Audience),
-			AuthTime: ac.authTime, Created: now}
-		st.Families[fam.ID] = fam
-		ac.familyID = fam.ID
-		g := userGrant{issuer: issuer, client: cl, user: u, fam: fam, nonce: ac.req.Nonce, rat: ac.req.RequestedAt,
-			// A new sign-in always carries current claims and refreshes the cache.
-			claims: st.cachedClaimsFor(u, ac.orgCode, true, now)}
-		if slices.Contains(fam.Scopes, "offline") {
-			g.refreshT = s.newRefreshToken(st, fam, refreshTTL, now)
-		}
 		var err error
-		resp, err = s.issueUserTokens(st, g, now, false)
+		resp, err = fn(st, now)
 		return err
 	})
 	if err != nil {
@@ -562,50 +515,87 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *client) (*tokenRespo
 	return resp, nil
 }
 
+// grantAuthorizationCode exchanges a code: single use, short-lived, bound to
+// client and redirect_uri, PKCE S256 verified. Replaying a code revokes the
+// tokens issued from it.
+func (s *Server) grantAuthorizationCode(r *http.Request, c *client) (*tokenResponse, *oauthError) {
+	f := r.PostForm
+	issuer := s.issuerFor(r)
+	return s.runGrant(func(st *state, now time.Time) (*tokenResponse, error) {
+		ac := s.codes[tokenHash(f.Get("code"))]
+		switch {
+		case ac == nil:
+			return nil, invalidGrant("Unknown authorization code.")
+		case ac.used:
+			if fam := st.Families[ac.familyID]; fam != nil {
+				fam.revoke()
+			}
+			s.log.Warn("devkinde authorization code replayed; tokens revoked", "client_id", c.ID)
+			return nil, keep(invalidGrant("Authorization code already used."))
+		case now.After(ac.expires):
+			return nil, invalidGrant("Authorization code expired.")
+		case ac.req.ClientID != c.ID:
+			return nil, invalidGrant("Authorization code was issued to another client.")
+		case f.Get("redirect_uri") != ac.req.RedirectURI:
+			return nil, invalidGrant("redirect_uri does not match the authorization request.")
+		}
+		verifier := f.Get("code_verifier")
+		if verifier == "" {
+			return nil, invalidGrant("code_verifier is required.")
+		}
+		sum := sha256.Sum256([]byte(verifier))
+		if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(ac.req.Challenge)) != 1 {
+			return nil, invalidGrant("PKCE verification failed.")
+		}
+		ac.used = true
+		u := st.Users[ac.userID]
+		if u == nil || u.IsSuspended {
+			return nil, invalidGrant("User is not allowed to sign in.")
+		}
+		fam := &refreshFamily{ID: newFamilyID(), UserID: u.ID, ClientID: c.ID, OrgCode: ac.orgCode,
+			SessionID: ac.sessionID, Scopes: nonNil(ac.req.Scopes), Audience: nonNil(ac.req.Audience),
+			AuthTime: ac.authTime, Created: now}
+		st.Families[fam.ID] = fam
+		ac.familyID = fam.ID
+		return s.issueUserTokens(st, userGrant{issuer: issuer, client: st.Clients[c.ID], user: u, fam: fam,
+			nonce: ac.req.Nonce, rat: ac.req.RequestedAt, signIn: true,
+			refresh: slices.Contains(fam.Scopes, "offline")}, now)
+	})
+}
+
 // grantRefreshToken rotates a refresh token. The claims come from the claim
 // cache, and the previous access token is returned unchanged while it is
 // unexpired and the cache entry it was built from is still current.
 func (s *Server) grantRefreshToken(r *http.Request, c *client) (*tokenResponse, *oauthError) {
 	presented := r.PostForm.Get("refresh_token")
 	issuer := s.issuerFor(r)
-	var resp *tokenResponse
-	err := s.update(func(st *state, now time.Time) error {
+	return s.runGrant(func(st *state, now time.Time) (*tokenResponse, error) {
 		rt := st.RefreshTokens[tokenHash(presented)]
 		if rt == nil {
-			return invalidGrant("Unknown refresh token.")
+			return nil, invalidGrant("Unknown refresh token.")
 		}
 		fam := st.Families[rt.FamilyID]
 		switch {
 		case fam == nil || fam.Revoked:
-			return invalidGrant("Refresh token revoked.")
+			return nil, invalidGrant("Refresh token revoked.")
 		case fam.ClientID != c.ID:
-			return invalidGrant("Refresh token was issued to another client.")
+			return nil, invalidGrant("Refresh token was issued to another client.")
 		case now.After(rt.ExpiresAt):
-			return invalidGrant("Refresh token expired.")
+			return nil, invalidGrant("Refresh token expired.")
 		case !rt.RotatedAt.IsZero() && now.Sub(rt.RotatedAt) > s.cfg.RefreshOverlap:
-			fam.Revoked, fam.lastAccess = true, ""
+			fam.revoke()
 			s.log.Warn("devkinde refresh token reused after rotation; family revoked",
 				"client_id", c.ID, "user_id", fam.UserID)
 			// The revocation must stick even though the grant fails.
-			return keep(invalidGrant("Refresh token reused; all tokens of this session are revoked."))
+			return nil, keep(invalidGrant("Refresh token reused; all tokens of this session are revoked."))
 		}
 		u := st.Users[fam.UserID]
 		if u == nil || u.IsSuspended {
-			return invalidGrant("User is not allowed to refresh.")
+			return nil, invalidGrant("User is not allowed to refresh.")
 		}
-		cl := st.Clients[c.ID]
-		_, _, refreshTTL := s.lifetimes(cl)
-		g := userGrant{issuer: issuer, client: cl, user: u, fam: fam, rat: fam.AuthTime,
-			claims: st.cachedClaimsFor(u, fam.OrgCode, false, now)}
-		g.refreshT = s.newRefreshToken(st, fam, refreshTTL, now)
-		var err error
-		resp, err = s.issueUserTokens(st, g, now, true)
-		return err
+		return s.issueUserTokens(st, userGrant{issuer: issuer, client: st.Clients[c.ID], user: u, fam: fam,
+			rat: fam.AuthTime, refresh: true}, now)
 	})
-	if err != nil {
-		return nil, asOAuth(err)
-	}
-	return resp, nil
 }
 
 // grantClientCredentials issues an M2M token. Audience <issuer>/api gives a
@@ -668,7 +658,7 @@ func (s *Server) handleUserProfile(w http.ResponseWriter, r *http.Request) {
 		}
 		out = map[string]any{
 			"id": u.ID, "sub": u.ID, "provided_id": u.ProvidedID,
-			"name": strings.TrimSpace(u.FirstName + " " + u.LastName), "given_name": u.FirstName,
+			"name": u.fullName(), "given_name": u.FirstName,
 			"family_name": u.LastName, "updated_at": u.UpdatedAt.Unix(), "email": u.Email, "picture": u.Picture,
 		}
 	})
@@ -682,12 +672,7 @@ func (s *Server) handleUserProfile(w http.ResponseWriter, r *http.Request) {
 // handleRevoke is /oauth2/revoke (RFC 7009): refresh tokens revoke their whole
 // family; access tokens are revoked by jti. Unknown tokens still get 200.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "Malformed form body."))
-		return
-	}
-	c, oe := s.authenticateClient(r)
+	c, oe := s.authenticateClient(w, r)
 	if oe != nil {
 		writeOAuthError(w, oe)
 		return
@@ -701,7 +686,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	_ = s.update(func(st *state, now time.Time) error {
 		if rt := st.RefreshTokens[tokenHash(tok)]; rt != nil {
 			if fam := st.Families[rt.FamilyID]; fam != nil && fam.ClientID == c.ID {
-				fam.Revoked, fam.lastAccess = true, ""
+				fam.revoke()
 			}
 			return nil
 		}

@@ -241,43 +241,15 @@ func (s *Seed) normalize() error {
 	perms := map[string]bool{}
 	for i := range s.Permissions {
 		p := &s.Permissions[i]
-		if p.Key == "" {
-			errs = append(errs, errors.New("permission without key"))
-			continue
-		}
-		if perms[p.Key] {
-			errs = append(errs, fmt.Errorf("duplicate permission key %q", p.Key))
-		}
-		perms[p.Key] = true
-		if p.ID == "" {
-			p.ID = derivedUUID("permission:" + p.Key)
-		}
-		if p.Name == "" {
-			p.Name = p.Key
-		}
+		normalizeKeyed(&errs, perms, "permission", p.Key, &p.ID, &p.Name)
 	}
 	roles := map[string]bool{}
 	for i := range s.Roles {
 		r := &s.Roles[i]
-		if r.Key == "" {
-			errs = append(errs, errors.New("role without key"))
+		if !normalizeKeyed(&errs, roles, "role", r.Key, &r.ID, &r.Name) {
 			continue
 		}
-		if roles[r.Key] {
-			errs = append(errs, fmt.Errorf("duplicate role key %q", r.Key))
-		}
-		roles[r.Key] = true
-		if r.ID == "" {
-			r.ID = derivedUUID("role:" + r.Key)
-		}
-		if r.Name == "" {
-			r.Name = r.Key
-		}
-		for _, k := range r.Permissions {
-			if !perms[k] {
-				errs = append(errs, fmt.Errorf("role %q: unknown permission %q", r.Key, k))
-			}
-		}
+		checkRefs(&errs, perms, r.Permissions, fmt.Sprintf("role %q", r.Key), "permission")
 	}
 	emails := map[string]bool{}
 	for i := range s.Users {
@@ -293,20 +265,11 @@ func (s *Seed) normalize() error {
 		if u.ID == "" {
 			u.ID = derivedUserID(u.Email)
 		}
+		owner := fmt.Sprintf("user %q", u.Email)
 		for _, m := range u.Organizations {
-			if !orgs[m.Code] {
-				errs = append(errs, fmt.Errorf("user %q: unknown organization %q", u.Email, m.Code))
-			}
-			for _, k := range m.Roles {
-				if !roles[k] {
-					errs = append(errs, fmt.Errorf("user %q: unknown role %q", u.Email, k))
-				}
-			}
-			for _, k := range m.Permissions {
-				if !perms[k] {
-					errs = append(errs, fmt.Errorf("user %q: unknown permission %q", u.Email, k))
-				}
-			}
+			checkRefs(&errs, orgs, []string{m.Code}, owner, "organization")
+			checkRefs(&errs, roles, m.Roles, owner, "role")
+			checkRefs(&errs, perms, m.Permissions, owner, "permission")
 		}
 	}
 	for i := range s.Clients {
@@ -342,6 +305,38 @@ func (s *Seed) normalize() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// normalizeKeyed checks the key of a seed permission or role (kind names
+// which) against the keys seen so far, fills in its derived id and default
+// name, and records the key. It reports false, after recording the error,
+// when the key is missing.
+func normalizeKeyed(errs *[]error, seen map[string]bool, kind, key string, id, name *string) bool {
+	if key == "" {
+		*errs = append(*errs, fmt.Errorf("%s without key", kind))
+		return false
+	}
+	if seen[key] {
+		*errs = append(*errs, fmt.Errorf("duplicate %s key %q", kind, key))
+	}
+	seen[key] = true
+	if *id == "" {
+		*id = derivedUUID(kind + ":" + key)
+	}
+	if *name == "" {
+		*name = key
+	}
+	return true
+}
+
+// checkRefs records an error for each of refs (keys or codes of kind what)
+// that is not in known, naming the owner that refers to it.
+func checkRefs(errs *[]error, known map[string]bool, refs []string, owner, what string) {
+	for _, k := range refs {
+		if !known[k] {
+			*errs = append(*errs, fmt.Errorf("%s: unknown %s %q", owner, what, k))
+		}
+	}
 }
 
 // derivedUserID gives a stable kp_<32 hex> id for an email.

@@ -193,6 +193,8 @@ type roleClaim struct {
 	Name string `json:"name"`
 }
 
+func toRoleClaim(r *role) roleClaim { return roleClaim{ID: r.ID, Key: r.Key, Name: r.Name} }
+
 type flagClaim struct {
 	T string `json:"t"`
 	V any    `json:"v"`
@@ -229,12 +231,8 @@ func stateFromSeed(sd *Seed, now time.Time) (*state, error) {
 		st.Permissions[p.ID] = &permission{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description, Seq: st.next()}
 	}
 	for _, r := range sd.Roles {
-		nr := &role{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, IsDefaultRole: r.IsDefaultRole,
-			Permissions: []string{}, Seq: st.next()}
-		for _, k := range r.Permissions {
-			nr.Permissions = append(nr.Permissions, st.permByKey(k).ID)
-		}
-		st.Roles[r.ID] = nr
+		st.Roles[r.ID] = &role{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description,
+			IsDefaultRole: r.IsDefaultRole, Permissions: st.permIDs(r.Permissions), Seq: st.next()}
 	}
 	for _, su := range sd.Users {
 		u := &user{ID: su.ID, Email: su.Email, FirstName: su.FirstName, LastName: su.LastName,
@@ -246,14 +244,7 @@ func stateFromSeed(sd *Seed, now time.Time) (*state, error) {
 			u.DemoPassword = su.Password
 		}
 		for _, m := range su.Organizations {
-			mem := &membership{JoinedOn: now, Roles: []string{}, Permissions: []string{}}
-			for _, k := range m.Roles {
-				mem.Roles = append(mem.Roles, st.roleByKey(k).ID)
-			}
-			for _, k := range m.Permissions {
-				mem.Permissions = append(mem.Permissions, st.permByKey(k).ID)
-			}
-			u.Orgs[m.Code] = mem
+			u.Orgs[m.Code] = &membership{JoinedOn: now, Roles: st.roleIDs(m.Roles), Permissions: st.permIDs(m.Permissions)}
 			u.OrgOrder = append(u.OrgOrder, m.Code)
 		}
 		st.Users[u.ID] = u
@@ -284,6 +275,9 @@ func stateFromSeed(sd *Seed, now time.Time) (*state, error) {
 
 func (st *state) next() int64 { st.Seq++; return st.Seq }
 
+// fullName is the user's display name: first and last name.
+func (u *user) fullName() string { return strings.TrimSpace(u.FirstName + " " + u.LastName) }
+
 func (st *state) permByKey(key string) *permission {
 	for _, p := range st.Permissions {
 		if p.Key == key {
@@ -300,6 +294,18 @@ func (st *state) roleByKey(key string) *role {
 		}
 	}
 	return nil
+}
+
+// permIDs returns the ids of the permissions with these keys, which must
+// all exist (a normalized seed guarantees it). The result is never nil.
+func (st *state) permIDs(keys []string) []string {
+	return mapSlice(keys, func(k string) string { return st.permByKey(k).ID })
+}
+
+// roleIDs returns the ids of the roles with these keys, which must all exist.
+// The result is never nil.
+func (st *state) roleIDs(keys []string) []string {
+	return mapSlice(keys, func(k string) string { return st.roleByKey(k).ID })
 }
 
 func (st *state) userByEmail(email string) *user {
@@ -384,7 +390,7 @@ func (st *state) computeClaims(u *user, orgCode string, now time.Time) *cachedCl
 		c.Permissions = append(c.Permissions, p.Key)
 	}
 	for _, r := range st.userRoles(u, orgCode) {
-		c.Roles = append(c.Roles, roleClaim{ID: r.ID, Key: r.Key, Name: r.Name})
+		c.Roles = append(c.Roles, toRoleClaim(r))
 	}
 	for k, f := range st.FeatureFlags {
 		c.FeatureFlags[k] = flagClaim{T: f.Type, V: f.Value}
@@ -418,12 +424,18 @@ func (st *state) invalidateClaims(userID string) {
 	}
 }
 
+// revoke ends the family: its refresh tokens stop working and its last
+// access token is no longer handed out again.
+func (fam *refreshFamily) revoke() {
+	fam.Revoked = true
+	fam.lastAccess = ""
+}
+
 // revokeFamiliesWhere revokes refresh-token families matching f.
 func (st *state) revokeFamiliesWhere(f func(*refreshFamily) bool) {
 	for _, fam := range st.Families {
 		if f(fam) {
-			fam.Revoked = true
-			fam.lastAccess = ""
+			fam.revoke()
 		}
 	}
 }
@@ -445,9 +457,7 @@ func (st *state) prune(now time.Time) {
 			delete(st.RevokedJTIs, jti)
 		}
 	}
-	if len(st.Events) > maxEvents {
-		st.Events = slices.Clone(st.Events[len(st.Events)-maxEvents:])
-	}
+	st.Events = keepLast(st.Events, maxEvents)
 }
 
 const (

@@ -94,50 +94,57 @@ func atHash(accessToken string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }
 
-// userGrant is what a user token is minted for.
+// userGrant is what user tokens are minted for: a code exchange (signIn) or
+// a refresh grant.
 type userGrant struct {
-	issuer   string
-	client   *client
-	user     *user
-	fam      *refreshFamily
-	claims   *cachedClaims
-	nonce    string
-	rat      time.Time
-	offline  bool
-	refreshT string // already minted refresh token, if any
+	issuer  string
+	client  *client
+	user    *user
+	fam     *refreshFamily
+	nonce   string
+	rat     time.Time
+	signIn  bool // a new sign-in: claims are rebuilt and the access token is always new
+	refresh bool // mint a new refresh token in fam (rotating the current one)
 }
 
-// issueUserTokens mints (or, on refresh, may reuse) the access token and
-// mints a fresh ID token. Called with the state lock held.
-func (s *Server) issueUserTokens(st *state, g userGrant, now time.Time, mayReuse bool) (*tokenResponse, error) {
-	accessTTL, idTTL, _ := s.lifetimes(g.client)
+// issueUserTokens takes the claims from the claim cache (rebuilt on a
+// sign-in), mints the refresh token when asked, mints (or, on refresh, may
+// reuse) the access token and mints a fresh ID token. Called with the state
+// lock held.
+func (s *Server) issueUserTokens(st *state, g userGrant, now time.Time) (*tokenResponse, error) {
+	accessTTL, idTTL, refreshTTL := s.lifetimes(g.client)
 	fam := g.fam
+	claims := st.cachedClaimsFor(g.user, fam.OrgCode, g.signIn, now)
+	var refreshT string
+	if g.refresh {
+		refreshT = s.newRefreshToken(st, fam, refreshTTL, now)
+	}
 	var access string
 	var exp time.Time
-	reuse := mayReuse && fam.lastAccess != "" && now.Before(fam.lastAccessExp) &&
-		fam.lastAccessGen == g.claims.Gen && st.RevokedJTIs[fam.lastAccessJTI].IsZero()
+	reuse := !g.signIn && fam.lastAccess != "" && now.Before(fam.lastAccessExp) &&
+		fam.lastAccessGen == claims.Gen && st.RevokedJTIs[fam.lastAccessJTI].IsZero()
 	if reuse {
 		access, exp = fam.lastAccess, fam.lastAccessExp
 	} else {
 		exp = now.Add(accessTTL)
 		ac := accessClaims{
-			Aud: nonNil(fam.Audience), Azp: g.client.ID, Exp: exp.Unix(), FeatureFlags: g.claims.FeatureFlags,
+			Aud: nonNil(fam.Audience), Azp: g.client.ID, Exp: exp.Unix(), FeatureFlags: claims.FeatureFlags,
 			Iat: now.Unix(), Iss: g.issuer, Jti: newUUIDv4(), OrgCode: fam.OrgCode,
-			Permissions: nonNil(g.claims.Permissions), Scp: nonNil(fam.Scopes), Sub: g.user.ID,
+			Permissions: nonNil(claims.Permissions), Scp: nonNil(fam.Scopes), Sub: g.user.ID,
 		}
 		if g.client.RolesClaim {
-			ac.Roles = g.claims.Roles
+			ac.Roles = claims.Roles
 		}
 		tok, err := s.key.sign(ac)
 		if err != nil {
 			return nil, err
 		}
 		access = tok
-		fam.lastAccess, fam.lastAccessJTI, fam.lastAccessExp, fam.lastAccessGen = tok, ac.Jti, exp, g.claims.Gen
+		fam.lastAccess, fam.lastAccessJTI, fam.lastAccessExp, fam.lastAccessGen = tok, ac.Jti, exp, claims.Gen
 	}
 	resp := &tokenResponse{
 		AccessToken: access, ExpiresIn: max(int64(exp.Sub(now).Round(time.Second)/time.Second), 1),
-		RefreshToken: g.refreshT, Scope: strings.Join(fam.Scopes, " "), TokenType: "bearer",
+		RefreshToken: refreshT, Scope: strings.Join(fam.Scopes, " "), TokenType: "bearer",
 	}
 	if slices.Contains(fam.Scopes, "openid") {
 		u := g.user
@@ -145,7 +152,7 @@ func (s *Server) issueUserTokens(st *state, g userGrant, now time.Time, mayReuse
 			AtHash: atHash(access), Aud: []string{g.client.ID}, AuthTime: fam.AuthTime.Unix(), Azp: g.client.ID,
 			Email: u.Email, EmailVerified: true, Exp: now.Add(idTTL).Unix(), FamilyName: u.LastName,
 			GivenName: u.FirstName, Iat: now.Unix(), Iss: g.issuer, Jti: newUUIDv4(),
-			Name: strings.TrimSpace(u.FirstName + " " + u.LastName), Nonce: g.nonce,
+			Name: u.fullName(), Nonce: g.nonce,
 			OrgCodes: nonNil(slices.Clone(u.OrgOrder)), Picture: u.Picture, Rat: g.rat.Unix(), Sub: u.ID,
 			UpdatedAt: u.UpdatedAt.Unix(),
 		}
@@ -200,11 +207,4 @@ func (s *Server) parseBearer(issuer, tok string, now time.Time) (*presentedClaim
 		return nil, errTokenExpired
 	}
 	return &c, nil
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

@@ -235,10 +235,7 @@ func (d *deliverer) post(j *deliveryJob) (int, error) {
 func (d *deliverer) record(r DeliveryRecord) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.log = append(d.log, r)
-	if over := len(d.log) - maxDeliveryLog; over > 0 {
-		d.log = slices.Clone(d.log[over:])
-	}
+	d.log = keepLast(append(d.log, r), maxDeliveryLog)
 }
 
 // Deliveries returns the webhook delivery log, oldest first (same data as

@@ -97,32 +97,12 @@ func New(cfg Config) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := cfg.Rate
-	if r <= 0 {
-		r = DefaultRate
-	}
-	burst := cfg.Burst
-	if burst <= 0 {
-		burst = DefaultBurst
-	}
 	maxRetries := cfg.MaxRetries
 	switch {
 	case maxRetries == 0:
 		maxRetries = DefaultMaxRetries
 	case maxRetries < 0:
 		maxRetries = 0
-	}
-	pageSize := cfg.PageSize
-	if pageSize <= 0 {
-		pageSize = DefaultPageSize
-	}
-	retryBase := cfg.RetryBase
-	if retryBase <= 0 {
-		retryBase = DefaultRetryBase
-	}
-	maxWait := cfg.MaxRetryWait
-	if maxWait <= 0 {
-		maxWait = DefaultMaxRetryWait
 	}
 	audience := cfg.Audience
 	if audience == "" {
@@ -132,13 +112,22 @@ func New(cfg Config) *Client {
 		base:       base,
 		hc:         hc,
 		log:        log,
-		limiter:    rate.NewLimiter(rate.Limit(r), burst),
+		limiter:    rate.NewLimiter(rate.Limit(positiveOr(cfg.Rate, DefaultRate)), positiveOr(cfg.Burst, DefaultBurst)),
 		tokens:     newTokenSource(base+"/oauth2/token", cfg.ClientID, cfg.ClientSecret, audience, hc),
 		maxRetries: maxRetries,
-		pageSize:   pageSize,
-		retryBase:  retryBase,
-		maxWait:    maxWait,
+		pageSize:   positiveOr(cfg.PageSize, DefaultPageSize),
+		retryBase:  positiveOr(cfg.RetryBase, DefaultRetryBase),
+		maxWait:    positiveOr(cfg.MaxRetryWait, DefaultMaxRetryWait),
 	}
+}
+
+// positiveOr returns v, or def when v is zero or negative (an unset Config
+// field).
+func positiveOr[T int | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // request describes one Management API call.
@@ -155,6 +144,11 @@ type request struct {
 // get builds an idempotent GET request.
 func get(path string, query url.Values) request {
 	return request{method: http.MethodGet, path: path, query: query, idempotent: true}
+}
+
+// del builds a DELETE request, which is idempotent.
+func del(path string) request {
+	return request{method: http.MethodDelete, path: path, idempotent: true}
 }
 
 // seg escapes one path segment taken from caller input.
@@ -191,29 +185,30 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		u += "?" + r.query.Encode()
 	}
 	logPath := apiPrefix + r.path
+	fail := func(err error) error { return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, err) }
 
 	retries := 0
 	reauthed := false
 	ambiguous := false // an earlier attempt may have reached Kinde
 	for {
 		if err := c.waitTurn(ctx); err != nil {
-			return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, err)
+			return fail(err)
 		}
 		tok, err := c.tokens.token(ctx)
 		if err != nil {
-			return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, err)
+			return fail(err)
 		}
 		status, hdr, respBody, err := c.send(ctx, r.method, u, logPath, body, tok)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, ctx.Err())
+				return fail(ctx.Err())
 			}
 			if !r.idempotent || retries >= c.maxRetries {
-				return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, err)
+				return fail(err)
 			}
 			ambiguous = true
 			if err := c.backoff(ctx, logPath, retries, "network"); err != nil {
-				return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, err)
+				return fail(err)
 			}
 			retries++
 			continue
@@ -225,7 +220,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 				return nil
 			}
 			if err := json.Unmarshal(respBody, out); err != nil {
-				return fmt.Errorf("kinde: %s %s: decode response: %w", r.method, logPath, err)
+				return fail(fmt.Errorf("decode response: %w", err))
 			}
 			return nil
 
@@ -250,7 +245,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			}
 			ambiguous = true
 			if err := c.backoff(ctx, logPath, retries, strconv.Itoa(status)); err != nil {
-				return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, err)
+				return fail(err)
 			}
 			retries++
 			continue

@@ -288,6 +288,24 @@ func maxPerWindow(recs []devkinde.RequestRecord, w time.Duration) int {
 	return best
 }
 
+// callConcurrently makes n calls at once, call(0) to call(n-1), and fails the
+// test if any of them fails.
+func callConcurrently(t *testing.T, n int, call func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() { errs <- call(i) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("call failed: %v", err)
+		}
+	}
+}
+
 func TestDevkindeClientRateNeverExceeded(t *testing.T) {
 	s := startDevkinde(t, devkinde.Config{})
 	s.SetRateLimit(5)
@@ -301,18 +319,7 @@ func TestDevkindeClientRateNeverExceeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ResetRequests()
-	var wg sync.WaitGroup
-	errs := make(chan error, 15)
-	for range 15 {
-		wg.Go(func() { errs <- c.RefreshUserClaims(ctx, alice) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("call failed: %v", err)
-		}
-	}
+	callConcurrently(t, 15, func(int) error { return c.RefreshUserClaims(ctx, alice) })
 	recs := apiRequests(s)
 	if got := countRequests(recs, "POST", "/api/v1/users/"+alice+"/refresh_claims", 200); got != 15 {
 		t.Fatalf("%d successful refresh_claims recorded, want 15", got)
@@ -336,18 +343,7 @@ func TestDevkindeRateLimitedRetriesSucceed(t *testing.T) {
 		seed.UserIDByEmail("admin@acme.test"), seed.UserIDByEmail("alice@acme.test"),
 		seed.UserIDByEmail("bob@acme.test"), seed.UserIDByEmail("carol@acme.test"),
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for i := range 16 {
-		wg.Go(func() { errs <- c.RefreshUserClaims(ctx, ids[i%len(ids)]) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("call failed: %v", err)
-		}
-	}
+	callConcurrently(t, 16, func(i int) error { return c.RefreshUserClaims(ctx, ids[i%len(ids)]) })
 	recs := apiRequests(s)
 	ok, throttled := 0, 0
 	for _, r := range recs {

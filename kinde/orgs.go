@@ -60,6 +60,11 @@ type OrganizationUserPermission struct {
 	Roles       []RoleRef `json:"roles"`
 }
 
+// orgUserPath is the Management API path of one member of an organization.
+func orgUserPath(orgCode, userID string) string {
+	return "/organizations/" + seg(orgCode) + "/users/" + seg(NormalizeUserID(userID))
+}
+
 // Organizations iterates over every organization (GET /organizations).
 func (c *Client) Organizations(ctx context.Context) iter.Seq2[Organization, error] {
 	return paginate[Organization](ctx, c, "/organizations", nil, "organizations", nil)
@@ -93,7 +98,7 @@ func (c *Client) AllOrganizationUsers(ctx context.Context, orgCode string, f Org
 // OrganizationUserRoles returns the roles a user holds in an organization
 // (GET /organizations/{code}/users/{id}/roles), following pagination.
 func (c *Client) OrganizationUserRoles(ctx context.Context, orgCode, userID string) ([]OrganizationUserRole, error) {
-	path := "/organizations/" + seg(orgCode) + "/users/" + seg(NormalizeUserID(userID)) + "/roles"
+	path := orgUserPath(orgCode, userID) + "/roles"
 	return Collect(paginate[OrganizationUserRole](ctx, c, path, nil, "roles", nil))
 }
 
@@ -101,6 +106,6 @@ func (c *Client) OrganizationUserRoles(ctx context.Context, orgCode, userID stri
 // organization, direct and through roles, with the roles each comes through
 // (GET /organizations/{code}/users/{id}/permissions?expand=roles).
 func (c *Client) OrganizationUserPermissions(ctx context.Context, orgCode, userID string) ([]OrganizationUserPermission, error) {
-	path := "/organizations/" + seg(orgCode) + "/users/" + seg(NormalizeUserID(userID)) + "/permissions"
+	path := orgUserPath(orgCode, userID) + "/permissions"
 	return Collect(paginate[OrganizationUserPermission](ctx, c, path, url.Values{"expand": {"roles"}}, "permissions", nil))
 }

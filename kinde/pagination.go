@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -19,6 +20,7 @@ import (
 func paginate[T any](ctx context.Context, c *Client, path string, query url.Values, key string, fix func(*T)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
+		fail := func(err error) { yield(zero, fmt.Errorf("kinde: GET %s%s: %w", apiPrefix, path, err)) }
 		q := maps.Clone(query)
 		if q == nil {
 			q = url.Values{}
@@ -34,7 +36,7 @@ func paginate[T any](ctx context.Context, c *Client, path string, query url.Valu
 			var items []T
 			if raw := page[key]; len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 				if err := json.Unmarshal(raw, &items); err != nil {
-					yield(zero, fmt.Errorf("kinde: GET %s%s: decode %q: %w", apiPrefix, path, key, err))
+					fail(fmt.Errorf("decode %q: %w", key, err))
 					return
 				}
 			}
@@ -48,14 +50,14 @@ func paginate[T any](ctx context.Context, c *Client, path string, query url.Valu
 			}
 			next, err := nextToken(page["next_token"])
 			if err != nil {
-				yield(zero, fmt.Errorf("kinde: GET %s%s: %w", apiPrefix, path, err))
+				fail(err)
 				return
 			}
 			if next == "" {
 				return
 			}
 			if seen[next] {
-				yield(zero, fmt.Errorf("kinde: GET %s%s: next_token repeated; stopping to avoid a loop", apiPrefix, path))
+				fail(errors.New("next_token repeated; stopping to avoid a loop"))
 				return
 			}
 			seen[next] = true

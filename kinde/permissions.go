@@ -64,5 +64,5 @@ func (c *Client) UpdatePermission(ctx context.Context, id string, in PermissionI
 // DeletePermission deletes a permission (DELETE /permissions/{id}). Kinde
 // removes it from every user and role; it does not refresh their claims.
 func (c *Client) DeletePermission(ctx context.Context, id string) error {
-	return c.do(ctx, request{method: http.MethodDelete, path: "/permissions/" + seg(id), idempotent: true}, nil)
+	return c.do(ctx, del("/permissions/"+seg(id)), nil)
 }

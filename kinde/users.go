@@ -20,6 +20,10 @@ func NormalizeUserID(id string) string {
 	return id
 }
 
+// userPath is the Management API path of one user, below which its
+// refresh_claims and sessions routes live.
+func userPath(userID string) string { return "/users/" + seg(NormalizeUserID(userID)) }
+
 // User is a Kinde user as returned by the users list and get endpoints.
 type User struct {
 	ID            string   `json:"id"` // normalised with NormalizeUserID
@@ -101,11 +105,7 @@ func (c *Client) User(ctx context.Context, id string) (*User, error) {
 // (POST /users/{id}/refresh_claims), so that their next token refresh carries
 // current claims. It is idempotent and retried like a GET.
 func (c *Client) RefreshUserClaims(ctx context.Context, userID string) error {
-	return c.do(ctx, request{
-		method:     http.MethodPost,
-		path:       "/users/" + seg(NormalizeUserID(userID)) + "/refresh_claims",
-		idempotent: true,
-	}, nil)
+	return c.do(ctx, request{method: http.MethodPost, path: userPath(userID) + "/refresh_claims", idempotent: true}, nil)
 }
 
 // Session is one of a user's Kinde sessions.
@@ -127,7 +127,7 @@ func (c *Client) UserSessions(ctx context.Context, userID string) ([]Session, er
 	var resp struct {
 		Sessions []Session `json:"sessions"`
 	}
-	if err := c.do(ctx, get("/users/"+seg(NormalizeUserID(userID))+"/sessions", nil), &resp); err != nil {
+	if err := c.do(ctx, get(userPath(userID)+"/sessions", nil), &resp); err != nil {
 		return nil, err
 	}
 	for i := range resp.Sessions {
@@ -139,9 +139,5 @@ func (c *Client) UserSessions(ctx context.Context, userID string) ([]Session, er
 // DeleteUserSessions ends every Kinde session of a user
 // (DELETE /users/{id}/sessions), forcing a new sign-in.
 func (c *Client) DeleteUserSessions(ctx context.Context, userID string) error {
-	return c.do(ctx, request{
-		method:     http.MethodDelete,
-		path:       "/users/" + seg(NormalizeUserID(userID)) + "/sessions",
-		idempotent: true,
-	}, nil)
+	return c.do(ctx, del(userPath(userID)+"/sessions"), nil)
 }

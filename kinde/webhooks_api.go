@@ -64,7 +64,7 @@ func (c *Client) CreateWebhook(ctx context.Context, in WebhookInput) (*Webhook, 
 
 // DeleteWebhook removes a webhook (DELETE /webhooks/{id}).
 func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
-	return c.do(ctx, request{method: http.MethodDelete, path: "/webhooks/" + seg(id), idempotent: true}, nil)
+	return c.do(ctx, del("/webhooks/"+seg(id)), nil)
 }
 
 // Event fetches an event by id (GET /events/{id}), e.g. to confirm a webhook
