@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"permsync/auth"
+	"permsync/events"
 	"permsync/handlers"
-	"permsync/kinde"
 	"permsync/store"
 )
 
@@ -35,6 +35,7 @@ type App struct {
 	handler   http.Handler
 	refresher *auth.Refresher
 	sessions  *auth.SessionStore
+	live      *liveSync
 }
 
 // New wires the app by hand: store → auth → handlers. The issuer must be
@@ -74,31 +75,49 @@ func (a *App) wire(ctx context.Context) error {
 		return err
 	}
 
-	// The Management API client, when M2M credentials exist: the refresher
-	// uses it to clear Kinde's claim cache before a button refresh.
+	// Live sync: events, the cached permission state and, when M2M
+	// credentials exist, the Management API client (the refresher uses it to
+	// clear Kinde's claim cache before a button refresh), River and the
+	// admin service.
+	live, err := newLiveSync(ctx, cfg, a.db, hc, log)
+	if err != nil {
+		return err
+	}
+	a.live = live
 	var claims auth.ClaimsInvalidator
-	if cfg.M2MClientID != "" && cfg.M2MClientSecret != "" {
-		claims = kinde.New(kinde.Config{
-			IssuerURL: cfg.IssuerURL, ClientID: cfg.M2MClientID, ClientSecret: cfg.M2MClientSecret,
-			Rate: cfg.KindeRate, Logger: log.With("component", "kinde"),
-		})
+	if live.kc != nil {
+		claims = live.kc
 	}
 
 	a.sessions = auth.NewSessionStore(a.db, keys, cfg.SiteURL, log.With("component", "sessions"))
 	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"))
-	state := auth.DBPermissionState{DB: a.db}
-	mw := auth.NewMiddleware(a.sessions, a.refresher, state, log.With("component", "auth"))
+	mw := auth.NewMiddleware(a.sessions, a.refresher, live.cache, log.With("component", "auth"))
+	live.bg = auth.NewBackgroundRefresher(a.refresher, a.db, live.cache, live.broker, 0,
+		log.With("component", "background_refresh"))
 
-	e, err := handlers.NewServer(handlers.Deps{
+	deps := handlers.Deps{
 		Log: log, OIDC: oidcClient, Sessions: a.sessions, Refresher: a.refresher, Middleware: mw,
-		PermState: state, DB: a.db, SiteURL: cfg.SiteURL, AdminPermission: cfg.AdminPermission,
-	})
+		PermState: live.cache, DB: a.db, SiteURL: cfg.SiteURL, AdminPermission: cfg.AdminPermission,
+		Events: live.broker, SessionRows: a.db, Shutdown: live.shutdown,
+	}
+	if live.admin != nil {
+		deps.WebhookDecoder, deps.WebhookReceiver, deps.AdminWebhooks = live.hooks, live.admin, live.admin
+		deps.Admin = live.admin
+	}
+	e, err := handlers.NewServer(deps)
 	if err != nil {
+		live.cache.Close()
 		return err
 	}
 	a.handler = e
 	return nil
 }
+
+// Events is where the app publishes events. Code (and tests) that change
+// epochs or tombstones behind the app's back must publish
+// events.NotifyEpochChanged / NotifyTombstonesChanged here, or the cached
+// permission state will not see the change until its next resync.
+func (a *App) Events() events.Publisher { return a.live.pub }
 
 // Handler is the app's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -130,6 +149,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	// Open event streams end as soon as shutdown starts.
+	srv.RegisterOnShutdown(a.live.closeStreams)
+	if err := a.live.start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start background work: %w", err)
+	}
+	defer a.live.stop(context.WithoutCancel(ctx))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go a.sweep(ctx)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"permsync/app/apptest"
+	"permsync/events"
 	"permsync/store"
 )
 
@@ -90,6 +91,7 @@ func TestTombstoneRevokesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	events.NotifyTombstonesChanged(env.App.Events()) // as every writer of tombstones does
 	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("after: GET /reports/export = %d; want 403", resp.StatusCode)
 	}

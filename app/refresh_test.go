@@ -12,6 +12,7 @@ import (
 
 	"permsync/app/apptest"
 	"permsync/auth"
+	"permsync/events"
 )
 
 // panelGen returns the session generation the page's refresh form carries.
@@ -196,6 +197,7 @@ func TestGuardRefreshesWhenEpochIsBehind(t *testing.T) {
 	if _, err := env.DB.BumpUserEpoch(context.Background(), env.UserID(t, "alice@acme.test"), "test"); err != nil {
 		t.Fatal(err)
 	}
+	events.NotifyEpochChanged(env.App.Events(), env.UserID(t, "alice@acme.test")) // as every epoch writer does
 	if resp := alice.Get(t, "/dashboard"); resp.StatusCode != http.StatusOK {
 		t.Fatal(resp.StatusCode)
 	}

@@ -1,19 +1,25 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"permsync/app/apptest"
+	"permsync/devkinde"
 )
 
 // TestScreenshots saves PNGs of the landing, dashboard, reports and 403 pages
-// into the folder named by PERMSYNC_SCREENSHOTS (e.g. docs/screenshots). It
-// is skipped when the variable is unset.
+// and of the admin panel (overview, permissions, permission detail, users
+// and a fan-out in flight after a real delete) into the folder named by
+// PERMSYNC_SCREENSHOTS (e.g. docs/screenshots). It is skipped when the
+// variable is unset.
 func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("PERMSYNC_SCREENSHOTS")
 	if dir == "" {
@@ -23,7 +29,13 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Five-minute tokens, as in dev mode, so the countdown reads like a demo.
-	env := apptest.Start(t, apptest.Options{AccessTokenTTL: 5 * time.Minute})
+	// A larger team, and Kinde calls paced at a few a second, so the fan-out
+	// is caught in flight with real numbers.
+	env := apptest.Start(t, apptest.Options{
+		AccessTokenTTL: 5 * time.Minute,
+		Seed:           screenshotSeed(),
+		Env:            map[string]string{"PERMSYNC_KINDE_RATE": "6"},
+	})
 	browser := newBrowser(t)
 	landing := newProfile(t, browser)
 	step(t, landing, "landing", chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="landing"]`)))
@@ -42,4 +54,78 @@ func TestScreenshots(t *testing.T) {
 	signIn(t, bob, env, "bob@acme.test")
 	step(t, bob, "403", chromedp.Navigate(env.URL+"/reports/export"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)))
 	capture(t, bob, filepath.Join(dir, "forbidden.png"))
+
+	screenshotAdmin(t, env, newProfile(t, browser), dir)
+}
+
+// screenshotAdmin signs in as the admin, shows the permission list and the
+// delete:reports preview, deletes it for real, catches the fan-out in
+// flight, then shows the overview and users once it is done.
+func screenshotAdmin(t *testing.T, env *apptest.Env, adm context.Context, dir string) {
+	t.Helper()
+	// A few editors are signed in, so the preview and the users page show
+	// live sessions.
+	for _, email := range []string{"erin@acme.test", "frank@acme.test", "carol@acme.test"} {
+		env.Login(t, email)
+	}
+	signIn(t, adm, env, "admin@acme.test")
+	step(t, adm, "permissions", chromedp.Navigate(env.URL+"/admin/permissions"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="permissions"]`)))
+	capture(t, adm, filepath.Join(dir, "admin-permissions.png"))
+
+	id := ""
+	for _, p := range env.Seed.Permissions {
+		if p.Key == "delete:reports" {
+			id = p.ID
+		}
+	}
+	step(t, adm, "permission detail", chromedp.Navigate(env.URL+"/admin/permissions/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="danger-zone"]`)))
+	step(t, adm, "type the key", chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), "delete:reports"))
+	capture(t, adm, filepath.Join(dir, "admin-permission.png"))
+
+	step(t, adm, "delete", chromedp.Click(chromedp.CSS(`[data-testid="delete-permission"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="fanout-panel"]`)))
+	// Catch it in flight: some users done, some pending.
+	waitFor(t, adm, "the fan-out to be under way", `(() => {
+		const p = document.querySelector('[data-testid="progress"]');
+		if (!p) return false;
+		const done = Number(p.dataset.done), total = Number(p.dataset.total);
+		return p.dataset.finished === "true" || (done >= total * 0.35 && done < total * 0.8);
+	})()`)
+	capture(t, adm, filepath.Join(dir, "admin-fanout.png"))
+	waitFor(t, adm, "the fan-out to finish", `document.querySelector('[data-testid="progress"]')?.dataset.finished === "true"`)
+
+	step(t, adm, "overview", chromedp.Navigate(env.URL+"/admin"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="stats"]`)))
+	capture(t, adm, filepath.Join(dir, "admin-overview.png"))
+	step(t, adm, "users", chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="users"]`)))
+	capture(t, adm, filepath.Join(dir, "admin-users.png"))
+}
+
+// screenshotSeed is the default seed plus an editor role (read and delete
+// reports) and a team of editors, so deleting delete:reports reaches enough
+// users for the fan-out page to show real progress.
+func screenshotSeed() *devkinde.Seed {
+	seed := devkinde.DefaultSeed()
+	seed.Roles = append(seed.Roles, devkinde.SeedRole{Key: "editor", Name: "Editor",
+		Description: "Reads and deletes reports", Permissions: []string{"read:reports", "delete:reports"}})
+	names := []string{
+		"Erin Ellis", "Frank Fischer", "Grace Garcia", "Hugo Hansen", "Ines Ivanova", "Jonas Jensen",
+		"Kira Kato", "Liam Lopez", "Maya Müller", "Noah Nguyen", "Olga Olsen", "Pablo Perez",
+		"Quinn Quade", "Rosa Rossi", "Sami Saleh", "Tara Tanaka", "Uma Ueda", "Victor Vidal",
+	}
+	for i, n := range names {
+		first, last, _ := strings.Cut(n, " ")
+		m := devkinde.SeedMembership{Code: devkinde.DefaultOrgCode, Roles: []string{"editor"}}
+		if i%6 == 5 {
+			// A few hold it directly instead.
+			m = devkinde.SeedMembership{Code: devkinde.DefaultOrgCode, Roles: []string{"viewer"},
+				Permissions: []string{"delete:reports"}}
+		}
+		seed.Users = append(seed.Users, devkinde.SeedUser{
+			Email: fmt.Sprintf("%s@acme.test", strings.ToLower(first)), FirstName: first, LastName: last,
+			Password: devkinde.DemoPassword, Organizations: []devkinde.SeedMembership{m},
+		})
+	}
+	return seed
 }

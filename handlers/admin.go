@@ -1,20 +1,160 @@
 package handlers
 
 import (
+	"log/slog"
 	"net/http"
+	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"permsync/admin"
+	"permsync/apperr"
+	"permsync/auth"
+	"permsync/views/components"
 	"permsync/views/pages"
 )
 
-// Admin serves /admin. The admin feature replaces this placeholder with the
-// RBAC pages (DESIGN §5); the group and its gate live in routes.go.
-type Admin struct {
-	rd *renderer
+// The admin panel (DESIGN §5): /admin and below, gated in routes.go by the
+// permission PERMSYNC_ADMIN_PERMISSION names, and checked again by every
+// admin.Service method. One feature struct per area (admin_overview.go,
+// admin_permissions.go, admin_roles.go, admin_users.go, admin_fanouts.go),
+// each declaring the narrow slice of the service it uses; this file holds
+// what they share.
+
+// adminService is everything the admin pages use; *admin.Service
+// satisfies it.
+type adminService interface {
+	overviewService
+	permissionService
+	roleService
+	userService
+	fanoutService
 }
 
-// Overview is GET /admin.
-func (h *Admin) Overview(c echo.Context) error {
-	return h.rd.render(c, http.StatusOK, pages.AdminOverview())
+// adminBase is what every admin feature struct shares: rendering, flashes
+// and logging.
+type adminBase struct {
+	rd      *renderer
+	flashes flasher
+	log     *slog.Logger
+}
+
+// actor is the signed-in admin as admin.Service sees them: their effective
+// permissions (token permissions minus live tombstones).
+func actor(c echo.Context) (admin.Actor, error) {
+	s := auth.SessionFrom(c.Request().Context())
+	if s == nil {
+		return admin.Actor{}, errNoSession
+	}
+	return admin.Actor{UserID: s.UserID, Email: s.Email, Permissions: s.Effective()}, nil
+}
+
+// adminErr turns an admin.Service error into the domain error the central
+// handler maps to a status: forbidden 403, not found 404, invalid 400,
+// conflict 409, unavailable 503, anything else 500. The message is the
+// service's user-safe one; the cause stays in the logs.
+func adminErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	code := apperr.Internal
+	switch admin.ErrorCode(err) {
+	case admin.CodeForbidden:
+		code = apperr.Forbidden
+	case admin.CodeNotFound:
+		code = apperr.NotFound
+	case admin.CodeInvalid:
+		code = apperr.Invalid
+	case admin.CodeConflict:
+		code = apperr.Conflict
+	case admin.CodeUnavailable:
+		code = apperr.Unavailable
+	}
+	return apperr.Wrap(err, code, admin.ErrorMessage(err))
+}
+
+// failPage answers a page whose data could not be loaded. When Kinde is
+// unavailable a full-page request gets the admin layout with the message
+// (503), so the admin can still move around; everything else goes to the
+// central error handler.
+func (b *adminBase) failPage(c echo.Context, section, title string, err error) error {
+	if admin.ErrorCode(err) != admin.CodeUnavailable || isFragment(c) {
+		return adminErr(err)
+	}
+	b.log.Warn("admin page without Kinde", "request_id", requestID(c), "path", c.Request().URL.Path, "error", err)
+	return b.rd.render(c, http.StatusServiceUnavailable, pages.AdminProblem(pages.AdminProblemProps{
+		Section: section, Title: title, Status: http.StatusServiceUnavailable,
+		Message: admin.ErrorMessage(err), Retry: c.Request().URL.RequestURI(),
+	}))
+}
+
+// page renders a full admin page.
+func (b *adminBase) page(c echo.Context, comp templ.Component) error {
+	return b.rd.render(c, http.StatusOK, comp)
+}
+
+// takeFlashes returns the queued one-shot messages and the guard's notice
+// for this request, as alerts.
+func (b *adminBase) takeFlashes(c echo.Context) []components.Alert {
+	var out []components.Alert
+	if n := auth.NoticeFrom(c.Request().Context()); n != nil {
+		out = append(out, components.Alert{Kind: n.Kind, Message: n.Message})
+	}
+	s := auth.SessionFrom(c.Request().Context())
+	if b.flashes == nil || s == nil {
+		return out
+	}
+	for _, f := range b.flashes.TakeFlashes(c.Response(), c.Request(), s) {
+		out = append(out, components.Alert{Kind: f.Kind, Message: f.Message})
+	}
+	return out
+}
+
+// flash queues a message for the next page; a failure only loses the
+// message, so it is logged, not returned.
+func (b *adminBase) flash(c echo.Context, kind, msg string) {
+	s := auth.SessionFrom(c.Request().Context())
+	if b.flashes == nil || s == nil {
+		return
+	}
+	if err := b.flashes.AddFlash(c.Response(), c.Request(), s, auth.Flash{Kind: kind, Message: msg}); err != nil {
+		b.log.Warn("admin: could not queue flash", "request_id", requestID(c), "error", err)
+	}
+}
+
+// redirect ends a POST: HX-Redirect for htmx requests, 303 otherwise.
+func redirect(c echo.Context, to string) error {
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", to)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// isFragment reports an htmx request that wants a fragment: not a boosted
+// navigation and not a history restore (which needs the whole page).
+func isFragment(c echo.Context) bool {
+	h := c.Request().Header
+	return isHTMX(c) && h.Get("HX-Boosted") == "" && h.Get("HX-History-Restore-Request") != "true"
+}
+
+// adminReturnTo is a posted return_to when it is an admin page, else def.
+func adminReturnTo(c echo.Context, def string) string {
+	p, ok := auth.SafeReturnTo(c.FormValue("return_to"))
+	if !ok || (p != "/admin" && !strings.HasPrefix(p, "/admin/")) {
+		return def
+	}
+	return p
+}
+
+// errAdminUnconfigured is what the admin pages answer when the app runs
+// without Management API credentials: there is no Kinde to administer.
+var errAdminUnconfigured = apperr.E(apperr.Unavailable,
+	"The admin panel needs Kinde Management API credentials. Set KINDE_M2M_CLIENT_ID and KINDE_M2M_CLIENT_SECRET and restart permsync.")
+
+// adminUnconfigured is the admin group's last middleware when there is no
+// admin service.
+func adminUnconfigured(echo.HandlerFunc) echo.HandlerFunc {
+	return func(echo.Context) error { return errAdminUnconfigured }
 }

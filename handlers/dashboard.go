@@ -51,12 +51,16 @@ func (h *Dashboard) Landing(c echo.Context) error {
 	return h.rd.render(c, http.StatusOK, pages.Landing(p))
 }
 
-// Show renders the dashboard (GET /dashboard).
+// Show renders the dashboard (GET /dashboard). An htmx request for it (the
+// live update a claims-changed event triggers) gets the session panel alone.
 func (h *Dashboard) Show(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := auth.SessionFrom(ctx)
 	if s == nil {
 		return errNoSession
+	}
+	if isLiveUpdate(c) {
+		return h.livePanel(c, s)
 	}
 	var change *components.Change
 	var alerts []components.Alert

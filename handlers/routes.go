@@ -19,7 +19,6 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	login := &Auth{flow: d.OIDC, sessions: d.Sessions, epochs: d.PermState, log: d.Log}
 	dash := &Dashboard{rd: rd, sessions: d.Sessions, refresher: d.Refresher, mw: d.Middleware, log: d.Log}
 	reports := &Reports{rd: rd}
-	admin := &Admin{rd: rd}
 
 	// Public.
 	e.GET("/healthz", health.Healthz)
@@ -29,8 +28,20 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	e.GET("/login", login.Login)
 	e.GET("/register", login.Register)
 	e.GET("/callback", login.Callback)
-	// POST /webhooks/kinde is added by the webhook feature (CSRF is skipped
-	// for /webhooks/; the JWS signature authenticates it).
+	// Kinde webhooks: CSRF is skipped for /webhooks/; the JWS signature
+	// authenticates the sender.
+	if d.WebhookDecoder != nil && d.WebhookReceiver != nil {
+		hooks := &Webhooks{dec: d.WebhookDecoder, rcv: d.WebhookReceiver, log: d.Log}
+		e.POST("/webhooks/kinde", hooks.Receive)
+	}
+	// The page's event stream. Not behind RequireUser or the guard: a
+	// signed-out stream gets session-ended (an EventSource cannot follow a
+	// redirect to the sign-in page), and nothing here refreshes sessions.
+	if d.Events != nil {
+		live := &Events{sub: d.Events, sessions: d.SessionRows, adminPerm: d.AdminPermission,
+			heartbeat: d.Heartbeat, done: d.Shutdown, log: d.Log}
+		e.GET("/events", live.Stream)
+	}
 
 	// Signed in, without the guard: these two end or refresh the session
 	// themselves, so the guard refreshing first would only double the work.
@@ -48,9 +59,35 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	e.GET("/dashboard", dash.Show, guarded()...)
 	e.GET("/reports", reports.List, guarded(auth.RequirePermission(permReadReports))...)
 	e.GET("/reports/export", reports.Export, guarded(auth.RequirePermission(permExportReports))...)
-	// GET /events (SSE) is added by the live-sync feature: guarded() too.
 
-	// Admin: the permission named by PERMSYNC_ADMIN_PERMISSION.
-	adm := e.Group("/admin", guarded(auth.RequirePermission(d.AdminPermission))...)
-	adm.GET("", admin.Overview)
+	// Admin: the permission named by PERMSYNC_ADMIN_PERMISSION (and every
+	// admin.Service method checks it again). Without an admin service (no
+	// Management API credentials) each admin page says what to configure.
+	adminGate := guarded(auth.RequirePermission(d.AdminPermission))
+	if d.Admin == nil {
+		adminGate = append(adminGate, adminUnconfigured)
+	}
+	adm := e.Group("/admin", adminGate...)
+	ab := adminBase{rd: rd, flashes: d.Sessions, log: d.Log}
+	overview := &AdminOverview{adminBase: ab, svc: d.Admin}
+	perms := &AdminPermissions{adminBase: ab, svc: d.Admin}
+	roles := &AdminRoles{adminBase: ab, svc: d.Admin}
+	users := &AdminUsers{adminBase: ab, svc: d.Admin}
+	fanouts := &AdminFanouts{adminBase: ab, svc: d.Admin}
+	adm.GET("", overview.Show)
+	adm.GET("/permissions", perms.List)
+	adm.GET("/permissions/:id", perms.Show)
+	adm.POST("/permissions/:id/delete", perms.Delete)
+	adm.GET("/roles", roles.List)
+	adm.GET("/users", users.List)
+	adm.GET("/users/:id", users.Show)
+	adm.POST("/users/:id/refresh-claims", users.RefreshClaims)
+	adm.POST("/users/:id/sessions/revoke", users.RevokeSessions)
+	adm.GET("/fanouts", fanouts.List)
+	adm.GET("/fanouts/:id", fanouts.Show)
+	adm.POST("/fanouts/:id/retry", fanouts.Retry)
+	if d.AdminWebhooks != nil {
+		hooksPage := &AdminWebhooks{rd: rd, list: d.AdminWebhooks}
+		adm.GET("/webhooks", hooksPage.List)
+	}
 }

@@ -42,6 +42,29 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// BodyLimit caps request bodies, e.g. "1M"; "" means 1M.
 	BodyLimit string
+
+	// Live sync (DESIGN §4.4, §4.5).
+
+	// Events is the SSE broker GET /events subscribes to.
+	Events eventSubscriber
+	// SessionRows lets a stream check that its session still exists.
+	SessionRows sessionGetter
+	// Shutdown is closed when the server begins to shut down; open event
+	// streams end then.
+	Shutdown <-chan struct{}
+	// Heartbeat is the SSE heartbeat interval; 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
+	// WebhookDecoder and WebhookReceiver serve POST /webhooks/kinde; when
+	// either is nil (no M2M credentials) the route is not served.
+	WebhookDecoder  webhookDecoder
+	WebhookReceiver webhookReceiver
+	// AdminWebhooks serves GET /admin/webhooks; nil hides it.
+	AdminWebhooks webhookLister
+
+	// Admin is the RBAC admin service behind /admin (*admin.Service); nil
+	// when there are no Management API credentials, and then every admin
+	// page explains what to configure.
+	Admin adminService
 }
 
 // NewServer builds the Echo instance: middleware in order Recover →
@@ -56,6 +79,9 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	}
 	if d.BodyLimit == "" {
 		d.BodyLimit = "1M"
+	}
+	if d.Heartbeat == 0 {
+		d.Heartbeat = DefaultHeartbeat
 	}
 	version, err := assetVersion()
 	if err != nil {

@@ -2,7 +2,8 @@
 // extension on #live. htmx itself re-renders panels on claims-changed (see
 // hx-trigger="sse:claims-changed"); this file only
 //   - sends the page to sign-in when the stream says session-ended;
-//   - dismisses toasts after a while.
+//   - dismisses toasts after a while;
+//   - marks <html data-live="open"> once the stream is open.
 // No inline script anywhere: the CSP forbids it.
 (function () {
   "use strict";
@@ -20,6 +21,8 @@
       return;
     }
     source.permsyncBound = true;
+    // Tests and styles can tell whether the page is live.
+    document.documentElement.setAttribute("data-live", "open");
     source.addEventListener("session-ended", function () {
       source.close();
       goToSignIn();

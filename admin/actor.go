@@ -1,0 +1,44 @@
+package admin
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Actor is the signed-in user performing an admin action.
+type Actor struct {
+	UserID string
+	Email  string
+	// Permissions are the actor's effective permission keys: their token's
+	// permissions minus live tombstones, as the request guard computed them.
+	Permissions []string
+}
+
+// name is how the actor appears in the audit log and on fan-outs.
+func (a Actor) name() string {
+	if a.Email != "" {
+		return a.Email
+	}
+	return a.UserID
+}
+
+// Can reports whether the actor holds the permission key.
+func (a Actor) Can(key string) bool { return key != "" && slices.Contains(a.Permissions, key) }
+
+// authorize checks that the actor holds the admin permission and that it has
+// not been tombstoned since their token was issued. It returns ErrForbidden
+// otherwise.
+func (s *Service) authorize(ctx context.Context, a Actor) error {
+	if a.UserID == "" || !a.Can(s.adminKey) {
+		return ErrForbidden
+	}
+	keys, err := s.db.LiveTombstoneKeys(ctx, time.Now())
+	if err != nil {
+		return errInternal(err)
+	}
+	if slices.Contains(keys, s.adminKey) {
+		return ErrForbidden
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package admin
+
+import (
+	"encoding/json"
+
+	"permsync/events"
+)
+
+// Server-sent event names published by the admin package.
+const (
+	// EventClaimsChanged goes to a user's topic when their permissions
+	// changed: first when a permission they hold is tombstoned (Stage
+	// "tombstoned"), then when Kinde's claim cache for them was refreshed and
+	// their epoch bumped (Stage "refreshed"). Pages re-render their
+	// permission panels; the next ordinary request refreshes the session.
+	EventClaimsChanged = "claims-changed"
+	// EventSessionEnded goes to a user's topic when an admin revoked their
+	// sessions; pages go to sign-in.
+	EventSessionEnded = "session-ended"
+	// EventFanoutProgress goes to the admin topic whenever a fan-out starts
+	// or one of its items finishes.
+	EventFanoutProgress = "fanout-progress"
+)
+
+// Claims-changed stages.
+const (
+	StageTombstoned = "tombstoned"
+	StageRefreshed  = "refreshed"
+)
+
+// ClaimsChangedData is the JSON data of EventClaimsChanged.
+type ClaimsChangedData struct {
+	Stage         string `json:"stage"`                    // StageTombstoned or StageRefreshed
+	Reason        string `json:"reason"`                   // a readable sentence
+	PermissionKey string `json:"permission_key,omitempty"` // the deleted key, if any
+	FanoutID      string `json:"fanout_id,omitempty"`
+	Epoch         int64  `json:"epoch,omitempty"` // the user's new claims epoch (refreshed)
+}
+
+// SessionEndedData is the JSON data of EventSessionEnded.
+type SessionEndedData struct {
+	Reason string `json:"reason"`
+}
+
+// FanoutProgressData is the JSON data of EventFanoutProgress.
+type FanoutProgressData struct {
+	FanoutID string `json:"fanout_id"`
+	Total    int    `json:"total"`
+	Done     int    `json:"done"`
+	Failed   int    `json:"failed"`
+	Pending  int    `json:"pending"`
+	Finished bool   `json:"finished"`
+	// UserID and Status name the item that just finished, if any.
+	UserID string `json:"user_id,omitempty"`
+	Status string `json:"status,omitempty"`
+}
+
+// publishJSON publishes an event whose data is v as one line of JSON.
+func publishJSON(p Publisher, topic, name string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return // the payload types above always marshal
+	}
+	p.Publish(topic, events.Event{Name: name, Data: string(b)})
+}

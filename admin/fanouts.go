@@ -1,0 +1,282 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"permsync/events"
+	"permsync/store"
+)
+
+// Fan-out kinds.
+const (
+	FanoutPermissionDeleted = "permission_deleted" // an admin deleted a permission
+	FanoutUserRefresh       = "user_refresh"       // an admin refreshed one user's claims
+)
+
+// Fan-out item statuses, as stored.
+const (
+	ItemPending = store.FanoutItemPending
+	ItemDone    = store.FanoutItemDone
+	ItemFailed  = store.FanoutItemFailed
+)
+
+// FanoutSummary is one fan-out in a list.
+type FanoutSummary struct {
+	ID            string
+	Kind          string // FanoutPermissionDeleted or FanoutUserRefresh
+	Actor         string // who started it (email, or user id)
+	PermissionID  string // for FanoutPermissionDeleted
+	PermissionKey string
+	Reason        string // a readable sentence
+	Total         int
+	Done          int
+	Failed        int
+	Pending       int
+	Percent       int // (done + failed) of total, 0..100
+	Finished      bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	FinishedAt    time.Time // zero while pending
+}
+
+// FanoutProgress is the fan-out page: counters, pace and per-user status.
+type FanoutProgress struct {
+	FanoutSummary
+	Rate  float64       // users finished per second since the fan-out started
+	ETA   time.Duration // estimated time to finish the pending users; 0 if unknown or finished
+	Items []FanoutItem  // failed first, then pending, then done
+}
+
+// FanoutItem is one user's status in a fan-out.
+type FanoutItem struct {
+	UserID    string
+	Email     string
+	Reasons   []Reason
+	Status    string // ItemPending, ItemDone or ItemFailed
+	Attempts  int
+	LastError string // readable; set on failure and while retrying
+	UpdatedAt time.Time
+	DoneAt    time.Time
+}
+
+// FanoutStarted is what an action that starts a fan-out returns.
+type FanoutStarted struct {
+	FanoutID string
+	Total    int
+}
+
+// RetryResult says how many failed users were queued again.
+type RetryResult struct {
+	FanoutID string
+	Requeued int
+}
+
+// Fanouts lists the most recent fan-outs, newest first. limit ≤ 0 means 50.
+func (s *Service) Fanouts(ctx context.Context, a Actor, limit int) ([]FanoutSummary, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	return s.recentFanouts(ctx, limit)
+}
+
+func (s *Service) recentFanouts(ctx context.Context, limit int) ([]FanoutSummary, error) {
+	fs, err := s.db.Fanouts(ctx, limit)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	out := make([]FanoutSummary, len(fs))
+	for i, f := range fs {
+		out[i] = summarize(f)
+	}
+	return out, nil
+}
+
+// Fanout returns a progress snapshot of one fan-out, or CodeNotFound.
+func (s *Service) Fanout(ctx context.Context, a Actor, id string) (*FanoutProgress, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	f, err := s.db.Fanout(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotFound("Fan-out not found.")
+	}
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	items, err := s.db.FanoutItems(ctx, id)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	p := progressOf(*f, time.Now())
+	p.Items = make([]FanoutItem, len(items))
+	for i, it := range items {
+		p.Items[i] = FanoutItem{
+			UserID: it.UserID, Email: it.Email, Reasons: parseReasons(it.Reasons), Status: it.Status,
+			Attempts: it.Attempts, LastError: it.LastError, UpdatedAt: it.UpdatedAt, DoneAt: it.DoneAt,
+		}
+	}
+	return p, nil
+}
+
+// RetryFanout queues a fan-out's failed users again. It returns CodeNotFound
+// for an unknown fan-out; Requeued is 0 when nothing had failed.
+func (s *Service) RetryFanout(ctx context.Context, a Actor, id string) (*RetryResult, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	f, err := s.db.Fanout(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotFound("Fan-out not found.")
+	}
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	var items []store.FanoutItem
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if items, err = tx.RequeueFailedFanoutItems(ctx, id); err != nil || len(items) == 0 {
+			return err
+		}
+		jobs := make([]FanoutArgs, len(items))
+		for i, it := range items {
+			jobs[i] = FanoutArgs{FanoutID: id, UserID: it.UserID, Round: it.Round}
+		}
+		if err := s.enqueueTx(ctx, tx, jobs); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, store.AuditEntry{
+			ActorID: a.UserID, Actor: a.name(), Action: "fanout.retry", Target: id, Outcome: store.AuditOK,
+			Detail: fmt.Sprintf("Queued %d failed user(s) again.", len(items)),
+		})
+	})
+	if err != nil {
+		s.audit(ctx, a, "fanout.retry", id, store.AuditFailed, "Could not queue the failed users again.")
+		return nil, errInternal(err)
+	}
+	if len(items) > 0 {
+		s.publishProgress(ctx, f.ID, "", "")
+	}
+	return &RetryResult{FanoutID: id, Requeued: len(items)}, nil
+}
+
+// summarize turns a stored fan-out into its summary.
+func summarize(f store.Fanout) FanoutSummary {
+	actor := f.ActorEmail
+	if actor == "" {
+		actor = f.ActorID
+	}
+	pct := 100
+	if f.Total > 0 {
+		pct = (f.Done + f.Failed) * 100 / f.Total
+	}
+	return FanoutSummary{
+		ID: f.ID, Kind: f.Kind, Actor: actor, PermissionID: f.PermissionID, PermissionKey: f.PermissionKey,
+		Reason: f.Reason, Total: f.Total, Done: f.Done, Failed: f.Failed, Pending: f.Pending(), Percent: pct,
+		Finished: !f.FinishedAt.IsZero(), CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, FinishedAt: f.FinishedAt,
+	}
+}
+
+// progressOf computes the pace of a fan-out at now: users finished per
+// second since it started, and the time the pending ones should take.
+func progressOf(f store.Fanout, now time.Time) *FanoutProgress {
+	p := &FanoutProgress{FanoutSummary: summarize(f)}
+	end := now
+	if !f.FinishedAt.IsZero() {
+		end = f.FinishedAt
+	}
+	elapsed := end.Sub(f.CreatedAt).Seconds()
+	if processed := f.Done + f.Failed; processed > 0 && elapsed > 0 {
+		p.Rate = float64(processed) / elapsed
+	}
+	if pending := f.Pending(); pending > 0 && p.Rate > 0 {
+		p.ETA = time.Duration(float64(pending) / p.Rate * float64(time.Second)).Round(time.Second)
+	}
+	return p
+}
+
+// newFanoutID returns a random fan-out id, "fo_" and 16 hex digits.
+func newFanoutID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "fo_" + hex.EncodeToString(b[:])
+}
+
+// startFanoutTx records a fan-out with one pending item per user and
+// enqueues their jobs, inside tx.
+func (s *Service) startFanoutTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem) error {
+	if err := tx.CreateFanout(ctx, f, items); err != nil {
+		return err
+	}
+	jobs := make([]FanoutArgs, len(items))
+	for i, it := range items {
+		jobs[i] = FanoutArgs{FanoutID: f.ID, UserID: it.UserID}
+	}
+	return s.enqueueTx(ctx, tx, jobs)
+}
+
+// enqueueTx inserts the refresh_claims jobs, unique per (fan-out, user,
+// round), and records each job's id on its item.
+func (s *Service) enqueueTx(ctx context.Context, tx *store.Tx, jobs []FanoutArgs) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		params[i] = river.InsertManyParams{Args: j}
+	}
+	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
+	if err != nil {
+		return fmt.Errorf("enqueue fan-out jobs: %w", err)
+	}
+	for _, r := range res {
+		if r == nil || r.Job == nil {
+			continue
+		}
+		var args FanoutArgs
+		if err := json.Unmarshal(r.Job.EncodedArgs, &args); err != nil {
+			return fmt.Errorf("enqueue fan-out jobs: decode args: %w", err)
+		}
+		if err := tx.SetFanoutItemJob(ctx, args.FanoutID, args.UserID, r.Job.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishProgress sends a fan-out's counters to the admin topic. userID and
+// status name the item that just changed, if any.
+func (s *Service) publishProgress(ctx context.Context, fanoutID, userID, status string) {
+	publishProgress(ctx, s.db, s.pub, s.log, fanoutID, userID, status)
+}
+
+// publishProgress is shared by the service and the workers.
+func publishProgress(ctx context.Context, db *store.DB, pub Publisher, log *slog.Logger, fanoutID, userID, status string) {
+	f, err := db.Fanout(ctx, fanoutID)
+	if err != nil {
+		log.WarnContext(ctx, "admin: could not read fan-out for progress", "fanout_id", fanoutID, "error", err)
+		return
+	}
+	publishJSON(pub, events.AdminTopic, EventFanoutProgress, FanoutProgressData{
+		FanoutID: f.ID, Total: f.Total, Done: f.Done, Failed: f.Failed, Pending: f.Pending(),
+		Finished: !f.FinishedAt.IsZero(), UserID: userID, Status: status,
+	})
+}
+
+// audit records an entry outside any transaction; a failure is logged.
+func (s *Service) audit(ctx context.Context, a Actor, action, target, outcome, detail string) {
+	err := s.db.AddAudit(context.WithoutCancel(ctx), store.AuditEntry{
+		ActorID: a.UserID, Actor: a.name(), Action: action, Target: target, Outcome: outcome, Detail: detail,
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "admin: could not write audit entry", "action", action, "target", target, "error", err)
+	}
+}

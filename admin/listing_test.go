@@ -1,0 +1,127 @@
+package admin_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"permsync/admin"
+	"permsync/kinde"
+	"permsync/store"
+)
+
+func TestListings(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	alice, carol := h.userID("alice@acme.test"), h.userID("carol@acme.test")
+
+	perms, err := h.svc.Permissions(ctx, h.admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perms.Total != 4 || len(perms.Permissions) != 4 {
+		t.Fatalf("permissions = %+v", perms)
+	}
+	byKey := map[string]admin.PermissionSummary{}
+	for _, p := range perms.Permissions {
+		byKey[p.Key] = p
+	}
+	exp := byKey["export:reports"]
+	if exp.Holders != 3 || len(exp.Roles) != 2 || exp.Roles[0].Key != "admin" || exp.Roles[1].Key != "analyst" {
+		t.Errorf("export:reports = %+v", exp)
+	}
+	if r := byKey["read:reports"]; r.Holders != 4 || len(r.Roles) != 3 {
+		t.Errorf("read:reports = %+v", r)
+	}
+	if !byKey["admin:permissions"].IsAdmin {
+		t.Error("admin:permissions not flagged")
+	}
+	found, err := h.svc.Permissions(ctx, h.admin, "EXPORT")
+	if err != nil || len(found.Permissions) != 1 || found.Permissions[0].Key != "export:reports" {
+		t.Fatalf("search = %+v, %v", found, err)
+	}
+	// Listings keep the id → key map that webhooks need.
+	pk, err := h.db.PermissionKeyByID(ctx, exp.ID)
+	if err != nil || pk.Key != "export:reports" {
+		t.Fatalf("permission key = %+v, %v", pk, err)
+	}
+
+	roles, err := h.svc.Roles(ctx, h.admin)
+	if err != nil || len(roles) != 3 {
+		t.Fatalf("roles = %+v, %v", roles, err)
+	}
+	if roles[1].Key != "analyst" || roles[1].Holders != 1 || len(roles[1].Permissions) != 2 {
+		t.Errorf("analyst = %+v", roles[1])
+	}
+
+	h.addSession(alice, "alice@acme.test", "read:reports", "export:reports")
+	users, err := h.svc.Users(ctx, h.admin, "")
+	if err != nil || users.Total != 4 {
+		t.Fatalf("users = %+v, %v", users, err)
+	}
+	ui := slices.IndexFunc(users.Users, func(u admin.UserSummary) bool { return u.ID == alice })
+	if u := users.Users[ui]; u.Email != "alice@acme.test" || !slices.Equal(u.Roles, []string{"analyst"}) ||
+		!slices.Equal(u.Permissions, []string{"export:reports", "read:reports"}) || u.LiveSessions != 1 {
+		t.Errorf("alice = %+v", u)
+	}
+	if only, _ := h.svc.Users(ctx, h.admin, "viewer"); only == nil || len(only.Users) != 2 {
+		t.Errorf("role search = %+v", only)
+	}
+
+	d, err := h.svc.UserDetail(ctx, h.admin, carol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gi := slices.IndexFunc(d.Grants, func(g admin.UserPermission) bool { return g.Key == "export:reports" })
+	if gi < 0 || d.Grants[gi].Reasons[0].Kind != admin.ReasonDirect || !slices.Equal(d.Roles, []string{"viewer"}) {
+		t.Errorf("carol = %+v", d)
+	}
+	if _, err := h.svc.UserDetail(ctx, h.admin, "kp_0000000000000000000000000000beef"); admin.ErrorCode(err) != admin.CodeNotFound {
+		t.Errorf("unknown user: %v", err)
+	}
+	ad, err := h.svc.UserDetail(ctx, h.admin, kinde.NormalizeUserID("kp:"+alice[3:]))
+	if err != nil || len(ad.Sessions) != 1 || ad.Sessions[0].Stale {
+		t.Errorf("alice detail = %+v, %v", ad, err)
+	}
+
+	ov, err := h.svc.Overview(ctx, h.admin)
+	if err != nil || !ov.KindeOK || ov.Permissions != 4 || ov.Roles != 3 || ov.Users != 4 || ov.Webhooks.Known {
+		t.Fatalf("overview = %+v, %v", ov, err)
+	}
+}
+
+// A tombstone is lifted when the key is created again under a new id.
+func TestRecreatedPermissionLiftsTombstone(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	now := time.Now()
+	if err := h.db.PutTombstone(ctx, store.Tombstone{PermissionKey: "export:reports", PermissionID: "old-id",
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := h.svc.Permissions(ctx, h.admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Tombstones) != 0 {
+		t.Fatalf("tombstones = %+v", list.Tombstones)
+	}
+	keys, _ := h.db.LiveTombstoneKeys(ctx, now)
+	if slices.Contains(keys, "export:reports") {
+		t.Fatal("tombstone not lifted")
+	}
+}
+
+// When Kinde is down the overview still renders from local data.
+func TestOverviewWithoutKinde(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.dk.SetFaultRate(1)
+	ov, err := h.svc.Overview(context.Background(), h.admin)
+	if err != nil || ov.KindeOK || ov.KindeMessage == "" {
+		t.Fatalf("overview = %+v, %v", ov, err)
+	}
+	if _, err := h.svc.Permissions(context.Background(), h.admin, ""); admin.ErrorCode(err) != admin.CodeUnavailable {
+		t.Fatalf("permissions: %v", err)
+	}
+}

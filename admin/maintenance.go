@@ -1,0 +1,101 @@
+package admin
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"permsync/store"
+)
+
+// JobKindMaintenance is the periodic housekeeping job's kind.
+const JobKindMaintenance = "admin_maintenance"
+
+// MaintenanceArgs is the periodic housekeeping job: it removes expired
+// tombstones and fails fan-out items whose job River gave up on without the
+// worker recording it (a process that died during the last attempt).
+type MaintenanceArgs struct{}
+
+// Kind implements river.JobArgs.
+func (MaintenanceArgs) Kind() string { return JobKindMaintenance }
+
+// InsertOpts makes the job unique while it is waiting, so restarts do not
+// pile copies up.
+func (MaintenanceArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		MaxAttempts: 1,
+		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateScheduled,
+		}},
+	}
+}
+
+type maintenanceWorker struct {
+	river.WorkerDefaults[MaintenanceArgs]
+	db         *store.DB
+	pub        Publisher
+	log        *slog.Logger
+	staleAfter time.Duration
+}
+
+// maxReconcile bounds how many items one run looks at.
+const maxReconcile = 200
+
+// Work implements river.Worker.
+func (w *maintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
+	if n, err := w.db.ExpireTombstones(ctx, time.Now()); err != nil {
+		w.log.WarnContext(ctx, "admin: could not expire tombstones", "error", err)
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "admin: expired tombstones", "count", n)
+	}
+	if n, err := w.db.PruneWebhookEvents(ctx, time.Now().Add(-WebhookRetention)); err != nil {
+		w.log.WarnContext(ctx, "admin: could not prune old webhook records", "error", err)
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "admin: pruned old webhook records", "count", n)
+	}
+	client := river.ClientFromContext[*sql.Tx](ctx)
+	items, err := w.db.StalePendingFanoutItems(ctx, time.Now().Add(-w.staleAfter), maxReconcile)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		w.reconcile(ctx, client, it)
+	}
+	return nil
+}
+
+// reconcile fails a pending item whose job is finished without it, and
+// touches the others so they are looked at again later.
+func (w *maintenanceWorker) reconcile(ctx context.Context, client *river.Client[*sql.Tx], it store.FanoutItem) {
+	job, err := client.JobGet(ctx, it.JobID)
+	var msg string
+	switch {
+	case errors.Is(err, river.ErrNotFound):
+		msg = "The job for this user disappeared before it finished. Retry the fan-out."
+	case err != nil:
+		w.log.WarnContext(ctx, "admin: could not read job", "job_id", it.JobID, "error", err)
+		return
+	case job.State == rivertype.JobStateDiscarded || job.State == rivertype.JobStateCancelled:
+		msg = "The job for this user gave up before it recorded why. Retry the fan-out."
+	case job.State == rivertype.JobStateCompleted:
+		msg = "The job for this user completed without recording the refresh. Retry the fan-out."
+	default:
+		_ = w.db.TouchFanoutItem(ctx, it.FanoutID, it.UserID)
+		return
+	}
+	changed, err := w.db.FailFanoutItem(ctx, it.FanoutID, it.UserID, it.Attempts, msg)
+	if err != nil {
+		w.log.WarnContext(ctx, "admin: could not fail abandoned item", "fanout_id", it.FanoutID, "user_id", it.UserID, "error", err)
+		return
+	}
+	if changed {
+		w.log.WarnContext(ctx, "admin: fan-out item abandoned by its job", "fanout_id", it.FanoutID, "user_id", it.UserID, "job_id", it.JobID)
+		publishProgress(ctx, w.db, w.pub, w.log, it.FanoutID, it.UserID, store.FanoutItemFailed)
+	}
+}

@@ -1,0 +1,103 @@
+package admin
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"permsync/store"
+)
+
+// Defaults for Options.
+const (
+	// DefaultAdminPermission is the permission key that grants admin access.
+	DefaultAdminPermission = "admin:permissions"
+	// DefaultTombstoneTTL outlives Kinde's default (and recommended maximum)
+	// access-token lifetime of 24 hours, with an hour to spare.
+	DefaultTombstoneTTL = 25 * time.Hour
+	// DefaultDirectoryTTL is how long a Kinde directory snapshot (permissions,
+	// roles, users) is reused by the listing pages.
+	DefaultDirectoryTTL = 15 * time.Second
+)
+
+// Options configure a Service. Zero values take the defaults above.
+type Options struct {
+	// AdminPermission is the key an actor needs (PERMSYNC_ADMIN_PERMISSION).
+	AdminPermission string
+	// TombstoneTTL is how long a deleted permission's key stays removed from
+	// every session's effective permissions. Set it to at least the longest
+	// access-token lifetime of the Kinde application.
+	TombstoneTTL time.Duration
+	// OrgCodes are the Kinde organizations whose members are listed and
+	// searched for direct permission holders. Empty means every organization
+	// (GET /organizations).
+	OrgCodes []string
+	// DirectoryTTL is how long listing pages reuse one snapshot of Kinde.
+	DirectoryTTL time.Duration
+	// Webhooks, when set, feeds the overview's webhook health.
+	Webhooks WebhookStats
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Service is the admin use cases. It is safe for concurrent use.
+type Service struct {
+	db       *store.DB
+	kinde    KindeAPI
+	sessions SessionStore
+	pub      Publisher
+	jobs     JobInserter
+	log      *slog.Logger
+	webhooks WebhookStats
+
+	adminKey     string
+	tombstoneTTL time.Duration
+	orgCodes     []string
+	dirTTL       time.Duration
+
+	dirMu sync.Mutex // held while a snapshot is built, so callers share one
+	dir   *directory
+}
+
+// NewService returns a Service. db, kc, sessions, pub and jobs are required;
+// jobs is usually the River client from NewRiverClient.
+func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher, jobs JobInserter, opts Options) (*Service, error) {
+	switch {
+	case db == nil:
+		return nil, errors.New("admin: NewService: db is nil")
+	case kc == nil:
+		return nil, errors.New("admin: NewService: kinde client is nil")
+	case sessions == nil:
+		return nil, errors.New("admin: NewService: session store is nil")
+	case pub == nil:
+		return nil, errors.New("admin: NewService: publisher is nil")
+	case jobs == nil:
+		return nil, errors.New("admin: NewService: job inserter is nil")
+	}
+	s := &Service{
+		db: db, kinde: kc, sessions: sessions, pub: pub, jobs: jobs,
+		log:          opts.Logger,
+		webhooks:     opts.Webhooks,
+		adminKey:     opts.AdminPermission,
+		tombstoneTTL: opts.TombstoneTTL,
+		orgCodes:     append([]string(nil), opts.OrgCodes...),
+		dirTTL:       opts.DirectoryTTL,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.adminKey == "" {
+		s.adminKey = DefaultAdminPermission
+	}
+	if s.tombstoneTTL <= 0 {
+		s.tombstoneTTL = DefaultTombstoneTTL
+	}
+	if s.dirTTL <= 0 {
+		s.dirTTL = DefaultDirectoryTTL
+	}
+	return s, nil
+}
+
+// AdminPermission returns the permission key this service requires.
+func (s *Service) AdminPermission() string { return s.adminKey }

@@ -1,0 +1,91 @@
+package admin
+
+import (
+	"context"
+	"time"
+
+	"permsync/events"
+	"permsync/store"
+)
+
+// WebhookEvent is one received webhook on the admin page.
+type WebhookEvent struct {
+	WebhookID   string
+	EventID     string
+	Type        string
+	Source      string
+	EventAt     time.Time
+	ReceivedAt  time.Time
+	Status      string // store.WebhookReceived, Processed, Ignored or Failed
+	Attempts    int
+	Error       string
+	Outcome     string
+	FanoutID    string
+	ProcessedAt time.Time
+}
+
+// WebhookRejection is one refused delivery on the admin page.
+type WebhookRejection = store.WebhookRejection
+
+// WebhookLog is the webhooks page.
+type WebhookLog struct {
+	Events     []WebhookEvent
+	Rejections []WebhookRejection
+	Stats      store.WebhookStats // last 24 hours
+}
+
+// Webhooks lists the received webhooks and their outcomes, newest first,
+// and the deliveries refused before they were recorded.
+func (s *Service) Webhooks(ctx context.Context, a Actor, limit int) (*WebhookLog, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	evs, err := s.db.WebhookEvents(ctx, limit)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	rej, err := s.db.WebhookRejections(ctx, 50)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	st, err := s.db.WebhookStats(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	out := &WebhookLog{Rejections: rej, Stats: st}
+	for _, e := range evs {
+		out.Events = append(out.Events, WebhookEvent{
+			WebhookID: e.WebhookID, EventID: e.EventID, Type: e.Type, Source: e.Source, EventAt: e.EventAt,
+			ReceivedAt: e.ReceivedAt, Status: e.Status, Attempts: e.Attempts, Error: e.Error, Outcome: e.Outcome,
+			FanoutID: e.FanoutID, ProcessedAt: e.ProcessedAt,
+		})
+	}
+	return out, nil
+}
+
+// DBWebhookStats feeds the admin overview's webhook health from the
+// database.
+type DBWebhookStats struct{ DB *store.DB }
+
+// WebhookHealth implements WebhookStats.
+func (d DBWebhookStats) WebhookHealth(ctx context.Context) (WebhookHealth, error) {
+	st, err := d.DB.WebhookStats(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		return WebhookHealth{}, err
+	}
+	return WebhookHealth{Known: true, Received24h: st.Received + st.Rejected, Failed24h: st.Failed + st.Rejected,
+		LastReceivedAt: st.LastReceivedAt}, nil
+}
+
+// SyncPermissionKeys records the id and key of every permission at Kinde,
+// so that permission.deleted webhooks, which carry only the id, resolve. The
+// app calls it at start; listings and permission.* webhooks keep it current.
+func (s *Service) SyncPermissionKeys(ctx context.Context) error {
+	perms, err := s.kinde.AllPermissions(ctx)
+	if err != nil {
+		return err
+	}
+	s.rememberPermissions(ctx, perms)
+	events.NotifyTombstonesChanged(s.pub) // a re-created key's tombstone may have been lifted
+	return nil
+}

@@ -1,0 +1,370 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"permsync/events"
+	"permsync/kinde"
+	"permsync/store"
+)
+
+// errWebhookPermanent marks processing errors that retrying cannot fix.
+var errWebhookPermanent = errors.New("permanent")
+
+// ProcessWebhook acts on a recorded delivery once (DESIGN §4.4). A delivery
+// no longer in status "received" is left alone, so a job that runs twice
+// acts once. Errors wrapping errWebhookPermanent should not be retried.
+func (s *Service) ProcessWebhook(ctx context.Context, webhookID string, attempt int) error {
+	rec, err := s.db.WebhookEvent(ctx, webhookID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: webhook %s not recorded", errWebhookPermanent, webhookID)
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Status != store.WebhookReceived {
+		return nil
+	}
+	ev, err := kinde.ParseEvent(rec.Payload)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	log := s.log.With("webhook_id", webhookID, "event_id", ev.EventID, "event_type", ev.Type, "attempt", attempt)
+	plan, err := s.planWebhook(ctx, ev)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	var finished bool
+	err = s.db.InTx(rctx, func(tx *store.Tx) error {
+		if plan.inTx != nil {
+			if err := plan.inTx(rctx, tx); err != nil {
+				return err
+			}
+		}
+		var err error
+		finished, err = tx.FinishWebhookEvent(rctx, webhookID, plan.status, plan.outcome, plan.fanoutID, attempt)
+		if err != nil {
+			return err
+		}
+		if !finished {
+			return errAlreadyFinished // roll the plan back: someone else acted
+		}
+		return nil
+	})
+	if errors.Is(err, errAlreadyFinished) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.InfoContext(rctx, "admin: webhook processed", "status", plan.status, "fanout_id", plan.fanoutID)
+	for _, f := range plan.after {
+		f(rctx)
+	}
+	return nil
+}
+
+var errAlreadyFinished = errors.New("webhook already finished")
+
+// webhookPlan is what processing one event does: work inside the
+// transaction that marks it finished, and publishing after the commit.
+type webhookPlan struct {
+	status   string // store.WebhookProcessed or store.WebhookIgnored
+	outcome  string // readable, for the admin page
+	fanoutID string
+	inTx     func(ctx context.Context, tx *store.Tx) error
+	after    []func(ctx context.Context)
+}
+
+func ignored(outcome string) *webhookPlan {
+	return &webhookPlan{status: store.WebhookIgnored, outcome: outcome}
+}
+
+// planWebhook decides what an event does. Reads (Kinde, sessions) happen
+// here; writes happen in the plan's transaction or, for session deletions,
+// which are idempotent, here too.
+func (s *Service) planWebhook(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+	switch ev.Type {
+	case kinde.EventPermissionCreated, kinde.EventPermissionUpdated:
+		return s.planPermissionChanged(ctx, ev)
+	case kinde.EventPermissionDeleted:
+		return s.planPermissionDeleted(ctx, ev)
+	case kinde.EventRoleUpdated, kinde.EventRoleDeleted:
+		return s.planRoleChanged(ctx, ev)
+	case kinde.EventUserUpdated:
+		return s.planUserUpdated(ev)
+	case kinde.EventUserDeleted:
+		return s.planUserDeleted(ctx, ev)
+	case kinde.EventOrganizationDeleted:
+		return s.planOrganizationDeleted(ctx, ev)
+	}
+	return ignored("permsync does not act on " + ev.Type + " events."), nil
+}
+
+// planPermissionChanged keeps the id→key map current. When an update changed
+// the key, the old key is handled like a deleted permission: tokens still
+// carry it.
+func (s *Service) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+	p, err := ev.Permission()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	if p.Key == "" {
+		return nil, fmt.Errorf("%w: %s without a key", errWebhookPermanent, ev.Type)
+	}
+	var oldKey string
+	if prev, err := s.db.PermissionKeyByID(ctx, p.ID); err == nil {
+		oldKey = prev.Key
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	s.rememberPermissions(ctx, []kinde.Permission{{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}})
+	s.invalidateDirectory()
+	after := func(context.Context) { events.NotifyTombstonesChanged(s.pub) } // a re-created key may have been lifted
+	if ev.Type == kinde.EventPermissionCreated || oldKey == "" || oldKey == p.Key {
+		pl := &webhookPlan{status: store.WebhookProcessed, outcome: "Recorded permission " + p.Key + "."}
+		pl.after = append(pl.after, after)
+		return pl, nil
+	}
+	// The key changed: holders at Kinde now get the new key on their next
+	// token; sessions carrying the old one must lose it.
+	affected, err := s.sessionHolders(ctx, oldKey)
+	if err != nil {
+		return nil, err
+	}
+	if kindeHolders, err := s.resolveAffected(ctx, kinde.Permission{ID: p.ID, Key: p.Key}, s.knownOrgs(ctx)); err == nil {
+		affected = mergeAffected(affected, kindeHolders)
+	} else {
+		s.log.WarnContext(ctx, "admin: could not list holders of a renamed permission; using local sessions",
+			"permission_id", p.ID, "error", err)
+	}
+	pl := s.revokeKeyPlan(p.ID, oldKey, "Permission "+oldKey+" was renamed to "+p.Key+" at Kinde.", affected, false)
+	pl.after = append(pl.after, after)
+	return pl, nil
+}
+
+// planPermissionDeleted tombstones the deleted permission's key and fans out
+// to its holders. The event carries only the id: the key comes from the map
+// kept from listings and earlier events. Kinde no longer lists holders of a
+// deleted permission, so holders are the users with a live session carrying
+// the key plus the members the last directory snapshot showed holding it.
+func (s *Service) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+	p, err := ev.Permission()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	known, err := s.db.PermissionKeyByID(ctx, p.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		if dp, ok := s.snapshotPermission(p.ID); ok {
+			known = &store.PermissionKey{ID: dp.ID, Key: dp.Key}
+			err = nil
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return ignored("Unknown permission id " + p.ID + ": permsync never listed it, so its key is unknown and there is nothing to revoke."), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !known.DeletedAt.IsZero() && s.tombstoned(ctx, known.Key, p.ID) {
+		return ignored("Already handled: permission " + known.Key + " was deleted through permsync, which tombstoned it and refreshed its holders."), nil
+	}
+	affected, err := s.sessionHolders(ctx, known.Key)
+	if err != nil {
+		return nil, err
+	}
+	affected = mergeAffected(affected, s.snapshotHolders(known.Key))
+	s.invalidateDirectory()
+	return s.revokeKeyPlan(p.ID, known.Key, "Permission "+known.Key+" was deleted at Kinde.", affected, true), nil
+}
+
+// revokeKeyPlan tombstones key and fans out to the affected users.
+func (s *Service) revokeKeyPlan(permID, key, reason string, affected []AffectedUser, markDeleted bool) *webhookPlan {
+	now := time.Now()
+	tomb := store.Tombstone{PermissionKey: key, PermissionID: permID, CreatedAt: now,
+		ExpiresAt: now.Add(s.tombstoneTTL), Reason: "webhook: " + reason}
+	f := &store.Fanout{ID: newFanoutID(), Kind: FanoutWebhook, ActorEmail: "Kinde webhook", PermissionID: permID,
+		PermissionKey: key, Reason: reason, CreatedAt: now}
+	items := fanoutItems(affected)
+	pl := &webhookPlan{
+		status:   store.WebhookProcessed,
+		outcome:  fmt.Sprintf("Tombstoned %s; %d user(s) queued for a claims refresh.", key, len(items)),
+		fanoutID: f.ID,
+	}
+	pl.inTx = func(ctx context.Context, tx *store.Tx) error {
+		if err := tx.PutTombstone(ctx, tomb); err != nil {
+			return err
+		}
+		if markDeleted {
+			if err := tx.MarkPermissionDeleted(ctx, permID, key); err != nil {
+				return err
+			}
+		}
+		return s.startFanoutTx(ctx, tx, f, items)
+	}
+	pl.after = append(pl.after, func(ctx context.Context) {
+		events.NotifyTombstonesChanged(s.pub)
+		for _, u := range affected {
+			publishJSON(s.pub, events.UserTopic(u.UserID), EventClaimsChanged, ClaimsChangedData{
+				Stage: StageTombstoned, Reason: reason, PermissionKey: key, FanoutID: f.ID,
+			})
+		}
+		s.publishProgress(ctx, f.ID, "", "")
+	})
+	return pl
+}
+
+// planRoleChanged fans out to the role's holders: at Kinde for an update
+// (a role's permissions changing does not clear Kinde's claim cache), and,
+// since Kinde no longer lists the holders of a deleted role, from local
+// sessions whose token carries the role and the last directory snapshot.
+func (s *Service) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+	r, err := ev.Role()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	key := r.Key
+	if key == "" {
+		key = s.snapshotRoleKey(r.ID)
+	}
+	label := key
+	if label == "" {
+		label = r.ID
+	}
+	byID := map[string]*AffectedUser{}
+	add := func(id string, why Reason) {
+		id = kinde.NormalizeUserID(id)
+		if byID[id] == nil {
+			byID[id] = &AffectedUser{UserID: id}
+		}
+		byID[id].Reasons = addReason(byID[id].Reasons, why)
+	}
+	roleReason := Reason{Kind: ReasonRole, RoleKey: label}
+	if ev.Type == kinde.EventRoleUpdated {
+		holders, err := s.kinde.AllRoleUsers(ctx, r.ID)
+		if err != nil && !kinde.IsNotFound(err) {
+			return nil, err
+		}
+		for _, h := range holders {
+			add(h.ID, roleReason)
+		}
+	} else {
+		for _, id := range s.snapshotRoleHolders(key) {
+			add(id, roleReason)
+		}
+	}
+	local, err := s.db.UsersWithRole(ctx, r.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	if key != "" {
+		byKey, err := s.db.UsersWithRole(ctx, "", key)
+		if err != nil {
+			return nil, err
+		}
+		local = append(local, byKey...)
+	}
+	for _, id := range local {
+		add(id, Reason{Kind: ReasonSession})
+	}
+	s.invalidateDirectory()
+	verb := "changed"
+	if ev.Type == kinde.EventRoleDeleted {
+		verb = "deleted"
+	}
+	reason := "Role " + label + " was " + verb + " at Kinde."
+	affected := make([]AffectedUser, 0, len(byID))
+	for _, u := range byID {
+		affected = append(affected, *u)
+	}
+	if len(affected) == 0 {
+		return &webhookPlan{status: store.WebhookProcessed, outcome: reason + " Nobody holds it; nothing to refresh."}, nil
+	}
+	now := time.Now()
+	f := &store.Fanout{ID: newFanoutID(), Kind: FanoutWebhook, ActorEmail: "Kinde webhook", Reason: reason, CreatedAt: now}
+	items := fanoutItems(affected)
+	return &webhookPlan{
+		status:   store.WebhookProcessed,
+		outcome:  fmt.Sprintf("%s %d user(s) queued for a claims refresh.", reason, len(items)),
+		fanoutID: f.ID,
+		inTx: func(ctx context.Context, tx *store.Tx) error {
+			return s.startFanoutTx(ctx, tx, f, items)
+		},
+		after: []func(context.Context){func(ctx context.Context) { s.publishProgress(ctx, f.ID, "", "") }},
+	}, nil
+}
+
+// planUserUpdated bumps the user's epoch: Kinde clears its claim cache on
+// direct changes to a user, so no refresh_claims is needed; their sessions
+// refresh on the next request, or in the background.
+func (s *Service) planUserUpdated(ev *kinde.Event) (*webhookPlan, error) {
+	u, err := ev.User()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	const reason = "Your account was updated at Kinde."
+	var epoch int64
+	return &webhookPlan{
+		status:  store.WebhookProcessed,
+		outcome: "Bumped the claims epoch of " + u.ID + ".",
+		inTx: func(ctx context.Context, tx *store.Tx) error {
+			var err error
+			epoch, err = tx.BumpUserEpoch(ctx, u.ID, reason)
+			return err
+		},
+		after: []func(context.Context){func(context.Context) {
+			events.NotifyEpochChanged(s.pub, u.ID)
+			publishJSON(s.pub, events.UserTopic(u.ID), EventClaimsChanged, ClaimsChangedData{
+				Stage: StageRefreshed, Reason: reason, Epoch: epoch,
+			})
+		}},
+	}, nil
+}
+
+// planUserDeleted ends the user's sessions.
+func (s *Service) planUserDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+	u, err := ev.User()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	n, err := s.sessions.DeleteUserSessions(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookPlan{
+		status:  store.WebhookProcessed,
+		outcome: fmt.Sprintf("User %s was deleted at Kinde; ended %d session(s).", u.ID, n),
+		after: []func(context.Context){func(context.Context) {
+			publishJSON(s.pub, events.UserTopic(u.ID), EventSessionEnded,
+				SessionEndedData{Reason: "Your account was deleted."})
+		}},
+	}, nil
+}
+
+// planOrganizationDeleted ends every session in the organization.
+func (s *Service) planOrganizationDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+	o, err := ev.Organization()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	users, err := s.db.DeleteOrgSessions(ctx, o.Code)
+	if err != nil {
+		return nil, err
+	}
+	s.invalidateDirectory()
+	return &webhookPlan{
+		status:  store.WebhookProcessed,
+		outcome: fmt.Sprintf("Organization %s was deleted at Kinde; ended the sessions of %d user(s).", o.Code, len(users)),
+		after: []func(context.Context){func(context.Context) {
+			for _, id := range users {
+				publishJSON(s.pub, events.UserTopic(id), EventSessionEnded,
+					SessionEndedData{Reason: "Your organization was deleted."})
+			}
+		}},
+	}, nil
+}

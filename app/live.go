@@ -1,0 +1,198 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"permsync/admin"
+	"permsync/auth"
+	"permsync/events"
+	"permsync/kinde"
+	"permsync/store"
+)
+
+// startupKindeTimeout bounds each Kinde call made at start (permission key
+// sync, webhook registration); both are non-fatal.
+const startupKindeTimeout = 10 * time.Second
+
+// riverGrace is how long running jobs get to finish at shutdown.
+const riverGrace = 5 * time.Second
+
+// liveSync is the machinery that keeps permissions true while the app runs
+// (DESIGN §4): the event broker (and, on Postgres, its bridge to the other
+// replicas), the cached permission state, background refresh and, with M2M
+// credentials, the Management API client, River and the admin service that
+// receive and process Kinde webhooks.
+type liveSync struct {
+	log    *slog.Logger
+	broker *events.Broker
+	pub    events.Publisher // broker, or the Postgres bridge in front of it
+	bridge *events.PGBridge // nil on SQLite
+	cache  *auth.PermCache
+	bg     *auth.BackgroundRefresher
+	kc     *kinde.Client          // nil without M2M credentials
+	jobs   *river.Client[*sql.Tx] // nil without M2M credentials
+	admin  *admin.Service         // nil without M2M credentials
+	hooks  *kinde.WebhookVerifier // nil without M2M credentials
+	site   string                 // the app's public URL
+	issuer string
+
+	shutdown     chan struct{} // closed when the HTTP server starts shutting down
+	shutdownOnce sync.Once
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+// newLiveSync builds the broker, the permission cache (loading it) and, with
+// M2M credentials, the Kinde client, River client and admin service.
+func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client, log *slog.Logger) (*liveSync, error) {
+	l := &liveSync{log: log, broker: events.NewBroker(), site: cfg.SiteURL, issuer: cfg.IssuerURL,
+		shutdown: make(chan struct{})}
+	l.pub = l.broker
+	if db.Dialect() == store.Postgres {
+		b, err := events.NewPGBridge(ctx, l.broker, db.SQL(), cfg.DatabaseURL, log.With("component", "events"))
+		if err != nil {
+			return nil, err
+		}
+		l.bridge, l.pub = b, b
+	}
+	cache, err := auth.NewPermCache(ctx, db, l.broker, log.With("component", "permcache"))
+	if err != nil {
+		return nil, err
+	}
+	l.cache = cache
+	if cfg.M2MClientID == "" || cfg.M2MClientSecret == "" {
+		return l, nil
+	}
+	l.kc = kinde.New(kinde.Config{
+		IssuerURL: cfg.IssuerURL, ClientID: cfg.M2MClientID, ClientSecret: cfg.M2MClientSecret,
+		Rate: cfg.KindeRate, Logger: log.With("component", "kinde"),
+	})
+	// The worker needs the service and the service needs the client: the
+	// processor reaches the service once it exists (jobs run only after
+	// Start, by which time it does).
+	var svc *admin.Service
+	proc := webhookProcessorFunc(func(ctx context.Context, id string, attempt int) error {
+		return svc.ProcessWebhook(ctx, id, attempt)
+	})
+	l.jobs, err = admin.NewRiverClient(db, admin.JobDeps{Kinde: l.kc, Events: l.pub, Webhooks: proc,
+		Logger: log.With("component", "jobs")}, admin.RiverOptions{})
+	if err != nil {
+		cache.Close()
+		return nil, err
+	}
+	svc, err = admin.NewService(db, l.kc, db, l.pub, l.jobs, admin.Options{
+		AdminPermission: cfg.AdminPermission, Webhooks: admin.DBWebhookStats{DB: db},
+		Logger: log.With("component", "admin"),
+	})
+	if err != nil {
+		cache.Close()
+		return nil, err
+	}
+	l.admin = svc
+	l.hooks = kinde.NewWebhookVerifier(cfg.IssuerURL, hc)
+	return l, nil
+}
+
+// webhookProcessorFunc adapts a function to admin.WebhookProcessor.
+type webhookProcessorFunc func(ctx context.Context, webhookID string, attempt int) error
+
+func (f webhookProcessorFunc) ProcessWebhook(ctx context.Context, webhookID string, attempt int) error {
+	return f(ctx, webhookID, attempt)
+}
+
+// start runs the background parts until stop: the cache's drain loop,
+// background refresh, the Postgres bridge and River. With M2M credentials it
+// also records permission keys and registers the webhook endpoint at Kinde;
+// both are best effort.
+func (l *liveSync) start(ctx context.Context) error {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	l.wg.Go(func() { l.cache.Run(rctx) })
+	if l.bg != nil {
+		l.wg.Go(func() { l.bg.Run(rctx) })
+	}
+	if l.bridge != nil {
+		l.wg.Go(func() { l.bridge.Run(rctx) })
+	}
+	if l.jobs == nil {
+		l.log.Info("no M2M credentials: Kinde webhooks and the admin fan-out are off")
+		return nil
+	}
+	if err := l.jobs.Start(rctx); err != nil {
+		cancel()
+		return err
+	}
+	kctx, kcancel := context.WithTimeout(ctx, startupKindeTimeout)
+	defer kcancel()
+	if err := l.admin.SyncPermissionKeys(kctx); err != nil {
+		l.log.Warn("could not record Kinde's permission keys at start; webhooks for permissions deleted before the next listing may not resolve",
+			"error", err)
+	}
+	l.registerWebhook(kctx)
+	return nil
+}
+
+// registerWebhook makes sure Kinde sends webhooks to this app. It registers
+// only endpoints Kinde can use or that are ours to test (https, or an issuer
+// on this machine such as devkinde); otherwise it logs how to do it.
+func (l *liveSync) registerWebhook(ctx context.Context) {
+	endpoint := strings.TrimRight(l.site, "/") + "/webhooks/kinde"
+	if !strings.HasPrefix(endpoint, "https://") && !isLoopback(l.issuer) {
+		admin.LogWebhookHelp(l.log, endpoint, errors.New("the site URL is not https; Kinde only delivers to https endpoints"))
+		return
+	}
+	created, err := admin.EnsureWebhook(ctx, l.kc, endpoint)
+	switch {
+	case err != nil:
+		admin.LogWebhookHelp(l.log, endpoint, err)
+	case created:
+		l.log.Info("registered the webhook endpoint at Kinde", "endpoint", endpoint)
+	default:
+		l.log.Info("webhook endpoint already registered at Kinde", "endpoint", endpoint)
+	}
+}
+
+func isLoopback(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// closeStreams ends every open event stream (the HTTP server calls it when
+// it starts shutting down; streams would otherwise hold Shutdown up).
+func (l *liveSync) closeStreams() {
+	l.shutdownOnce.Do(func() { close(l.shutdown) })
+}
+
+// stop stops River (running jobs get riverGrace) and the background loops.
+func (l *liveSync) stop(ctx context.Context) {
+	l.closeStreams()
+	if l.jobs != nil && l.cancel != nil {
+		if err := admin.StopRiver(ctx, l.jobs, riverGrace); err != nil {
+			l.log.Warn("stop jobs", "error", err)
+		}
+	}
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+	l.cache.Close()
+}

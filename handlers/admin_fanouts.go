@@ -1,0 +1,81 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+
+	"permsync/admin"
+	"permsync/views/layouts"
+	"permsync/views/pages"
+)
+
+// fanoutService is what the fan-out pages need.
+type fanoutService interface {
+	Fanouts(ctx context.Context, a admin.Actor, limit int) ([]admin.FanoutSummary, error)
+	Fanout(ctx context.Context, a admin.Actor, id string) (*admin.FanoutProgress, error)
+	RetryFanout(ctx context.Context, a admin.Actor, id string) (*admin.RetryResult, error)
+}
+
+// fanoutListLimit is how many fan-outs the list shows.
+const fanoutListLimit = 100
+
+// AdminFanouts serves the fan-out list, the live progress page and
+// "Retry failed".
+type AdminFanouts struct {
+	adminBase
+	svc fanoutService
+}
+
+// List is GET /admin/fanouts, newest first.
+func (h *AdminFanouts) List(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	fs, err := h.svc.Fanouts(c.Request().Context(), a, fanoutListLimit)
+	if err != nil {
+		return h.failPage(c, layouts.AdminFanouts, "Fan-outs", err)
+	}
+	return h.page(c, pages.AdminFanouts(pages.AdminFanoutsProps{Fanouts: viewFanouts(fs)}))
+}
+
+// Show is GET /admin/fanouts/{id}. The page's progress panel re-fetches
+// this route as an htmx request (on each fanout-progress event, and every
+// two seconds as a fallback) and gets the panel alone.
+func (h *AdminFanouts) Show(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	prog, err := h.svc.Fanout(c.Request().Context(), a, c.Param("id"))
+	if err != nil {
+		return h.failPage(c, layouts.AdminFanouts, "Fan-out", err)
+	}
+	p := viewFanoutProgress(prog)
+	if isFragment(c) {
+		return h.page(c, pages.FanoutPanel(p))
+	}
+	p.Flashes = h.takeFlashes(c)
+	return h.page(c, pages.AdminFanoutPage(p))
+}
+
+// Retry is POST /admin/fanouts/{id}/retry: the failed users are queued
+// again, and the admin goes back to the fan-out's page.
+func (h *AdminFanouts) Retry(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	res, err := h.svc.RetryFanout(c.Request().Context(), a, c.Param("id"))
+	if err != nil {
+		return adminErr(err)
+	}
+	if res.Requeued == 0 {
+		h.flash(c, "info", "Nothing to retry: no user in this fan-out has failed.")
+	} else {
+		h.flash(c, "success", fmt.Sprintf("Queued %s again.", plural(res.Requeued, "failed user", "failed users")))
+	}
+	return redirect(c, fanoutHref(res.FanoutID))
+}

@@ -1,0 +1,114 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"permsync/admin"
+	"permsync/views/layouts"
+	"permsync/views/pages"
+)
+
+// permissionService is what the permission pages need.
+type permissionService interface {
+	Permissions(ctx context.Context, a admin.Actor, query string) (*admin.PermissionList, error)
+	PermissionDetail(ctx context.Context, a admin.Actor, id string) (*admin.PermissionDetail, error)
+	DeletePermission(ctx context.Context, a admin.Actor, id, confirmKey string) (*admin.DeleteResult, error)
+}
+
+// AdminPermissions serves the permission list, the permission page with its
+// affected-user preview, and the delete that starts a fan-out.
+type AdminPermissions struct {
+	adminBase
+	svc permissionService
+}
+
+// List is GET /admin/permissions?q=. The search box asks for the results
+// alone (an htmx fragment) as the admin types.
+func (h *AdminPermissions) List(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	list, err := h.svc.Permissions(c.Request().Context(), a, c.QueryParam("q"))
+	if err != nil {
+		return h.failPage(c, layouts.AdminPermissions, "Permissions", err)
+	}
+	dead := tombstoneKeys(list.Tombstones)
+	p := pages.AdminPermissionsProps{Query: list.Query, Total: list.Total, AsOf: list.AsOf,
+		Tombstones: viewTombstones(list.Tombstones)}
+	for _, perm := range list.Permissions {
+		p.Permissions = append(p.Permissions, viewPermission(perm, dead))
+	}
+	if isFragment(c) {
+		return h.page(c, pages.AdminPermissionResults(p))
+	}
+	return h.page(c, pages.AdminPermissions(p))
+}
+
+// Show is GET /admin/permissions/{id}: the permission and who deleting it
+// would affect (role holders, direct holders, live sessions), read fresh.
+func (h *AdminPermissions) Show(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	d, err := h.svc.PermissionDetail(c.Request().Context(), a, c.Param("id"))
+	if err != nil {
+		return h.failPage(c, layouts.AdminPermissions, "Permission", err)
+	}
+	p := h.detailProps(d)
+	p.Flashes = h.takeFlashes(c)
+	return h.page(c, pages.AdminPermissionPage(p))
+}
+
+// Delete is POST /admin/permissions/{id}/delete with the typed key in
+// "confirm". On success it redirects to the fan-out page. A wrong key
+// re-renders the page with the error (400) and changes nothing.
+func (h *AdminPermissions) Delete(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	res, err := h.svc.DeletePermission(ctx, a, id, c.FormValue("confirm"))
+	if err != nil {
+		if admin.ErrorCode(err) == admin.CodeInvalid && !isHTMX(c) {
+			if d, derr := h.svc.PermissionDetail(ctx, a, id); derr == nil {
+				p := h.detailProps(d)
+				p.ConfirmError = admin.ErrorMessage(err)
+				return h.rd.render(c, http.StatusBadRequest, pages.AdminPermissionPage(p))
+			}
+		}
+		return adminErr(err)
+	}
+	h.flash(c, "success", fmt.Sprintf(
+		"Deleted %s at Kinde. No session honours it any more; %s queued for a claims refresh.",
+		res.PermissionKey, plural(res.Affected, "user", "users")))
+	return redirect(c, fanoutHref(res.FanoutID))
+}
+
+func (h *AdminPermissions) detailProps(d *admin.PermissionDetail) pages.AdminPermissionProps {
+	p := pages.AdminPermissionProps{
+		Permission: viewPermission(d.Permission, nil), RoleHolders: d.RoleHolders, DirectHolders: d.DirectHolders,
+		SessionHolders: d.SessionHolders, CanDelete: d.CanDelete, DeleteBlocked: d.DeleteBlocked,
+		DeleteURL: permissionHref(d.Permission.ID) + "/delete",
+	}
+	for _, u := range d.Affected {
+		p.Affected = append(p.Affected, pages.AdminAffectedUser{UserID: u.UserID, Email: u.Email, Name: u.Name,
+			Href: userHref(u.UserID), Reasons: viewReasons(u.Reasons)})
+	}
+	return p
+}
+
+// plural reads like "1 user" or "3 users".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

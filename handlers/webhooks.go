@@ -1,0 +1,132 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"permsync/admin"
+	"permsync/kinde"
+)
+
+// MaxWebhookBytes caps a webhook body; Kinde's are a few KB.
+const MaxWebhookBytes = 64 << 10
+
+// webhookDecoder verifies a webhook body (*kinde.WebhookVerifier).
+type webhookDecoder interface {
+	Decode(ctx context.Context, raw []byte) (*kinde.Event, error)
+}
+
+// webhookReceiver records verified deliveries (*admin.Service).
+type webhookReceiver interface {
+	ReceiveWebhook(ctx context.Context, d admin.WebhookDelivery) (admin.ReceiveResult, error)
+	RejectWebhook(ctx context.Context, status int, reason, webhookID string)
+}
+
+// Webhooks serves POST /webhooks/kinde (DESIGN §4.4). CSRF is skipped for
+// it: the JWS signature authenticates the sender. Answers are plain text:
+// 200 once recorded (or a duplicate), 4xx for deliveries that will never be
+// accepted, 5xx when Kinde should deliver again.
+type Webhooks struct {
+	dec webhookDecoder
+	rcv webhookReceiver
+	log *slog.Logger
+}
+
+// Receive is POST /webhooks/kinde.
+func (h *Webhooks) Receive(c echo.Context) error {
+	r := c.Request()
+	ctx := r.Context()
+	hdrID := cleanWebhookID(r.Header.Get("webhook-id"))
+
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxWebhookBytes+1))
+	if err != nil {
+		if he, ok := errors.AsType[*echo.HTTPError](err); ok && he.Code == http.StatusRequestEntityTooLarge {
+			return h.reject(c, http.StatusRequestEntityTooLarge, "body too large", hdrID, err)
+		}
+		return h.reject(c, http.StatusBadRequest, "body could not be read", hdrID, err)
+	}
+	if len(body) > MaxWebhookBytes {
+		return h.reject(c, http.StatusRequestEntityTooLarge, "body larger than 64 KiB", hdrID, kinde.ErrTooLarge)
+	}
+	ev, err := h.dec.Decode(ctx, body)
+	if err != nil {
+		status, reason := classifyWebhookError(err)
+		return h.reject(c, status, reason, hdrID, err)
+	}
+	id := hdrID
+	if id == "" {
+		id = ev.EventID
+	}
+	log := h.log.With("webhook_id", id, "event_id", ev.EventID, "event_type", ev.Type)
+	res, err := h.rcv.ReceiveWebhook(ctx, admin.WebhookDelivery{ID: id, Event: ev})
+	if err != nil {
+		log.Error("webhook: could not record delivery; Kinde will deliver again", "error", err)
+		return c.String(http.StatusInternalServerError, "could not record the delivery\n")
+	}
+	switch {
+	case res.Duplicate:
+		log.Info("webhook: duplicate delivery ignored")
+		return c.String(http.StatusOK, "duplicate\n")
+	case res.Stale:
+		log.Warn("webhook: stale event recorded as ignored", "event_time", ev.Timestamp)
+		return c.String(http.StatusOK, "stale\n")
+	}
+	log.Info("webhook: delivery recorded")
+	return c.String(http.StatusOK, "ok\n")
+}
+
+// reject answers a refused delivery, logs one clear line and records it for
+// the admin page. The body is never logged.
+func (h *Webhooks) reject(c echo.Context, status int, reason, hdrID string, err error) error {
+	level := slog.LevelWarn
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h.log.Log(c.Request().Context(), level, "webhook: delivery rejected", "status", status, "reason", reason,
+		"webhook_id", hdrID, "remote_ip", c.RealIP(), "error", err)
+	h.rcv.RejectWebhook(c.Request().Context(), status, reason, hdrID)
+	return c.String(status, reason+"\n")
+}
+
+// classifyWebhookError maps a decode failure to a status and a short reason.
+func classifyWebhookError(err error) (int, string) {
+	switch {
+	case errors.Is(err, kinde.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "body too large"
+	case errors.Is(err, kinde.ErrKeySetUnavailable):
+		return http.StatusServiceUnavailable, "issuer key set unavailable; deliver again later"
+	case errors.Is(err, kinde.ErrUnsupportedAlgorithm):
+		return http.StatusUnauthorized, "signature algorithm not allowed (RS256 only)"
+	case errors.Is(err, kinde.ErrUnknownKey):
+		return http.StatusUnauthorized, "signing key unknown"
+	case errors.Is(err, kinde.ErrBadSignature):
+		return http.StatusUnauthorized, "bad signature"
+	case errors.Is(err, kinde.ErrMultipleSignatures):
+		return http.StatusBadRequest, "more than one signature"
+	case errors.Is(err, kinde.ErrMalformed):
+		return http.StatusBadRequest, "malformed: not a signed Kinde event"
+	}
+	return http.StatusBadRequest, "not accepted"
+}
+
+// cleanWebhookID returns the webhook-id header if it looks like an id (at
+// most 128 characters of letters, digits and "_-.:"), else "" so the event
+// id is used instead.
+func cleanWebhookID(s string) string {
+	if s == "" || len(s) > 128 {
+		return ""
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.', r == ':':
+		default:
+			return ""
+		}
+	}
+	return s
+}

@@ -1,0 +1,371 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Fan-out item states.
+const (
+	FanoutItemPending = "pending" // queued or being retried
+	FanoutItemDone    = "done"    // refresh_claims succeeded and the epoch was bumped
+	FanoutItemFailed  = "failed"  // gave up; an admin may retry it
+)
+
+// Fanout is one batch of refresh_claims jobs started by one action. Done and
+// Failed move with the items' states in the same transaction, so they are
+// always exact.
+type Fanout struct {
+	ID            string
+	Kind          string // e.g. "permission_deleted", "user_refresh"
+	ActorID       string
+	ActorEmail    string
+	PermissionID  string
+	PermissionKey string
+	Reason        string
+	Total         int
+	Done          int
+	Failed        int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	FinishedAt    time.Time // zero while items are pending
+}
+
+// Pending is the number of items neither done nor failed.
+func (f Fanout) Pending() int { return max(0, f.Total-f.Done-f.Failed) }
+
+// FanoutItem is one user of a fan-out.
+type FanoutItem struct {
+	FanoutID  string
+	UserID    string
+	Email     string
+	Reasons   string // comma-separated, e.g. "role:analyst,session"
+	Status    string // FanoutItemPending, FanoutItemDone or FanoutItemFailed
+	Attempts  int
+	LastError string
+	JobID     int64
+	Round     int // 0, then one more each time an admin retries the item
+	UpdatedAt time.Time
+	DoneAt    time.Time
+}
+
+const fanoutColumns = `id, kind, actor_id, actor_email, permission_id, permission_key, reason,
+	total, done, failed, created_at, updated_at, finished_at`
+
+const fanoutItemColumns = `fanout_id, user_id, email, reasons, status, attempts, last_error, job_id,
+	round, updated_at, done_at`
+
+// CreateFanout records a fan-out and its items (all pending) inside the
+// transaction. f.Total is set from the items; a fan-out without items is
+// finished at once.
+func (tx *Tx) CreateFanout(ctx context.Context, f *Fanout, items []FanoutItem) error {
+	now := time.Now()
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = now
+	}
+	f.UpdatedAt = f.CreatedAt
+	f.Total, f.Done, f.Failed = len(items), 0, 0
+	f.FinishedAt = time.Time{}
+	if len(items) == 0 {
+		f.FinishedAt = f.CreatedAt
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO fanouts (`+fanoutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
+		f.ID, f.Kind, f.ActorID, f.ActorEmail, f.PermissionID, f.PermissionKey, f.Reason, f.Total,
+		Millis(f.CreatedAt), Millis(f.UpdatedAt), Millis(f.FinishedAt))
+	if err != nil {
+		return fmt.Errorf("create fanout: %w", err)
+	}
+	for _, it := range items {
+		_, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, f.ID, it.UserID, it.Email, it.Reasons, FanoutItemPending, Millis(f.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("create fanout item: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetFanoutItemJob records the River job id working an item.
+func (tx *Tx) SetFanoutItemJob(ctx context.Context, fanoutID, userID string, jobID int64) error {
+	_, err := tx.Exec(ctx, `UPDATE fanout_items SET job_id = ? WHERE fanout_id = ? AND user_id = ?`,
+		jobID, fanoutID, userID)
+	if err != nil {
+		return fmt.Errorf("set fanout item job: %w", err)
+	}
+	return nil
+}
+
+// Fanout returns one fan-out, or ErrNotFound.
+func (db *DB) Fanout(ctx context.Context, id string) (*Fanout, error) {
+	f, err := scanFanout(db.QueryRow(ctx, `SELECT `+fanoutColumns+` FROM fanouts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fanout: %w", err)
+	}
+	return f, nil
+}
+
+// Fanouts lists the most recent fan-outs, newest first.
+func (db *DB) Fanouts(ctx context.Context, limit int) ([]Fanout, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	rows, err := db.Query(ctx, `SELECT `+fanoutColumns+` FROM fanouts ORDER BY created_at DESC, id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("fanouts: %w", err)
+	}
+	defer rows.Close()
+	var out []Fanout
+	for rows.Next() {
+		f, err := scanFanout(rows)
+		if err != nil {
+			return nil, fmt.Errorf("fanouts: %w", err)
+		}
+		out = append(out, *f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("fanouts: %w", err)
+	}
+	return out, nil
+}
+
+// FanoutCounts summarises every fan-out: how many there are and how many
+// still have pending items.
+func (db *DB) FanoutCounts(ctx context.Context) (total, active int, err error) {
+	err = db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN finished_at = 0 THEN 1 ELSE 0 END), 0)
+		FROM fanouts`).Scan(&total, &active)
+	if err != nil {
+		return 0, 0, fmt.Errorf("fanout counts: %w", err)
+	}
+	return total, active, nil
+}
+
+// FanoutItems lists a fan-out's items: failed first, then pending, then done;
+// by user id within each.
+func (db *DB) FanoutItems(ctx context.Context, fanoutID string) ([]FanoutItem, error) {
+	rows, err := db.Query(ctx, `SELECT `+fanoutItemColumns+` FROM fanout_items WHERE fanout_id = ?
+		ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, user_id`, fanoutID)
+	if err != nil {
+		return nil, fmt.Errorf("fanout items: %w", err)
+	}
+	defer rows.Close()
+	var out []FanoutItem
+	for rows.Next() {
+		it, err := scanFanoutItem(rows)
+		if err != nil {
+			return nil, fmt.Errorf("fanout items: %w", err)
+		}
+		out = append(out, *it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("fanout items: %w", err)
+	}
+	return out, nil
+}
+
+// FanoutItem returns one item, or ErrNotFound.
+func (db *DB) FanoutItem(ctx context.Context, fanoutID, userID string) (*FanoutItem, error) {
+	it, err := scanFanoutItem(db.QueryRow(ctx, `SELECT `+fanoutItemColumns+` FROM fanout_items
+		WHERE fanout_id = ? AND user_id = ?`, fanoutID, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fanout item: %w", err)
+	}
+	return it, nil
+}
+
+// CompleteFanoutItem moves a pending item to done and counts it, inside the
+// transaction. attempts is the number of attempts it took. It reports false,
+// changing nothing, when the item was not pending (already done, failed, or
+// missing), so a job that runs twice is counted once.
+func (tx *Tx) CompleteFanoutItem(ctx context.Context, fanoutID, userID string, attempts int) (bool, error) {
+	now := Millis(time.Now())
+	res, err := tx.Exec(ctx, `UPDATE fanout_items SET status = ?, attempts = ?, last_error = '', updated_at = ?,
+		done_at = ? WHERE fanout_id = ? AND user_id = ? AND status = ?`,
+		FanoutItemDone, attempts, now, now, fanoutID, userID, FanoutItemPending)
+	if err != nil {
+		return false, fmt.Errorf("complete fanout item: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if err := countFanoutItem(ctx, tx, fanoutID, "done", now); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// FailFanoutItem moves a pending item to failed with a readable error and
+// counts it. It reports false, changing nothing, when the item was not
+// pending.
+func (db *DB) FailFanoutItem(ctx context.Context, fanoutID, userID string, attempts int, msg string) (bool, error) {
+	var changed bool
+	err := db.InTx(ctx, func(tx *Tx) error {
+		now := Millis(time.Now())
+		res, err := tx.Exec(ctx, `UPDATE fanout_items SET status = ?, attempts = ?, last_error = ?, updated_at = ?
+			WHERE fanout_id = ? AND user_id = ? AND status = ?`,
+			FanoutItemFailed, attempts, msg, now, fanoutID, userID, FanoutItemPending)
+		if err != nil {
+			return fmt.Errorf("fail fanout item: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		changed = true
+		return countFanoutItem(ctx, tx, fanoutID, "failed", now)
+	})
+	return changed, err
+}
+
+// countFanoutItem adds one to a fan-out's done or failed counter and marks it
+// finished when nothing is left pending. column is a constant, never input.
+func countFanoutItem(ctx context.Context, tx *Tx, fanoutID, column string, now int64) error {
+	_, err := tx.Exec(ctx, `UPDATE fanouts SET `+column+` = `+column+` + 1, updated_at = ?,
+		finished_at = CASE WHEN done + failed + 1 >= total THEN ? ELSE finished_at END
+		WHERE id = ?`, now, now, fanoutID)
+	if err != nil {
+		return fmt.Errorf("count fanout item: %w", err)
+	}
+	return nil
+}
+
+// NoteFanoutAttempt records a failed attempt on a pending item that will be
+// retried.
+func (db *DB) NoteFanoutAttempt(ctx context.Context, fanoutID, userID string, attempts int, msg string) error {
+	_, err := db.Exec(ctx, `UPDATE fanout_items SET attempts = ?, last_error = ?, updated_at = ?
+		WHERE fanout_id = ? AND user_id = ? AND status = ?`,
+		attempts, msg, Millis(time.Now()), fanoutID, userID, FanoutItemPending)
+	if err != nil {
+		return fmt.Errorf("note fanout attempt: %w", err)
+	}
+	return nil
+}
+
+// RequeueFailedFanoutItems moves every failed item of a fan-out back to
+// pending in a new round, inside the transaction, uncounting them and
+// reopening the fan-out. It returns the items as requeued, by user id.
+func (tx *Tx) RequeueFailedFanoutItems(ctx context.Context, fanoutID string) ([]FanoutItem, error) {
+	now := Millis(time.Now())
+	rows, err := tx.Query(ctx, `UPDATE fanout_items SET status = ?, round = round + 1, attempts = 0, updated_at = ?
+		WHERE fanout_id = ? AND status = ? RETURNING `+fanoutItemColumns,
+		FanoutItemPending, now, fanoutID, FanoutItemFailed)
+	if err != nil {
+		return nil, fmt.Errorf("requeue fanout items: %w", err)
+	}
+	var out []FanoutItem
+	for rows.Next() {
+		it, err := scanFanoutItem(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("requeue fanout items: %w", err)
+		}
+		out = append(out, *it)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE fanouts SET failed = failed - ?, updated_at = ?, finished_at = 0 WHERE id = ?`,
+		len(out), now, fanoutID); err != nil {
+		return nil, fmt.Errorf("requeue fanout items: %w", err)
+	}
+	slices.SortFunc(out, func(a, b FanoutItem) int { return strings.Compare(a.UserID, b.UserID) })
+	return out, nil
+}
+
+// StalePendingFanoutItems lists pending items with a job that have not
+// changed since before, oldest first, for the reconciler.
+func (db *DB) StalePendingFanoutItems(ctx context.Context, before time.Time, limit int) ([]FanoutItem, error) {
+	rows, err := db.Query(ctx, `SELECT `+fanoutItemColumns+` FROM fanout_items
+		WHERE status = ? AND job_id > 0 AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+		FanoutItemPending, Millis(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("stale fanout items: %w", err)
+	}
+	defer rows.Close()
+	var out []FanoutItem
+	for rows.Next() {
+		it, err := scanFanoutItem(rows)
+		if err != nil {
+			return nil, fmt.Errorf("stale fanout items: %w", err)
+		}
+		out = append(out, *it)
+	}
+	return out, rows.Err()
+}
+
+// TouchFanoutItem bumps an item's updated_at so the reconciler looks at it
+// again later.
+func (db *DB) TouchFanoutItem(ctx context.Context, fanoutID, userID string) error {
+	_, err := db.Exec(ctx, `UPDATE fanout_items SET updated_at = ? WHERE fanout_id = ? AND user_id = ?`,
+		Millis(time.Now()), fanoutID, userID)
+	if err != nil {
+		return fmt.Errorf("touch fanout item: %w", err)
+	}
+	return nil
+}
+
+// LastDoneFanoutItems returns, for each of the given users, when a fan-out
+// last refreshed their claims (items done), keyed by user id.
+func (db *DB) LastDoneFanoutItems(ctx context.Context, userIDs []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(userIDs))
+	for chunk := range slices.Chunk(userIDs, 500) {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, FanoutItemDone)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := db.Query(ctx, `SELECT user_id, MAX(done_at) FROM fanout_items
+			WHERE status = ? AND user_id IN (`+sqlMarks(len(chunk))+`) GROUP BY user_id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("last done fanout items: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var at int64
+			if err := rows.Scan(&id, &at); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("last done fanout items: %w", err)
+			}
+			out[id] = FromMillis(at)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("last done fanout items: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func scanFanout(sc scanner) (*Fanout, error) {
+	var f Fanout
+	var created, updated, finished int64
+	if err := sc.Scan(&f.ID, &f.Kind, &f.ActorID, &f.ActorEmail, &f.PermissionID, &f.PermissionKey, &f.Reason,
+		&f.Total, &f.Done, &f.Failed, &created, &updated, &finished); err != nil {
+		return nil, err
+	}
+	f.CreatedAt, f.UpdatedAt, f.FinishedAt = FromMillis(created), FromMillis(updated), FromMillis(finished)
+	return &f, nil
+}
+
+func scanFanoutItem(sc scanner) (*FanoutItem, error) {
+	var it FanoutItem
+	var updated, done int64
+	if err := sc.Scan(&it.FanoutID, &it.UserID, &it.Email, &it.Reasons, &it.Status, &it.Attempts, &it.LastError,
+		&it.JobID, &it.Round, &updated, &done); err != nil {
+		return nil, err
+	}
+	it.UpdatedAt, it.DoneAt = FromMillis(updated), FromMillis(done)
+	return &it, nil
+}
