@@ -41,21 +41,17 @@ check-vendor: vendor ## Fail if static/vendor differs from the pinned npm packag
 	@git diff --exit-code --stat -- static/vendor || { echo "static/vendor does not match package-lock.json: run 'make vendor' and commit"; exit 1; }
 
 .PHONY: lint
-lint: ## gofmt, go vet, and the generated-files check
+lint: ## gofmt and go vet (check-generated and check-vendor check generated files)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet $(PKGS)
 
 .PHONY: test
 test: ## Run every test (unit, integration against devkinde, Postgres when reachable, browser tests)
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
-		echo "--- store and app tests against Postgres"; \
-		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/...; \
+		echo "--- store, app, admin and events tests against Postgres"; \
+		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/... ./admin/... ./events/...; \
 	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
-
-.PHONY: test-race
-test-race: ## Run the tests with the race detector (slower)
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 .PHONY: bench
 bench: ## Run the Go benchmarks and print results
