@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"permsync/apperr"
 	"permsync/events"
 	"permsync/kinde"
 	"permsync/store"
@@ -34,10 +35,10 @@ const recordTimeout = 30 * time.Second
 // per user (unique per fan-out and user) and write the audit entry. Affected
 // users' pages are told at once (claims-changed, stage tombstoned).
 //
-// Errors: CodeForbidden; CodeNotFound (unknown id); CodeInvalid (wrong
-// confirmation); CodeConflict (the admin permission itself);
-// CodeUnavailable (Kinde failed; nothing was changed); CodeInternal when
-// Kinde deleted it but the local record failed (the message says so).
+// Errors (apperr codes): Forbidden; NotFound (unknown id); Invalid (wrong
+// confirmation); Conflict (the admin permission itself); Unavailable (Kinde
+// failed; nothing was changed); Internal when Kinde deleted it but the local
+// record failed (the message says so).
 func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey string) (*DeleteResult, error) {
 	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
@@ -49,10 +50,10 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 	target := p.ID + " (" + p.Key + ")"
 	if p.Key == s.adminKey {
 		s.audit(ctx, a, "permission.delete", target, store.AuditDenied, "Refused: it is the admin permission.")
-		return nil, &Error{Code: CodeConflict, Message: "This permission grants access to this admin panel; permsync will not delete it."}
+		return nil, apperr.E(apperr.Conflict, "This permission grants access to this admin panel; permsync will not delete it.")
 	}
 	if strings.TrimSpace(confirmKey) != p.Key {
-		return nil, errInvalid(fmt.Sprintf("Type the permission key %q exactly to confirm.", p.Key))
+		return nil, apperr.E(apperr.Invalid, fmt.Sprintf("Type the permission key %q exactly to confirm.", p.Key))
 	}
 
 	affected, err := s.resolveAffected(ctx, p, d.orgs)
@@ -151,10 +152,7 @@ func (s *Service) recordFailed(ctx context.Context, a Actor, target string, tomb
 		events.NotifyTombstonesChanged(s.pub)
 	}
 	s.audit(ctx, a, "permission.delete", target, store.AuditPartial, detail)
-	return &Error{
-		Code: CodeInternal,
-		Message: "The permission was deleted at Kinde, but refreshing the affected users could not be queued. " +
-			"Refresh their claims from the users page.",
-		Err: cause,
-	}
+	return apperr.Wrap(cause, apperr.Internal,
+		"The permission was deleted at Kinde, but refreshing the affected users could not be queued. "+
+			"Refresh their claims from the users page.")
 }

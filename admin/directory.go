@@ -97,6 +97,30 @@ func (s *Service) directory(ctx context.Context, fresh bool) (*directory, error)
 	return d, nil
 }
 
+// authorizedDirectory checks the actor, then returns the snapshot.
+func (s *Service) authorizedDirectory(ctx context.Context, a Actor) (*directory, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	return s.directory(ctx, false)
+}
+
+// search is the list pages' filter: a case-insensitive substring of any of
+// a row's fields. The empty search matches every row.
+type search struct {
+	query string // as typed, trimmed
+	lower string
+}
+
+func newSearch(query string) search {
+	query = strings.TrimSpace(query)
+	return search{query: query, lower: strings.ToLower(query)}
+}
+
+func (q search) matches(fields ...string) bool {
+	return q.lower == "" || strings.Contains(strings.ToLower(strings.Join(fields, "\x00")), q.lower)
+}
+
 // invalidateDirectory drops the cached snapshot after a change.
 func (s *Service) invalidateDirectory() {
 	s.dirMu.Lock()

@@ -7,9 +7,9 @@
 // permission itself, behind the HTTP middleware that already did: a route
 // registered in the wrong group still cannot leak data or change anything.
 //
-// Errors returned by Service methods are *Error values with a Code and a
-// Message that is safe to show to the user; ErrorCode and ErrorMessage read
-// them from any error.
+// Errors returned by Service methods are *apperr.Error values with a Code
+// and a Message that is safe to show to the user; apperr.CodeOf and
+// apperr.MessageOf read them from any error.
 //
 // The fan-out pipeline, per affected user: refresh_claims at Kinde (the kinde
 // client rate-limits and retries 429/5xx), then, in one transaction, the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"permsync/admin"
+	"permsync/apperr"
 	"permsync/events"
 	"permsync/store"
 )
@@ -48,7 +49,7 @@ func TestDeletePermissionFansOut(t *testing.T) {
 		t.Errorf("detail = %+v", detail)
 	}
 
-	if _, err := h.svc.DeletePermission(ctx, h.admin, id, "export:report"); admin.ErrorCode(err) != admin.CodeInvalid {
+	if _, err := h.svc.DeletePermission(ctx, h.admin, id, "export:report"); apperr.CodeOf(err) != apperr.Invalid {
 		t.Fatalf("wrong confirmation: err = %v, want invalid", err)
 	}
 	h.dk.ResetRequests()
@@ -87,14 +88,17 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	if ep[alice] != 1 || ep[carol] != 1 || ep[adm] != 1 || ep[bob] != 0 {
 		t.Errorf("epochs = %v", ep)
 	}
+	// Each worker publishes after its transaction commits (the user's
+	// claims-changed, then progress), so the fan-out can read as finished
+	// just before the last events go out.
+	waitFor(t, 10*time.Second, "a progress event at the start and per user", func() bool {
+		return len(h.pub.named(events.AdminTopic, admin.EventFanoutProgress)) >= 4
+	})
 	var refreshed admin.ClaimsChangedData
 	evs := h.pub.named(events.UserTopic(alice), admin.EventClaimsChanged)
 	if err := json.Unmarshal([]byte(evs[len(evs)-1].Data), &refreshed); err != nil ||
 		refreshed.Stage != admin.StageRefreshed || refreshed.Epoch != 1 || refreshed.PermissionKey != "export:reports" {
 		t.Errorf("last claims-changed for alice = %+v (%v)", refreshed, err)
-	}
-	if len(h.pub.named(events.AdminTopic, admin.EventFanoutProgress)) < 4 {
-		t.Error("expected a progress event at the start and per user")
 	}
 	entries, err := h.svc.Audit(ctx, h.admin, 10)
 	if err != nil {
@@ -105,7 +109,7 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	}) {
 		t.Errorf("no audit entry for the deletion: %+v", entries)
 	}
-	if _, err := h.svc.PermissionDetail(ctx, h.admin, id); admin.ErrorCode(err) != admin.CodeNotFound {
+	if _, err := h.svc.PermissionDetail(ctx, h.admin, id); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("deleted permission: err = %v, want not found", err)
 	}
 }
@@ -145,7 +149,7 @@ func TestSessionHolderAndRetry(t *testing.T) {
 	if p.Done != 3 || p.Failed != 1 || p.Total != 4 {
 		t.Fatalf("after retry = %+v", p.FanoutSummary)
 	}
-	if rr, err := h.svc.RetryFanout(ctx, h.admin, "fo_missing"); admin.ErrorCode(err) != admin.CodeNotFound {
+	if rr, err := h.svc.RetryFanout(ctx, h.admin, "fo_missing"); apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("retry unknown = %+v, %v", rr, err)
 	}
 }
@@ -321,7 +325,7 @@ func TestRefreshAndRevokeUser(t *testing.T) {
 	if e := h.epochs([]string{alice})[alice]; e != 1 {
 		t.Fatalf("epoch = %d", e)
 	}
-	if _, err := h.svc.RefreshUserClaims(ctx, h.admin, "kp_0000000000000000000000000000dead"); admin.ErrorCode(err) != admin.CodeNotFound {
+	if _, err := h.svc.RefreshUserClaims(ctx, h.admin, "kp_0000000000000000000000000000dead"); apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("unknown user: %v", err)
 	}
 
@@ -358,7 +362,7 @@ func TestAdminPermissionIsProtected(t *testing.T) {
 	if err != nil || d.CanDelete || d.DeleteBlocked == "" {
 		t.Fatalf("detail = %+v, %v", d, err)
 	}
-	if _, err := h.svc.DeletePermission(ctx, h.admin, id, "admin:permissions"); admin.ErrorCode(err) != admin.CodeConflict {
+	if _, err := h.svc.DeletePermission(ctx, h.admin, id, "admin:permissions"); apperr.CodeOf(err) != apperr.Conflict {
 		t.Fatalf("err = %v, want conflict", err)
 	}
 }

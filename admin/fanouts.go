@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"permsync/apperr"
 	"permsync/events"
 	"permsync/store"
 )
@@ -100,17 +101,11 @@ func (s *Service) recentFanouts(ctx context.Context, limit int) ([]FanoutSummary
 	return out, nil
 }
 
-// Fanout returns a progress snapshot of one fan-out, or CodeNotFound.
+// Fanout returns a progress snapshot of one fan-out, or apperr.NotFound.
 func (s *Service) Fanout(ctx context.Context, a Actor, id string) (*FanoutProgress, error) {
-	if err := s.authorize(ctx, a); err != nil {
-		return nil, err
-	}
-	f, err := s.db.Fanout(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNotFound("Fan-out not found.")
-	}
+	f, err := s.authorizedFanout(ctx, a, id)
 	if err != nil {
-		return nil, errInternal(err)
+		return nil, err
 	}
 	items, err := s.db.FanoutItems(ctx, id)
 	if err != nil {
@@ -127,18 +122,12 @@ func (s *Service) Fanout(ctx context.Context, a Actor, id string) (*FanoutProgre
 	return p, nil
 }
 
-// RetryFanout queues a fan-out's failed users again. It returns CodeNotFound
+// RetryFanout queues a fan-out's failed users again. It returns apperr.NotFound
 // for an unknown fan-out; Requeued is 0 when nothing had failed.
 func (s *Service) RetryFanout(ctx context.Context, a Actor, id string) (*RetryResult, error) {
-	if err := s.authorize(ctx, a); err != nil {
-		return nil, err
-	}
-	f, err := s.db.Fanout(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNotFound("Fan-out not found.")
-	}
+	f, err := s.authorizedFanout(ctx, a, id)
 	if err != nil {
-		return nil, errInternal(err)
+		return nil, err
 	}
 	var items []store.FanoutItem
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -166,6 +155,22 @@ func (s *Service) RetryFanout(ctx context.Context, a Actor, id string) (*RetryRe
 		s.publishProgress(ctx, f.ID, "", "")
 	}
 	return &RetryResult{FanoutID: id, Requeued: len(items)}, nil
+}
+
+// authorizedFanout checks the actor, then reads the fan-out, or
+// apperr.NotFound.
+func (s *Service) authorizedFanout(ctx context.Context, a Actor, id string) (*store.Fanout, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	f, err := s.db.Fanout(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apperr.E(apperr.NotFound, "Fan-out not found.")
+	}
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	return f, nil
 }
 
 // summarize turns a stored fan-out into its summary.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"permsync/admin"
+	"permsync/apperr"
 	"permsync/store"
 )
 
@@ -48,11 +49,11 @@ func TestForbiddenForNonAdmins(t *testing.T) {
 		for mname, call := range methods {
 			t.Run(aname+"/"+mname, func(t *testing.T) {
 				err := call(a)
-				if admin.ErrorCode(err) != admin.CodeForbidden {
+				if apperr.CodeOf(err) != apperr.Forbidden {
 					t.Fatalf("err = %v, want forbidden", err)
 				}
-				if admin.ErrorMessage(err) == "" || strings.Contains(admin.ErrorMessage(err), "admin:") {
-					t.Fatalf("message %q", admin.ErrorMessage(err))
+				if apperr.MessageOf(err) == "" || strings.Contains(apperr.MessageOf(err), "admin:") {
+					t.Fatalf("message %q", apperr.MessageOf(err))
 				}
 			})
 		}
@@ -68,7 +69,7 @@ func TestForbiddenForNonAdmins(t *testing.T) {
 		t.Fatal(err)
 	}
 	for mname, call := range methods {
-		if err := call(h.admin); admin.ErrorCode(err) != admin.CodeForbidden {
+		if err := call(h.admin); apperr.CodeOf(err) != apperr.Forbidden {
 			t.Errorf("tombstoned admin: %s err = %v, want forbidden", mname, err)
 		}
 	}

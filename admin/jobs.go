@@ -58,6 +58,8 @@ type JobDeps struct {
 	// jobs); usually the *Service, reached through a small adapter because
 	// the Service is built after the River client.
 	Webhooks WebhookProcessor
+	// Observer, when set, is told how fan-out items end (metrics).
+	Observer JobObserver
 	Logger   *slog.Logger
 }
 
@@ -69,6 +71,7 @@ type refreshWorker struct {
 	db      *store.DB
 	kinde   ClaimsRefresher
 	pub     Publisher
+	obs     JobObserver // nil: not observed
 	log     *slog.Logger
 	timeout time.Duration
 }
@@ -132,6 +135,7 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[FanoutArgs]) er
 		return nil
 	}
 	log.DebugContext(bctx, "admin: claims refreshed", "epoch", epoch)
+	itemFinished(w.obs, store.FanoutItemDone)
 	events.NotifyEpochChanged(w.pub, args.UserID) // caches and background refresh first
 	publishJSON(w.pub, events.UserTopic(args.UserID), EventClaimsChanged, ClaimsChangedData{
 		Stage: StageRefreshed, Reason: fo.Reason, PermissionKey: fo.PermissionKey, FanoutID: fo.ID, Epoch: epoch,
@@ -154,6 +158,7 @@ func (w *refreshWorker) attemptFailed(ctx context.Context, log *slog.Logger, job
 		if err := w.db.NoteFanoutAttempt(bctx, args.FanoutID, args.UserID, job.Attempt, msg+" Retrying."); err != nil {
 			log.WarnContext(bctx, "admin: could not record attempt", "error", err)
 		}
+		jobRetrying(w.obs)
 		return cause
 	}
 	log.WarnContext(bctx, "admin: refresh_claims failed for good", "error", cause, "permanent", permanent)
@@ -163,6 +168,7 @@ func (w *refreshWorker) attemptFailed(ctx context.Context, log *slog.Logger, job
 		return cause
 	}
 	if changed {
+		itemFinished(w.obs, store.FanoutItemFailed)
 		publishProgress(bctx, w.db, w.pub, w.log, args.FanoutID, args.UserID, store.FanoutItemFailed)
 	}
 	if permanent {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"permsync/admin"
+	"permsync/apperr"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -77,7 +78,7 @@ func TestListings(t *testing.T) {
 	if gi < 0 || d.Grants[gi].Reasons[0].Kind != admin.ReasonDirect || !slices.Equal(d.Roles, []string{"viewer"}) {
 		t.Errorf("carol = %+v", d)
 	}
-	if _, err := h.svc.UserDetail(ctx, h.admin, "kp_0000000000000000000000000000beef"); admin.ErrorCode(err) != admin.CodeNotFound {
+	if _, err := h.svc.UserDetail(ctx, h.admin, "kp_0000000000000000000000000000beef"); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("unknown user: %v", err)
 	}
 	ad, err := h.svc.UserDetail(ctx, h.admin, kinde.NormalizeUserID("kp:"+alice[3:]))
@@ -121,7 +122,7 @@ func TestOverviewWithoutKinde(t *testing.T) {
 	if err != nil || ov.KindeOK || ov.KindeMessage == "" {
 		t.Fatalf("overview = %+v, %v", ov, err)
 	}
-	if _, err := h.svc.Permissions(context.Background(), h.admin, ""); admin.ErrorCode(err) != admin.CodeUnavailable {
+	if _, err := h.svc.Permissions(context.Background(), h.admin, ""); apperr.CodeOf(err) != apperr.Unavailable {
 		t.Fatalf("permissions: %v", err)
 	}
 }

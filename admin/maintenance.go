@@ -40,6 +40,7 @@ type maintenanceWorker struct {
 	river.WorkerDefaults[MaintenanceArgs]
 	db         *store.DB
 	pub        Publisher
+	obs        JobObserver // nil: not observed
 	log        *slog.Logger
 	staleAfter time.Duration
 }
@@ -95,6 +96,7 @@ func (w *maintenanceWorker) reconcile(ctx context.Context, client *river.Client[
 		return
 	}
 	if changed {
+		itemFinished(w.obs, store.FanoutItemFailed)
 		w.log.WarnContext(ctx, "admin: fan-out item abandoned by its job", "fanout_id", it.FanoutID, "user_id", it.UserID, "job_id", it.JobID)
 		publishProgress(ctx, w.db, w.pub, w.log, it.FanoutID, it.UserID, store.FanoutItemFailed)
 	}

@@ -3,6 +3,8 @@ package admin
 import (
 	"context"
 	"time"
+
+	"permsync/apperr"
 )
 
 // Overview is the admin home page.
@@ -37,7 +39,7 @@ func (s *Service) Overview(ctx context.Context, a Actor) (*Overview, error) {
 	out := &Overview{KindeOK: true}
 	if d, err := s.directory(ctx, false); err != nil {
 		s.log.WarnContext(ctx, "admin: overview could not read Kinde", "error", err)
-		out.KindeOK, out.KindeMessage = false, ErrorMessage(err)
+		out.KindeOK, out.KindeMessage = false, apperr.MessageOf(err)
 	} else {
 		out.Permissions, out.Roles, out.Users, out.AsOf = len(d.perms), len(d.roles), len(d.users), d.builtAt
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"permsync/apperr"
 	"permsync/kinde"
 )
 
@@ -67,21 +68,16 @@ type PermissionDetail struct {
 // how many members hold it. query filters by key, name or description
 // (case-insensitive substring).
 func (s *Service) Permissions(ctx context.Context, a Actor, query string) (*PermissionList, error) {
-	if err := s.authorize(ctx, a); err != nil {
-		return nil, err
-	}
-	d, err := s.directory(ctx, false)
+	d, err := s.authorizedDirectory(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	query = strings.TrimSpace(query)
-	out := &PermissionList{Query: query, Total: len(d.perms), AsOf: d.builtAt}
-	q := strings.ToLower(query)
+	q := newSearch(query)
+	out := &PermissionList{Query: q.query, Total: len(d.perms), AsOf: d.builtAt}
 	for _, p := range d.perms {
-		if q != "" && !strings.Contains(strings.ToLower(p.Key+"\x00"+p.Name+"\x00"+p.Description), q) {
-			continue
+		if q.matches(p.Key, p.Name, p.Description) {
+			out.Permissions = append(out.Permissions, s.summary(d, p))
 		}
-		out.Permissions = append(out.Permissions, s.summary(d, p))
 	}
 	if out.Tombstones, err = s.tombstones(ctx); err != nil {
 		return nil, err
@@ -113,7 +109,7 @@ func (s *Service) tombstones(ctx context.Context) ([]Tombstone, error) {
 }
 
 // PermissionDetail returns one permission and a fresh preview of who
-// deleting it would affect. It returns CodeNotFound for an unknown id.
+// deleting it would affect. It returns apperr.NotFound for an unknown id.
 func (s *Service) PermissionDetail(ctx context.Context, a Actor, id string) (*PermissionDetail, error) {
 	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
@@ -149,7 +145,7 @@ func (s *Service) PermissionDetail(ctx context.Context, a Actor, id string) (*Pe
 // once if it is not there.
 func (s *Service) findPermission(ctx context.Context, id string) (*directory, kinde.Permission, error) {
 	if strings.TrimSpace(id) == "" {
-		return nil, kinde.Permission{}, errNotFound("Permission not found.")
+		return nil, kinde.Permission{}, apperr.E(apperr.NotFound, "Permission not found.")
 	}
 	for _, fresh := range []bool{false, true} {
 		d, err := s.directory(ctx, fresh)
@@ -160,7 +156,7 @@ func (s *Service) findPermission(ctx context.Context, id string) (*directory, ki
 			return d, p, nil
 		}
 	}
-	return nil, kinde.Permission{}, errNotFound("Permission not found. It may have been deleted already.")
+	return nil, kinde.Permission{}, apperr.E(apperr.NotFound, "Permission not found. It may have been deleted already.")
 }
 
 // resolveAffected finds, fresh from Kinde and the session store, every user

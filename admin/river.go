@@ -87,12 +87,12 @@ func NewRiverClient(db *store.DB, deps JobDeps, opts RiverOptions) (*river.Clien
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &refreshWorker{
-		db: db, kinde: deps.Kinde, pub: deps.Events, log: log, timeout: opts.JobTimeout,
+		db: db, kinde: deps.Kinde, pub: deps.Events, obs: deps.Observer, log: log, timeout: opts.JobTimeout,
 	}); err != nil {
 		return nil, fmt.Errorf("admin: register worker: %w", err)
 	}
 	if err := river.AddWorkerSafely(workers, &maintenanceWorker{
-		db: db, pub: deps.Events, log: log, staleAfter: opts.RescueStuckJobsAfter + opts.MaintenanceInterval,
+		db: db, pub: deps.Events, obs: deps.Observer, log: log, staleAfter: opts.RescueStuckJobsAfter + opts.MaintenanceInterval,
 	}); err != nil {
 		return nil, fmt.Errorf("admin: register worker: %w", err)
 	}

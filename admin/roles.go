@@ -19,10 +19,7 @@ type RoleSummary struct {
 
 // Roles lists Kinde's roles with their permissions and holder counts.
 func (s *Service) Roles(ctx context.Context, a Actor) ([]RoleSummary, error) {
-	if err := s.authorize(ctx, a); err != nil {
-		return nil, err
-	}
-	d, err := s.directory(ctx, false)
+	d, err := s.authorizedDirectory(ctx, a)
 	if err != nil {
 		return nil, err
 	}

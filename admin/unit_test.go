@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"permsync/apperr"
 	"permsync/events"
 	"permsync/kinde"
 	"permsync/store"
@@ -103,22 +104,25 @@ func TestJobErrorClassification(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	if ErrorCode(nil) != "" || ErrorMessage(nil) != "" {
+	if kindeError(nil, "User") != nil {
 		t.Fatal("nil error")
 	}
 	wrapped := fmt.Errorf("handler: %w", ErrForbidden)
-	if ErrorCode(wrapped) != CodeForbidden || ErrorMessage(wrapped) != ErrForbidden.Message {
+	if apperr.CodeOf(wrapped) != apperr.Forbidden || apperr.MessageOf(wrapped) != ErrForbidden.Message {
 		t.Fatal("wrapped forbidden")
 	}
 	plain := errors.New("secret detail")
-	if ErrorCode(plain) != CodeInternal || contains(ErrorMessage(plain), "secret") {
+	if apperr.CodeOf(plain) != apperr.Internal || contains(apperr.MessageOf(plain), "secret") {
 		t.Fatal("plain errors must not leak")
 	}
+	if ie := errInternal(plain); apperr.CodeOf(ie) != apperr.Internal || contains(apperr.MessageOf(ie), "secret") || !errors.Is(ie, plain) {
+		t.Fatalf("internal = %v", ie)
+	}
 	ke := kindeError(&kinde.APIError{Status: 404}, "User")
-	if ErrorCode(ke) != CodeNotFound || !errors.Is(ke, ke.(*Error).Err) {
+	if apperr.CodeOf(ke) != apperr.NotFound || !errors.Is(ke, ke.(*apperr.Error).Err) {
 		t.Fatalf("kinde 404 = %v", ke)
 	}
-	if ErrorCode(kindeError(&kinde.APIError{Status: 503}, "User")) != CodeUnavailable {
+	if apperr.CodeOf(kindeError(&kinde.APIError{Status: 503}, "User")) != apperr.Unavailable {
 		t.Fatal("kinde 503")
 	}
 }

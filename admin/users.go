@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"permsync/apperr"
 	"permsync/events"
 	"permsync/kinde"
 	"permsync/store"
@@ -77,22 +78,17 @@ type UserDetail struct {
 // permissions, live sessions and last refreshes. query filters by email,
 // name, id or role key (case-insensitive substring).
 func (s *Service) Users(ctx context.Context, a Actor, query string) (*UserList, error) {
-	if err := s.authorize(ctx, a); err != nil {
-		return nil, err
-	}
-	d, err := s.directory(ctx, false)
+	d, err := s.authorizedDirectory(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	query = strings.TrimSpace(query)
-	q := strings.ToLower(query)
-	out := &UserList{Query: query, Total: len(d.users), AsOf: d.builtAt}
+	q := newSearch(query)
+	out := &UserList{Query: q.query, Total: len(d.users), AsOf: d.builtAt}
 	var matched []*dirUser
 	for _, u := range d.users {
-		if q != "" && !strings.Contains(strings.ToLower(u.email+"\x00"+u.name+"\x00"+u.id+"\x00"+strings.Join(u.roles, "\x00")), q) {
-			continue
+		if q.matches(u.email, u.name, u.id, strings.Join(u.roles, "\x00")) {
+			matched = append(matched, u)
 		}
-		matched = append(matched, u)
 	}
 	ids := make([]string, len(matched))
 	for i, u := range matched {
@@ -133,14 +129,11 @@ func (s *Service) Users(ctx context.Context, a Actor, query string) (*UserList, 
 
 // UserDetail returns one user, fresh from Kinde: their roles and permissions
 // with reasons in each organization, and their live sessions. It returns
-// CodeNotFound for an unknown user.
+// apperr.NotFound for an unknown user.
 func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*UserDetail, error) {
-	if err := s.authorize(ctx, a); err != nil {
+	userID, err := s.authorizeUser(ctx, a, userID)
+	if err != nil {
 		return nil, err
-	}
-	userID = kinde.NormalizeUserID(userID)
-	if userID == "" {
-		return nil, errNotFound("User not found.")
 	}
 	ku, err := s.kinde.User(ctx, userID)
 	if err != nil {
@@ -224,6 +217,18 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 	return out, nil
 }
 
+// authorizeUser checks the actor like authorize and returns userID in
+// Kinde's form, or apperr.NotFound when there is none.
+func (s *Service) authorizeUser(ctx context.Context, a Actor, userID string) (string, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return "", err
+	}
+	if userID = kinde.NormalizeUserID(userID); userID == "" {
+		return "", apperr.E(apperr.NotFound, "User not found.")
+	}
+	return userID, nil
+}
+
 // userOrgs returns the organizations the cached snapshot places the user
 // in, or every organization if the snapshot does not know them.
 func (s *Service) userOrgs(ctx context.Context, userID string) ([]string, error) {
@@ -244,14 +249,11 @@ func (s *Service) userOrgs(ctx context.Context, userID string) ([]string, error)
 
 // RefreshUserClaims starts a single-user fan-out: refresh_claims at Kinde,
 // then the epoch bump that makes their sessions refresh. It returns
-// CodeNotFound for a user Kinde does not know.
+// apperr.NotFound for a user Kinde does not know.
 func (s *Service) RefreshUserClaims(ctx context.Context, a Actor, userID string) (*FanoutStarted, error) {
-	if err := s.authorize(ctx, a); err != nil {
+	userID, err := s.authorizeUser(ctx, a, userID)
+	if err != nil {
 		return nil, err
-	}
-	userID = kinde.NormalizeUserID(userID)
-	if userID == "" {
-		return nil, errNotFound("User not found.")
 	}
 	ku, err := s.kinde.User(ctx, userID)
 	if err != nil {
@@ -287,14 +289,11 @@ type RevokeResult struct {
 // RevokeUserSessions signs a user out everywhere: it deletes their permsync
 // sessions (their open pages get session-ended), then ends their Kinde
 // sessions so they must sign in again. If Kinde fails, the local sessions
-// are still gone: the result says so and the error is CodeUnavailable.
+// are still gone: the result says so and the error is apperr.Unavailable.
 func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, userID string) (*RevokeResult, error) {
-	if err := s.authorize(ctx, a); err != nil {
+	userID, err := s.authorizeUser(ctx, a, userID)
+	if err != nil {
 		return nil, err
-	}
-	userID = kinde.NormalizeUserID(userID)
-	if userID == "" {
-		return nil, errNotFound("User not found.")
 	}
 	n, err := s.sessions.DeleteUserSessions(ctx, userID)
 	if err != nil {
@@ -307,8 +306,8 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, userID string
 	if err := s.kinde.DeleteUserSessions(ctx, userID); err != nil {
 		s.audit(ctx, a, "user.revoke_sessions", userID, store.AuditPartial,
 			fmt.Sprintf("Deleted %d local session(s); Kinde's sessions were not ended: %s", n, readableJobError(err)))
-		return res, &Error{Code: CodeUnavailable, Err: err, Message: fmt.Sprintf(
-			"Ended %d permsync session(s), but Kinde's sessions could not be ended: %s", n, ErrorMessage(kindeError(err, "User")))}
+		return res, apperr.Wrap(err, apperr.Unavailable, fmt.Sprintf(
+			"Ended %d permsync session(s), but Kinde's sessions could not be ended: %s", n, apperr.MessageOf(kindeError(err, "User"))))
 	}
 	res.KindeSessionsEnded = true
 	s.audit(ctx, a, "user.revoke_sessions", userID, store.AuditOK,

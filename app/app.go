@@ -36,6 +36,7 @@ type App struct {
 	refresher *auth.Refresher
 	sessions  *auth.SessionStore
 	live      *liveSync
+	metrics   *metrics // nil when PERMSYNC_METRICS_ADDR=off
 }
 
 // New wires the app by hand: store → auth → handlers. The issuer must be
@@ -75,11 +76,16 @@ func (a *App) wire(ctx context.Context) error {
 		return err
 	}
 
+	a.metrics, err = newMetrics(cfg, a.db, log)
+	if err != nil {
+		return err
+	}
+
 	// Live sync: events, the cached permission state and, when M2M
 	// credentials exist, the Management API client (the refresher uses it to
 	// clear Kinde's claim cache before a button refresh), River and the
 	// admin service.
-	live, err := newLiveSync(ctx, cfg, a.db, hc, log)
+	live, err := newLiveSync(ctx, cfg, a.db, hc, a.metrics, log)
 	if err != nil {
 		return err
 	}
@@ -90,7 +96,8 @@ func (a *App) wire(ctx context.Context) error {
 	}
 
 	a.sessions = auth.NewSessionStore(a.db, keys, cfg.SiteURL, log.With("component", "sessions"))
-	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"))
+	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"),
+		a.metrics.refreshOptions()...)
 	mw := auth.NewMiddleware(a.sessions, a.refresher, live.cache, log.With("component", "auth"))
 	live.bg = auth.NewBackgroundRefresher(a.refresher, a.db, live.cache, live.broker, 0,
 		log.With("component", "background_refresh"))
@@ -98,7 +105,7 @@ func (a *App) wire(ctx context.Context) error {
 	deps := handlers.Deps{
 		Log: log, OIDC: oidcClient, Sessions: a.sessions, Refresher: a.refresher, Middleware: mw,
 		PermState: live.cache, DB: a.db, SiteURL: cfg.SiteURL, AdminPermission: cfg.AdminPermission,
-		Events: live.broker, SessionRows: a.db, Shutdown: live.shutdown,
+		Events: live.broker, SessionRows: a.db, Shutdown: live.shutdown, Metrics: a.metrics.handlerMetrics(),
 	}
 	if live.admin != nil {
 		deps.WebhookDecoder, deps.WebhookReceiver, deps.AdminWebhooks = live.hooks, live.admin, live.admin
@@ -151,6 +158,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Open event streams end as soon as shutdown starts.
 	srv.RegisterOnShutdown(a.live.closeStreams)
+	stopMetrics, err := a.serveMetrics()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	if err := a.live.start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("start background work: %w", err)

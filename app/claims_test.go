@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -10,7 +8,6 @@ import (
 	"testing"
 
 	"permsync/app/apptest"
-	"permsync/devkinde"
 )
 
 // removeFromRole removes a permission from a role at devkinde through the
@@ -29,30 +26,8 @@ func removeFromRole(t *testing.T, env *apptest.Env, roleKey, permKey string) {
 			permID = p.ID
 		}
 	}
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {devkinde.M2MClientID},
-		"client_secret": {devkinde.M2MClientSecret}, "audience": {env.IssuerURL + "/api"}}
-	resp, err := http.PostForm(env.IssuerURL+"/oauth2/token", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	if err != nil || tok.AccessToken == "" {
-		t.Fatalf("m2m token: %v (status %d)", err, resp.StatusCode)
-	}
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodDelete,
-		env.IssuerURL+"/api/v1/roles/"+roleID+"/permissions/"+permID, nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE role permission = %d", resp.StatusCode)
+	if status := env.ManagementAPI(t, http.MethodDelete, "/api/v1/roles/"+roleID+"/permissions/"+permID, nil); status != http.StatusOK {
+		t.Fatalf("DELETE role permission = %d", status)
 	}
 }
 

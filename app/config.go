@@ -46,10 +46,17 @@ type Config struct {
 	LogFormat       string        // PERMSYNC_LOG_FORMAT: text or json
 	DevKindeAddr    string        // PERMSYNC_DEVKINDE_ADDR: where the embedded devkinde listens
 	DevAccessTTL    time.Duration // PERMSYNC_DEVKINDE_ACCESS_TTL: access-token lifetime in dev mode
+	// MetricsAddr is PERMSYNC_METRICS_ADDR: "" serves GET /metrics on the
+	// main listener to clients on this machine only, MetricsOff serves no
+	// metrics, and host:port serves /metrics alone on its own listener.
+	MetricsAddr string
 
 	// Dev is true when no KINDE_ISSUER_URL is set: devkinde runs in-process.
 	Dev bool
 }
+
+// MetricsOff is the PERMSYNC_METRICS_ADDR value that turns metrics off.
+const MetricsOff = "off"
 
 // secretNames are the variables that may hold secrets; each also has a _FILE twin.
 var secretNames = map[string]bool{
@@ -131,6 +138,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		LogFormat:          e.str("PERMSYNC_LOG_FORMAT", "text"),
 		DevKindeAddr:       e.str("PERMSYNC_DEVKINDE_ADDR", "127.0.0.1:7070"),
 		DevAccessTTL:       e.duration("PERMSYNC_DEVKINDE_ACCESS_TTL", 5*time.Minute),
+		MetricsAddr:        e.str("PERMSYNC_METRICS_ADDR", ""),
 	}
 	if s := e.str("PERMSYNC_SECRET", ""); s != "" {
 		for _, part := range strings.Split(s, ",") {
@@ -156,6 +164,13 @@ func (c *Config) validate() []error {
 
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("PERMSYNC_ADDR: want host:port, got %q", c.Addr)
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr != MetricsOff {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("PERMSYNC_METRICS_ADDR: want host:port such as 127.0.0.1:9090, or off, got %q", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr {
+			bad("PERMSYNC_METRICS_ADDR must differ from PERMSYNC_ADDR (leave it empty to serve /metrics on the main listener)")
+		}
 	}
 	if !c.Dev {
 		if u, err := url.Parse(c.IssuerURL); err != nil || u.Host == "" || (u.Scheme != "https" && !isLoopbackURL(u)) {
@@ -268,6 +283,7 @@ func (c Config) Dump(w io.Writer) {
 		{"PERMSYNC_DATA_DIR", c.DataDir},
 		{"PERMSYNC_LOG_LEVEL", c.LogLevel.String()},
 		{"PERMSYNC_LOG_FORMAT", c.LogFormat},
+		{"PERMSYNC_METRICS_ADDR", c.MetricsAddr},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s=%s\n", r[0], r[1])

@@ -38,6 +38,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"m2m half set", map[string]string{"KINDE_ISSUER_URL": "https://acme.kinde.com", "KINDE_CLIENT_ID": "c", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long, "KINDE_M2M_CLIENT_ID": "m"}, "KINDE_M2M_CLIENT_SECRET"},
 		{"no openid scope", map[string]string{"KINDE_SCOPE": "profile email"}, "openid"},
 		{"mysql url", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
+		{"bad metrics addr", map[string]string{"PERMSYNC_METRICS_ADDR": "9090"}, "PERMSYNC_METRICS_ADDR"},
+		{"metrics on the main addr", map[string]string{"PERMSYNC_METRICS_ADDR": "127.0.0.1:8080"}, "PERMSYNC_METRICS_ADDR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,5 +88,14 @@ func TestDevSecretIsKept(t *testing.T) {
 	b, err := DevSecret(dir)
 	if err != nil || a != b || len(a) < 32 {
 		t.Fatalf("dev secret not kept: %q %q %v", a, b, err)
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	for _, v := range []string{"", MetricsOff, "127.0.0.1:9090", ":9090", "[::1]:0"} {
+		cfg, err := LoadConfig(envOf(map[string]string{"PERMSYNC_METRICS_ADDR": v}))
+		if err != nil || cfg.MetricsAddr != v {
+			t.Errorf("PERMSYNC_METRICS_ADDR=%q: got %q, %v", v, cfg.MetricsAddr, err)
+		}
 	}
 }

@@ -64,10 +64,10 @@ func grantFresh(b *testing.B, env *apptest.Env, kc *kinde.Client, userID, key st
 		b.Fatal(err)
 	}
 	if id == "" {
-		id = permissionID(b, kc, key)
+		id = apptest.PermissionID(b, kc, key)
 	}
 	path := "/api/v1/organizations/" + devkinde.DefaultOrgCode + "/users/" + userID + "/permissions"
-	if status := m2mCall(b, env, http.MethodPost, path, map[string]string{"permission_id": id}); status != http.StatusOK {
+	if status := env.ManagementAPI(b, http.MethodPost, path, map[string]string{"permission_id": id}); status != http.StatusOK {
 		b.Fatalf("grant %s: status %d", key, status)
 	}
 	return id

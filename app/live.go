@@ -55,7 +55,8 @@ type liveSync struct {
 
 // newLiveSync builds the broker, the permission cache (loading it) and, with
 // M2M credentials, the Kinde client, River client and admin service.
-func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client, log *slog.Logger) (*liveSync, error) {
+func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client, m *metrics,
+	log *slog.Logger) (*liveSync, error) {
 	l := &liveSync{log: log, broker: events.NewBroker(), site: cfg.SiteURL, issuer: cfg.IssuerURL,
 		shutdown: make(chan struct{})}
 	l.pub = l.broker
@@ -76,7 +77,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 	}
 	l.kc = kinde.New(kinde.Config{
 		IssuerURL: cfg.IssuerURL, ClientID: cfg.M2MClientID, ClientSecret: cfg.M2MClientSecret,
-		Rate: cfg.KindeRate, Logger: log.With("component", "kinde"),
+		Rate: cfg.KindeRate, Logger: log.With("component", "kinde"), Observer: m.kindeObserver(),
 	})
 	// The worker needs the service and the service needs the client: the
 	// processor reaches the service once it exists (jobs run only after
@@ -86,7 +87,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return svc.ProcessWebhook(ctx, id, attempt)
 	})
 	l.jobs, err = admin.NewRiverClient(db, admin.JobDeps{Kinde: l.kc, Events: l.pub, Webhooks: proc,
-		Logger: log.With("component", "jobs")}, admin.RiverOptions{})
+		Observer: m.jobObserver(), Logger: log.With("component", "jobs")}, admin.RiverOptions{})
 	if err != nil {
 		cache.Close()
 		return nil, err

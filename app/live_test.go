@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"permsync/app/apptest"
-	"permsync/devkinde"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -133,21 +131,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func permissionID(t testing.TB, kc *kinde.Client, key string) string {
-	t.Helper()
-	perms, err := kc.AllPermissions(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range perms {
-		if p.Key == key {
-			return p.ID
-		}
-	}
-	t.Fatalf("no permission %s at devkinde", key)
-	return ""
-}
-
 // TestWebhookRevokesPermissionEndToEnd is the scenario of DESIGN §4 with
 // devkinde as the real sender: a permission deleted in "Kinde's dashboard"
 // (its Management API) reaches permsync as a signed webhook; alice's next
@@ -161,7 +144,7 @@ func TestWebhookRevokesPermissionEndToEnd(t *testing.T) {
 	stream := openStream(t, alice)
 
 	kc := env.Kinde()
-	id := permissionID(t, kc, "export:reports")
+	id := apptest.PermissionID(t, kc, "export:reports")
 	if err := kc.DeletePermission(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
@@ -256,49 +239,13 @@ func TestEventsStreamEndsWithSession(t *testing.T) {
 	// and his open page is told.
 	bob := env.Login(t, "bob@acme.test")
 	stream := openStream(t, bob)
-	if status := m2mCall(t, env, http.MethodDelete, "/api/v1/user?id="+env.UserID(t, "bob@acme.test"), nil); status != http.StatusOK {
+	if status := env.ManagementAPI(t, http.MethodDelete, "/api/v1/user?id="+env.UserID(t, "bob@acme.test"), nil); status != http.StatusOK {
 		t.Fatalf("DELETE /api/v1/user = %d", status)
 	}
 	stream.next(t, "session-ended")
 	if r := bob.NoRedirect().Get(t, "/dashboard"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("after user.deleted GET /dashboard = %d; want a redirect to sign in", r.StatusCode)
 	}
-}
-
-// m2mCall calls devkinde's Management API with the M2M credentials and
-// returns the status.
-func m2mCall(t testing.TB, env *apptest.Env, method, path string, body any) int {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {devkinde.M2MClientID},
-		"client_secret": {devkinde.M2MClientSecret}, "audience": {env.IssuerURL + "/api"}}
-	resp, err := http.PostForm(env.IssuerURL+"/oauth2/token", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	if err != nil || tok.AccessToken == "" {
-		t.Fatalf("m2m token: %v", err)
-	}
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, env.IssuerURL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // openStreamRaw connects without waiting for ": connected" (a signed-out

@@ -93,6 +93,7 @@ type Refresher struct {
 	oidc    *OIDC
 	keys    *Keyring
 	claims  ClaimsInvalidator
+	obs     RefreshObserver // nil: not observed
 	log     *slog.Logger
 	group   singleflight.Group
 	timeout time.Duration
@@ -100,11 +101,16 @@ type Refresher struct {
 }
 
 // NewRefresher builds the refresher. claims may be nil (no M2M credentials).
-func NewRefresher(db *store.DB, o *OIDC, keys *Keyring, claims ClaimsInvalidator, log *slog.Logger) *Refresher {
+func NewRefresher(db *store.DB, o *OIDC, keys *Keyring, claims ClaimsInvalidator, log *slog.Logger,
+	opts ...RefresherOption) *Refresher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Refresher{db: db, oidc: o, keys: keys, claims: claims, log: log, timeout: 30 * time.Second, now: time.Now}
+	rf := &Refresher{db: db, oidc: o, keys: keys, claims: claims, log: log, timeout: 30 * time.Second, now: time.Now}
+	for _, opt := range opts {
+		opt(rf)
+	}
+	return rf
 }
 
 // CanInvalidateClaims reports whether refresh_claims is configured.
@@ -119,7 +125,10 @@ func (rf *Refresher) Refresh(ctx context.Context, req RefreshRequest) (*RefreshR
 		// others share it, and a half-done rotation loses the new token.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rf.timeout)
 		defer cancel()
-		return rf.refresh(fctx, req)
+		start := time.Now()
+		res, err := rf.refresh(fctx, req)
+		rf.observe(req.Reason, res, err, time.Since(start))
+		return res, err
 	})
 	if err != nil {
 		return nil, err

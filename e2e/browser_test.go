@@ -104,6 +104,24 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 	}
 }
 
+// reloadUntil opens url, waiting for the ready selector, until expr holds
+// on the page, for pages that do not update themselves. It fails the test
+// after 20 seconds.
+func reloadUntil(t *testing.T, ctx context.Context, what, url, ready, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		step(t, ctx, "open "+url, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(ready)))
+		if eval[bool](t, ctx, expr) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not on %s after 20s (%s)", what, url, expr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // signIn signs in through devkinde's sign-in page and waits for the
 // dashboard.
 func signIn(t *testing.T, ctx context.Context, env *apptest.Env, email string) {

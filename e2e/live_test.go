@@ -9,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"permsync/app/apptest"
-	"permsync/kinde"
 )
 
 // TestAdminDeleteUpdatesOpenPage: alice has her dashboard open in one
@@ -39,6 +38,10 @@ func TestKindeDeleteUpdatesOpenPage(t *testing.T) {
 	})
 }
 
+// deletionWebhookRow is the /admin/webhooks row of a processed (or failed)
+// permission.deleted webhook.
+const deletionWebhookRow = `[data-testid="webhook"][data-type="permission.deleted"]:not([data-status="received"])`
+
 // liveDeletion signs alice and an admin in, in two browser contexts, runs
 // del to delete export:reports, and checks alice's open dashboard.
 func liveDeletion(t *testing.T, del func(t *testing.T, env *apptest.Env, adminTab context.Context, id string)) {
@@ -55,7 +58,7 @@ func liveDeletion(t *testing.T, del func(t *testing.T, env *apptest.Env, adminTa
 	}
 	eval[bool](t, alice, `window.__permsyncMarker = true`) // a reload would wipe it out
 
-	id := permissionID(t, env.Kinde(), "export:reports")
+	id := apptest.PermissionID(t, env.Kinde(), "export:reports")
 	start := time.Now()
 	del(t, env, adminTab, id)
 	waitFor(t, alice, "the Export link to go", `!document.querySelector('[data-testid="link-export"]')`)
@@ -80,33 +83,6 @@ func liveDeletion(t *testing.T, del func(t *testing.T, env *apptest.Env, adminTa
 
 	// Kinde's webhook for the deletion reaches permsync either way; the
 	// admin sees it and its outcome on /admin/webhooks.
-	const row = `[data-testid="webhook"][data-type="permission.deleted"]:not([data-status="received"])`
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		step(t, adminTab, "open /admin/webhooks", chromedp.Navigate(env.URL+"/admin/webhooks"),
-			chromedp.WaitVisible(chromedp.CSS(`[data-testid="admin"]`)))
-		if eval[bool](t, adminTab, `!!document.querySelector('`+row+`')`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the deletion's webhook is not listed on /admin/webhooks")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// permissionID finds a permission's id at devkinde by key.
-func permissionID(t *testing.T, kc *kinde.Client, key string) string {
-	t.Helper()
-	perms, err := kc.AllPermissions(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range perms {
-		if p.Key == key {
-			return p.ID
-		}
-	}
-	t.Fatalf("no permission %s at devkinde", key)
-	return ""
+	reloadUntil(t, adminTab, "the deletion's webhook", env.URL+"/admin/webhooks", `[data-testid="admin"]`,
+		`!!document.querySelector('`+deletionWebhookRow+`')`)
 }

@@ -16,8 +16,9 @@ import (
 )
 
 // TestScreenshots saves PNGs of the landing, dashboard, reports and 403 pages
-// and of the admin panel (overview, permissions, permission detail, users
-// and a fan-out in flight after a real delete) into the folder named by
+// and of the admin panel (overview, permissions, permission detail, users,
+// a fan-out in flight after a real delete, and the webhook Kinde sent for
+// it) into the folder named by
 // PERMSYNC_SCREENSHOTS (e.g. docs/screenshots). It is skipped when the
 // variable is unset.
 func TestScreenshots(t *testing.T) {
@@ -60,7 +61,8 @@ func TestScreenshots(t *testing.T) {
 
 // screenshotAdmin signs in as the admin, shows the permission list and the
 // delete:reports preview, deletes it for real, catches the fan-out in
-// flight, then shows the overview and users once it is done.
+// flight, then shows the overview and users once it is done, and the
+// webhooks page once Kinde's webhook for the delete is processed.
 func screenshotAdmin(t *testing.T, env *apptest.Env, adm context.Context, dir string) {
 	t.Helper()
 	// A few editors are signed in, so the preview and the users page show
@@ -100,6 +102,11 @@ func screenshotAdmin(t *testing.T, env *apptest.Env, adm context.Context, dir st
 	capture(t, adm, filepath.Join(dir, "admin-overview.png"))
 	step(t, adm, "users", chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="users"]`)))
 	capture(t, adm, filepath.Join(dir, "admin-users.png"))
+
+	// Kinde's webhook for the delete reaches permsync too.
+	reloadUntil(t, adm, "the delete's webhook", env.URL+"/admin/webhooks", `[data-testid="admin"]`,
+		`!!document.querySelector('`+deletionWebhookRow+`')`)
+	capture(t, adm, filepath.Join(dir, "admin-webhooks.png"))
 }
 
 // screenshotSeed is the default seed plus an editor role (read and delete

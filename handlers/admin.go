@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -17,7 +18,10 @@ import (
 
 // The admin panel (DESIGN §5): /admin and below, gated in routes.go by the
 // permission PERMSYNC_ADMIN_PERMISSION names, and checked again by every
-// admin.Service method. One feature struct per area (admin_overview.go,
+// admin.Service method. The service returns *apperr.Error values, which the
+// central error handler maps to a status (forbidden 403, not found 404,
+// invalid 400, conflict 409, unavailable 503, anything else 500) and shows
+// by their user-safe message. One feature struct per area (admin_overview.go,
 // admin_permissions.go, admin_roles.go, admin_users.go, admin_fanouts.go),
 // each declaring the narrow slice of the service it uses; this file holds
 // what they share.
@@ -50,28 +54,15 @@ func actor(c echo.Context) (admin.Actor, error) {
 	return admin.Actor{UserID: s.UserID, Email: s.Email, Permissions: s.Effective()}, nil
 }
 
-// adminErr turns an admin.Service error into the domain error the central
-// handler maps to a status: forbidden 403, not found 404, invalid 400,
-// conflict 409, unavailable 503, anything else 500. The message is the
-// service's user-safe one; the cause stays in the logs.
-func adminErr(err error) error {
-	if err == nil {
-		return nil
+// asActor calls a service method that takes one argument (a search, an id,
+// a limit) as the signed-in admin.
+func asActor[A, T any](c echo.Context, method func(context.Context, admin.Actor, A) (T, error), arg A) (T, error) {
+	a, err := actor(c)
+	if err != nil {
+		var zero T
+		return zero, err
 	}
-	code := apperr.Internal
-	switch admin.ErrorCode(err) {
-	case admin.CodeForbidden:
-		code = apperr.Forbidden
-	case admin.CodeNotFound:
-		code = apperr.NotFound
-	case admin.CodeInvalid:
-		code = apperr.Invalid
-	case admin.CodeConflict:
-		code = apperr.Conflict
-	case admin.CodeUnavailable:
-		code = apperr.Unavailable
-	}
-	return apperr.Wrap(err, code, admin.ErrorMessage(err))
+	return method(c.Request().Context(), a, arg)
 }
 
 // failPage answers a page whose data could not be loaded. When Kinde is
@@ -79,13 +70,13 @@ func adminErr(err error) error {
 // (503), so the admin can still move around; everything else goes to the
 // central error handler.
 func (b *adminBase) failPage(c echo.Context, section, title string, err error) error {
-	if admin.ErrorCode(err) != admin.CodeUnavailable || isFragment(c) {
-		return adminErr(err)
+	if apperr.CodeOf(err) != apperr.Unavailable || isFragment(c) {
+		return err
 	}
 	b.log.Warn("admin page without Kinde", "request_id", requestID(c), "path", c.Request().URL.Path, "error", err)
 	return b.rd.render(c, http.StatusServiceUnavailable, pages.AdminProblem(pages.AdminProblemProps{
 		Section: section, Title: title, Status: http.StatusServiceUnavailable,
-		Message: admin.ErrorMessage(err), Retry: c.Request().URL.RequestURI(),
+		Message: apperr.MessageOf(err), Retry: c.Request().URL.RequestURI(),
 	}))
 }
 

@@ -30,11 +30,7 @@ type AdminFanouts struct {
 
 // List is GET /admin/fanouts, newest first.
 func (h *AdminFanouts) List(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	fs, err := h.svc.Fanouts(c.Request().Context(), a, fanoutListLimit)
+	fs, err := asActor(c, h.svc.Fanouts, fanoutListLimit)
 	if err != nil {
 		return h.failPage(c, layouts.AdminFanouts, "Fan-outs", err)
 	}
@@ -45,11 +41,7 @@ func (h *AdminFanouts) List(c echo.Context) error {
 // this route as an htmx request (on each fanout-progress event, and every
 // two seconds as a fallback) and gets the panel alone.
 func (h *AdminFanouts) Show(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	prog, err := h.svc.Fanout(c.Request().Context(), a, c.Param("id"))
+	prog, err := asActor(c, h.svc.Fanout, c.Param("id"))
 	if err != nil {
 		return h.failPage(c, layouts.AdminFanouts, "Fan-out", err)
 	}
@@ -64,13 +56,9 @@ func (h *AdminFanouts) Show(c echo.Context) error {
 // Retry is POST /admin/fanouts/{id}/retry: the failed users are queued
 // again, and the admin goes back to the fan-out's page.
 func (h *AdminFanouts) Retry(c echo.Context) error {
-	a, err := actor(c)
+	res, err := asActor(c, h.svc.RetryFanout, c.Param("id"))
 	if err != nil {
 		return err
-	}
-	res, err := h.svc.RetryFanout(c.Request().Context(), a, c.Param("id"))
-	if err != nil {
-		return adminErr(err)
 	}
 	if res.Requeued == 0 {
 		h.flash(c, "info", "Nothing to retry: no user in this fan-out has failed.")

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"permsync/admin"
+	"permsync/apperr"
 	"permsync/views/layouts"
 	"permsync/views/pages"
 )
@@ -29,11 +30,7 @@ type AdminPermissions struct {
 // List is GET /admin/permissions?q=. The search box asks for the results
 // alone (an htmx fragment) as the admin types.
 func (h *AdminPermissions) List(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	list, err := h.svc.Permissions(c.Request().Context(), a, c.QueryParam("q"))
+	list, err := asActor(c, h.svc.Permissions, c.QueryParam("q"))
 	if err != nil {
 		return h.failPage(c, layouts.AdminPermissions, "Permissions", err)
 	}
@@ -52,11 +49,7 @@ func (h *AdminPermissions) List(c echo.Context) error {
 // Show is GET /admin/permissions/{id}: the permission and who deleting it
 // would affect (role holders, direct holders, live sessions), read fresh.
 func (h *AdminPermissions) Show(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	d, err := h.svc.PermissionDetail(c.Request().Context(), a, c.Param("id"))
+	d, err := asActor(c, h.svc.PermissionDetail, c.Param("id"))
 	if err != nil {
 		return h.failPage(c, layouts.AdminPermissions, "Permission", err)
 	}
@@ -77,14 +70,14 @@ func (h *AdminPermissions) Delete(c echo.Context) error {
 	id := c.Param("id")
 	res, err := h.svc.DeletePermission(ctx, a, id, c.FormValue("confirm"))
 	if err != nil {
-		if admin.ErrorCode(err) == admin.CodeInvalid && !isHTMX(c) {
+		if apperr.CodeOf(err) == apperr.Invalid && !isHTMX(c) {
 			if d, derr := h.svc.PermissionDetail(ctx, a, id); derr == nil {
 				p := h.detailProps(d)
-				p.ConfirmError = admin.ErrorMessage(err)
+				p.ConfirmError = apperr.MessageOf(err)
 				return h.rd.render(c, http.StatusBadRequest, pages.AdminPermissionPage(p))
 			}
 		}
-		return adminErr(err)
+		return err
 	}
 	h.flash(c, "success", fmt.Sprintf(
 		"Deleted %s at Kinde. No session honours it any more; %s queued for a claims refresh.",

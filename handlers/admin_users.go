@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"permsync/admin"
+	"permsync/apperr"
 	"permsync/views/layouts"
 	"permsync/views/pages"
 )
@@ -28,11 +29,7 @@ type AdminUsers struct {
 
 // List is GET /admin/users?q=.
 func (h *AdminUsers) List(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	list, err := h.svc.Users(c.Request().Context(), a, c.QueryParam("q"))
+	list, err := asActor(c, h.svc.Users, c.QueryParam("q"))
 	if err != nil {
 		return h.failPage(c, layouts.AdminUsers, "Users", err)
 	}
@@ -45,11 +42,7 @@ func (h *AdminUsers) List(c echo.Context) error {
 
 // Show is GET /admin/users/{id}: grants with reasons and live sessions.
 func (h *AdminUsers) Show(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	d, err := h.svc.UserDetail(c.Request().Context(), a, c.Param("id"))
+	d, err := asActor(c, h.svc.UserDetail, c.Param("id"))
 	if err != nil {
 		return h.failPage(c, layouts.AdminUsers, "User", err)
 	}
@@ -70,13 +63,9 @@ func (h *AdminUsers) Show(c echo.Context) error {
 // fan-out (refresh_claims at Kinde, then the epoch bump that refreshes the
 // user's sessions). It redirects to the fan-out's page.
 func (h *AdminUsers) RefreshClaims(c echo.Context) error {
-	a, err := actor(c)
+	res, err := asActor(c, h.svc.RefreshUserClaims, c.Param("id"))
 	if err != nil {
 		return err
-	}
-	res, err := h.svc.RefreshUserClaims(c.Request().Context(), a, c.Param("id"))
-	if err != nil {
-		return adminErr(err)
 	}
 	h.flash(c, "success", "Claims refresh queued. The user's sessions pick up their current permissions on their next request.")
 	return redirect(c, fanoutHref(res.FanoutID))
@@ -87,16 +76,12 @@ func (h *AdminUsers) RefreshClaims(c echo.Context) error {
 // page the form named (the users list by default). When only the local
 // sessions could be ended, the page says so.
 func (h *AdminUsers) RevokeSessions(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	res, err := h.svc.RevokeUserSessions(c.Request().Context(), a, c.Param("id"))
+	res, err := asActor(c, h.svc.RevokeUserSessions, c.Param("id"))
 	switch {
 	case err != nil && res == nil:
-		return adminErr(err)
+		return err
 	case err != nil:
-		h.flash(c, "warning", admin.ErrorMessage(err))
+		h.flash(c, "warning", apperr.MessageOf(err))
 	default:
 		h.flash(c, "success", fmt.Sprintf("Signed out everywhere: %s ended here, and the user's Kinde sessions too.",
 			plural(res.LocalSessions, "permsync session", "permsync sessions")))

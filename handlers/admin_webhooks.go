@@ -7,8 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"permsync/admin"
-	"permsync/apperr"
-	"permsync/auth"
 	"permsync/views/pages"
 )
 
@@ -26,14 +24,9 @@ type AdminWebhooks struct {
 
 // List is GET /admin/webhooks.
 func (h *AdminWebhooks) List(c echo.Context) error {
-	ctx := c.Request().Context()
-	s := auth.SessionFrom(ctx)
-	if s == nil {
-		return errNoSession
-	}
-	log, err := h.list.Webhooks(ctx, admin.Actor{UserID: s.UserID, Email: s.Email, Permissions: s.Effective()}, 100)
+	log, err := asActor(c, h.list.Webhooks, 100)
 	if err != nil {
-		return adminError(err)
+		return err
 	}
 	p := pages.AdminWebhooksProps{
 		Received24h: log.Stats.Received, Failed24h: log.Stats.Failed, Rejected24h: log.Stats.Rejected,
@@ -51,17 +44,4 @@ func (h *AdminWebhooks) List(c echo.Context) error {
 		})
 	}
 	return h.rd.render(c, http.StatusOK, pages.AdminWebhooks(p))
-}
-
-// adminError maps an admin error to the app's error codes, keeping its
-// user-safe message.
-func adminError(err error) error {
-	code := map[admin.Code]apperr.Code{
-		admin.CodeForbidden: apperr.Forbidden, admin.CodeNotFound: apperr.NotFound, admin.CodeInvalid: apperr.Invalid,
-		admin.CodeConflict: apperr.Conflict, admin.CodeUnavailable: apperr.Unavailable,
-	}[admin.ErrorCode(err)]
-	if code == "" {
-		code = apperr.Internal
-	}
-	return apperr.Wrap(err, code, admin.ErrorMessage(err))
 }

@@ -23,6 +23,11 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	// Public.
 	e.GET("/healthz", health.Healthz)
 	e.GET("/readyz", health.Readyz)
+	// Prometheus metrics, for clients on this machine only, unless they
+	// have their own listener (PERMSYNC_METRICS_ADDR) or are off.
+	if d.Metrics != nil && d.Metrics.scrape != nil {
+		e.GET("/metrics", d.Metrics.Scrape)
+	}
 	e.GET("/static/*", staticHandler(rd.assetVersion))
 	e.GET("/", dash.Landing)
 	e.GET("/login", login.Login)
@@ -31,7 +36,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	// Kinde webhooks: CSRF is skipped for /webhooks/; the JWS signature
 	// authenticates the sender.
 	if d.WebhookDecoder != nil && d.WebhookReceiver != nil {
-		hooks := &Webhooks{dec: d.WebhookDecoder, rcv: d.WebhookReceiver, log: d.Log}
+		hooks := &Webhooks{dec: d.WebhookDecoder, rcv: d.WebhookReceiver, metrics: d.Metrics, log: d.Log}
 		e.POST("/webhooks/kinde", hooks.Receive)
 	}
 	// The page's event stream. Not behind RequireUser or the guard: a

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -65,11 +66,16 @@ type Deps struct {
 	// when there are no Management API credentials, and then every admin
 	// page explains what to configure.
 	Admin adminService
+
+	// Metrics instruments requests and serves GET /metrics (see
+	// NewMetrics); nil records nothing and serves no /metrics.
+	Metrics *Metrics
 }
 
-// NewServer builds the Echo instance: middleware in order Recover →
-// RequestID → request log → security headers → body limit → context timeout
-// (not for SSE) → session → CSRF, the central error handler, and the routes.
+// NewServer builds the Echo instance: middleware in order metrics → Recover
+// → RequestID → request log → security headers → canonical host → body
+// limit → context timeout (not for SSE) → session → CSRF, the central error
+// handler, and the routes.
 func NewServer(d Deps) (*echo.Echo, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -97,6 +103,10 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = eh.handle
 
+	routes := map[string]bool{} // route patterns, filled once the routes exist
+	if d.Metrics != nil {
+		e.Use(d.Metrics.middleware(routes))
+	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -108,6 +118,7 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	e.Use(middleware.RequestID())
 	e.Use(requestLogger(d.Log))
 	e.Use(securityHeaders(d.SiteURL, d.OIDC.IssuerOrigin()))
+	e.Use(canonicalHost(d.SiteURL))
 	e.Use(middleware.BodyLimit(d.BodyLimit))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
 		Skipper: func(c echo.Context) bool { return isStream(c.Request()) },
@@ -130,6 +141,7 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	}))
 
 	addRoutes(e, d, rd)
+	maps.Copy(routes, routeSet(e))
 	return e, nil
 }
 
@@ -143,7 +155,8 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 		HandleError: true, // the error handler sets the status before we log it
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			level := slog.LevelInfo
-			if strings.HasPrefix(v.URIPath, "/static/") || v.URIPath == "/healthz" || v.URIPath == "/readyz" {
+			if strings.HasPrefix(v.URIPath, "/static/") || v.URIPath == "/healthz" || v.URIPath == "/readyz" ||
+				v.URIPath == "/metrics" {
 				level = slog.LevelDebug
 			}
 			log.LogAttrs(c.Request().Context(), level, "request",
@@ -210,7 +223,7 @@ func skipFor(mw echo.MiddlewareFunc, skip func(echo.Context) bool) echo.Middlewa
 
 func isProbeOrStatic(c echo.Context) bool {
 	p := c.Request().URL.Path
-	return p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/static/")
+	return p == "/healthz" || p == "/readyz" || p == "/metrics" || strings.HasPrefix(p, "/static/")
 }
 
 func isWebhook(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/webhooks/") }

@@ -32,9 +32,10 @@ type webhookReceiver interface {
 // 200 once recorded (or a duplicate), 4xx for deliveries that will never be
 // accepted, 5xx when Kinde should deliver again.
 type Webhooks struct {
-	dec webhookDecoder
-	rcv webhookReceiver
-	log *slog.Logger
+	dec     webhookDecoder
+	rcv     webhookReceiver
+	metrics *Metrics // nil: not counted
+	log     *slog.Logger
 }
 
 // Receive is POST /webhooks/kinde.
@@ -66,16 +67,20 @@ func (h *Webhooks) Receive(c echo.Context) error {
 	res, err := h.rcv.ReceiveWebhook(ctx, admin.WebhookDelivery{ID: id, Event: ev})
 	if err != nil {
 		log.Error("webhook: could not record delivery; Kinde will deliver again", "error", err)
+		h.metrics.webhookDelivery(webhookError, "")
 		return c.String(http.StatusInternalServerError, "could not record the delivery\n")
 	}
 	switch {
 	case res.Duplicate:
+		h.metrics.webhookDelivery(webhookDuplicate, "")
 		log.Info("webhook: duplicate delivery ignored")
 		return c.String(http.StatusOK, "duplicate\n")
 	case res.Stale:
+		h.metrics.webhookDelivery(webhookStale, "")
 		log.Warn("webhook: stale event recorded as ignored", "event_time", ev.Timestamp)
 		return c.String(http.StatusOK, "stale\n")
 	}
+	h.metrics.webhookDelivery(webhookAccepted, "")
 	log.Info("webhook: delivery recorded")
 	return c.String(http.StatusOK, "ok\n")
 }
@@ -90,6 +95,7 @@ func (h *Webhooks) reject(c echo.Context, status int, reason, hdrID string, err 
 	h.log.Log(c.Request().Context(), level, "webhook: delivery rejected", "status", status, "reason", reason,
 		"webhook_id", hdrID, "remote_ip", c.RealIP(), "error", err)
 	h.rcv.RejectWebhook(c.Request().Context(), status, reason, hdrID)
+	h.metrics.webhookDelivery(webhookRejected, webhookRejectReason(status, err))
 	return c.String(status, reason+"\n")
 }
 

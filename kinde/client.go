@@ -67,6 +67,8 @@ type Config struct {
 	// Logger receives debug lines (method, path, status, duration). nil
 	// discards them.
 	Logger *slog.Logger
+	// Observer, if set, is told about every attempt and retry (metrics).
+	Observer Observer
 }
 
 // Client calls Kinde's Management API. It is safe for concurrent use; share
@@ -75,6 +77,7 @@ type Client struct {
 	base       string // issuer URL without a trailing slash
 	hc         *http.Client
 	log        *slog.Logger
+	obs        Observer
 	limiter    *rate.Limiter
 	tokens     *tokenSource
 	maxRetries int
@@ -112,6 +115,7 @@ func New(cfg Config) *Client {
 		base:       base,
 		hc:         hc,
 		log:        log,
+		obs:        cfg.Observer,
 		limiter:    rate.NewLimiter(rate.Limit(positiveOr(cfg.Rate, DefaultRate)), positiveOr(cfg.Burst, DefaultBurst)),
 		tokens:     newTokenSource(base+"/oauth2/token", cfg.ClientID, cfg.ClientSecret, audience, hc),
 		maxRetries: maxRetries,
@@ -185,6 +189,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		u += "?" + r.query.Encode()
 	}
 	logPath := apiPrefix + r.path
+	endpoint := endpointPattern(r.path)
 	fail := func(err error) error { return fmt.Errorf("kinde: %s %s: %w", r.method, logPath, err) }
 
 	retries := 0
@@ -198,7 +203,9 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		if err != nil {
 			return fail(err)
 		}
+		start := time.Now()
 		status, hdr, respBody, err := c.send(ctx, r.method, u, logPath, body, tok)
+		c.observeRequest(r.method, endpoint, status, time.Since(start))
 		if err != nil {
 			if ctx.Err() != nil {
 				return fail(ctx.Err())
@@ -207,6 +214,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 				return fail(err)
 			}
 			ambiguous = true
+			c.observeRetry(r.method, endpoint, RetryNetwork)
 			if err := c.backoff(ctx, logPath, retries, "network"); err != nil {
 				return fail(err)
 			}
@@ -233,6 +241,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			if retries >= c.maxRetries {
 				return newAPIError(r.method, logPath, status, respBody)
 			}
+			c.observeRetry(r.method, endpoint, RetryRateLimited)
 			wait := c.resetWait(hdr, retries)
 			c.pause(wait)
 			c.log.DebugContext(ctx, "kinde: rate limited, waiting", "path", logPath, "wait", wait, "retry", retries+1)
@@ -244,6 +253,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 				return newAPIError(r.method, logPath, status, respBody)
 			}
 			ambiguous = true
+			c.observeRetry(r.method, endpoint, RetryServerError)
 			if err := c.backoff(ctx, logPath, retries, strconv.Itoa(status)); err != nil {
 				return fail(err)
 			}

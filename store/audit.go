@@ -37,16 +37,13 @@ func auditArgs(e AuditEntry) []any {
 }
 
 // AddAudit appends an entry to the audit log.
-func (db *DB) AddAudit(ctx context.Context, e AuditEntry) error {
-	if _, err := db.Exec(ctx, auditInsert, auditArgs(e)...); err != nil {
-		return fmt.Errorf("add audit: %w", err)
-	}
-	return nil
-}
+func (db *DB) AddAudit(ctx context.Context, e AuditEntry) error { return addAudit(ctx, db, e) }
 
 // AddAudit appends an entry to the audit log inside the transaction.
-func (tx *Tx) AddAudit(ctx context.Context, e AuditEntry) error {
-	if _, err := tx.Exec(ctx, auditInsert, auditArgs(e)...); err != nil {
+func (tx *Tx) AddAudit(ctx context.Context, e AuditEntry) error { return addAudit(ctx, tx, e) }
+
+func addAudit(ctx context.Context, q querier, e AuditEntry) error {
+	if _, err := q.Exec(ctx, auditInsert, auditArgs(e)...); err != nil {
 		return fmt.Errorf("add audit: %w", err)
 	}
 	return nil

@@ -196,6 +196,28 @@ func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return db.sql.QueryRowContext(ctx, db.Rebind(q), args...)
 }
 
+// querier is what both *DB and *Tx offer: statements with '?' placeholders,
+// rebound for the dialect. A statement that runs both on its own and inside
+// a transaction is written once, against a querier.
+type querier interface {
+	Exec(ctx context.Context, q string, args ...any) (sql.Result, error)
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+var (
+	_ querier = (*DB)(nil)
+	_ querier = (*Tx)(nil)
+)
+
+// sqlMarks returns "?, ?, …" with n marks, for an IN list.
+func sqlMarks(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
 // Tx is a transaction that rebinds placeholders like DB does.
 type Tx struct {
 	*sql.Tx

@@ -52,13 +52,6 @@ type Role struct {
 	Name string `json:"name"`
 }
 
-// querier is what both *DB and *Tx offer, so SQL is written once.
-type querier interface {
-	Exec(ctx context.Context, q string, args ...any) (sql.Result, error)
-	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
-}
-
 const sessionColumns = `id, user_id, org_code, email, name, tokens, permissions, roles, claims_epoch,
 	access_issued_at, access_expires_at, refresh_expires_at, refreshed_at, created_at, last_seen_at,
 	expires_at, generation, user_agent, web_values`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -53,11 +54,7 @@ func startDevKinde(cfg *app.Config, log *slog.Logger) (*devkinde.Server, error) 
 		return nil, fmt.Errorf("devkinde: %w", err)
 	}
 	if cfg.SiteURL == "" {
-		host := cfg.Addr
-		if strings.HasPrefix(host, "0.0.0.0:") || strings.HasPrefix(host, ":") {
-			host = "localhost:" + host[strings.LastIndexByte(host, ':')+1:]
-		}
-		cfg.SiteURL = "http://" + host
+		cfg.SiteURL = devSiteURL(cfg.Addr)
 	}
 	cfg.IssuerURL = dk.URL()
 	cfg.ClientID, cfg.ClientSecret = devkinde.WebClientID, devkinde.WebClientSecret
@@ -76,4 +73,22 @@ func startDevKinde(cfg *app.Config, log *slog.Logger) (*devkinde.Server, error) 
 	}
 	log.Info("devkinde started", "issuer", cfg.IssuerURL)
 	return dk, nil
+}
+
+// devSiteURL is the site URL dev mode uses when KINDE_SITE_URL is unset:
+// http://localhost:<port> whenever the app listens on this machine's
+// loopback or on every interface, so it matches what README tells people to
+// open (cookies are per host: a sign-in begun on 127.0.0.1 and called back
+// on localhost would fail). The app redirects the other loopback names to
+// it. Any other host is used as it is.
+func devSiteURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	ip := net.ParseIP(host)
+	if host == "" || strings.EqualFold(host, "localhost") || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
