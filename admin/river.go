@@ -104,7 +104,7 @@ func NewRiverClient(db *store.DB, deps JobDeps, opts RiverOptions) (*river.Clien
 	cooldown := min(100*time.Millisecond, opts.FetchPollInterval)
 	client, err := river.NewClient(db.RiverDriver(), &river.Config{
 		ID:                   opts.ID,
-		Logger:               log.With("component", "river"),
+		Logger:               log.With("subsystem", "river"),
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxWorkers}},
 		Workers:              workers,
 		MaxAttempts:          opts.MaxAttempts,
