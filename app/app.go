@@ -99,7 +99,10 @@ func (a *App) wire(ctx context.Context) error {
 	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"),
 		a.metrics.refreshOptions()...)
 	mw := auth.NewMiddleware(a.sessions, a.refresher, live.cache, log.With("component", "auth"))
-	live.bg = auth.NewBackgroundRefresher(a.refresher, a.db, live.cache, live.broker, 0,
+	// The background refresher reads epochs from the database, not the cache:
+	// it wakes on the same event that invalidates the cache, and may run
+	// before the cache has received it.
+	live.bg = auth.NewBackgroundRefresher(a.refresher, a.db, a.db, live.broker, 0,
 		log.With("component", "background_refresh"))
 
 	deps := handlers.Deps{

@@ -24,7 +24,9 @@ type userSessions interface {
 	UserSessions(ctx context.Context, userID string) ([]store.Session, error)
 }
 
-// epochReader reads a user's claims epoch (*PermCache or DBPermissionState).
+// epochReader reads a user's claims epoch. Give it the database (*store.DB):
+// it is woken by the event that also invalidates PermCache, so the cache may
+// not have seen that event yet.
 type epochReader interface {
 	UserEpoch(ctx context.Context, userID string) (int64, error)
 }
