@@ -53,9 +53,15 @@ test: ## Run every test (unit, integration against devkinde, Postgres when reach
 		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/... ./admin/... ./events/...; \
 	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
 
+# `make bench` runs every benchmark once (a few minutes on 2 cores; see
+# docs/BENCHMARKS.md). BENCH picks a subset by name, e.g.
+# `make bench BENCH=Guard` or `make bench BENCH='PageRequest|SessionRefresh'`;
+# BENCHFLAGS adds flags, e.g. BENCHFLAGS='-count=5'.
+BENCH ?= .
+BENCHFLAGS ?=
 .PHONY: bench
-bench: ## Run the Go benchmarks and print results
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+bench: ## Run the Go benchmarks and print results (BENCH=regexp picks some, e.g. BENCH=Guard)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 -timeout 15m $(BENCHFLAGS) $(PKGS)
 
 .PHONY: screenshots
 screenshots: ## Save screenshots of the main pages into docs/screenshots (needs chromium)
