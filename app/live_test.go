@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -203,24 +204,34 @@ func TestWebhookRevokesPermissionEndToEnd(t *testing.T) {
 	})
 }
 
-// TestDashboardLiveFragment checks the htmx request a claims-changed event
-// triggers: the panel alone, with a toast naming what changed.
+// TestDashboardLiveFragment checks the live update a claims-changed event
+// triggers on the dashboard: out-of-band swaps only (the session panel, the
+// navigation, the shown keys), with a toast naming what changed.
 func TestDashboardLiveFragment(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
 	alice.Get(t, "/dashboard")
-	r := alice.HTMX(t, http.MethodGet, "/dashboard?shown=read:reports+export:reports+delete:reports", nil)
+	r := alice.LiveSync(t, "/dashboard", "read:reports export:reports delete:reports")
 	if r.StatusCode != http.StatusOK || strings.Contains(r.Body, "<html") {
 		t.Fatalf("fragment = %d:\n%.1500s", r.StatusCode, r.Body)
 	}
-	if r.TestID(t, "session-panel").Length() != 1 {
-		t.Fatalf("no session panel in the fragment:\n%.1500s", r.Body)
+	panel := r.TestID(t, "session-panel")
+	if panel.Length() != 1 || panel.AttrOr("hx-swap-oob", "") != "true" {
+		t.Fatalf("no out-of-band session panel in the fragment:\n%.1500s", r.Body)
+	}
+	if r.Doc(t).Find(`#topbar[hx-swap-oob="true"]`).Length() != 1 {
+		t.Error("no out-of-band navigation in the fragment")
+	}
+	shown := strings.Fields(r.Doc(t).Find(`#shown-permissions[hx-swap-oob="true"]`).AttrOr("value", ""))
+	slices.Sort(shown)
+	if !slices.Equal(shown, []string{"export:reports", "read:reports"}) {
+		t.Errorf("shown keys = %q", shown)
 	}
 	toast := strings.TrimSpace(r.TestID(t, "toast").Text())
 	if toast != "Your permissions changed: −delete:reports" {
 		t.Errorf("toast = %q", toast)
 	}
-	r = alice.HTMX(t, http.MethodGet, "/dashboard?shown=read:reports+export:reports", nil)
+	r = alice.LiveSync(t, "/dashboard", "read:reports export:reports")
 	if r.TestID(t, "toast").Length() != 0 {
 		t.Errorf("toast shown although nothing changed: %q", r.TestID(t, "toast").Text())
 	}
@@ -287,16 +298,23 @@ func openStreamRaw(t *testing.T, c *apptest.Client) *sseStream {
 // the goroutine count settles back.
 func TestEventsStreamsDoNotLeak(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{})
-	alice := env.Login(t, "alice@acme.test")
+	// Three sessions, so 20 streams at once stay under the per-session cap.
+	tabs := []*apptest.Client{
+		env.Login(t, "alice@acme.test"), env.Login(t, "alice@acme.test"), env.Login(t, "alice@acme.test"),
+	}
 	// Warm up: the first stream starts pools and keep-alive machinery.
-	openStream(t, alice).close()
+	openStream(t, tabs[0]).close()
 	time.Sleep(100 * time.Millisecond)
 	before := runtime.NumGoroutine()
 
 	for range 5 {
 		var streams []*sseStream
-		for range 20 {
-			streams = append(streams, openStream(t, alice))
+		for i := range 20 {
+			s := openStream(t, tabs[i%len(tabs)])
+			if s.status != http.StatusOK {
+				t.Fatalf("stream %d = %d", i+1, s.status)
+			}
+			streams = append(streams, s)
 		}
 		for _, s := range streams {
 			s.close()

@@ -21,6 +21,26 @@ func chromiumPath() string {
 	return "/usr/bin/chromium"
 }
 
+// The browser window's size, and the phone size pages are also checked at
+// (an iPhone 14's viewport in CSS pixels).
+const (
+	desktopWidth, desktopHeight = 1360, 900
+	phoneWidth, phoneHeight     = 390, 844
+)
+
+// phoneViewport makes the tab a phone: a portrait touch screen
+// phoneWidth×phoneHeight that honours <meta name="viewport">.
+func phoneViewport() chromedp.Action[chromedp.Void] {
+	return chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile, chromedp.EmulateTouch,
+		chromedp.EmulatePortrait)
+}
+
+// desktopViewport gives a tab the browser window's size back (chromedp's
+// EmulateReset leaves the last override's width in place).
+func desktopViewport() chromedp.Action[chromedp.Void] {
+	return chromedp.EmulateViewport(desktopWidth, desktopHeight)
+}
+
 // newBrowser starts a headless chromium for the test and returns a context
 // for its first tab. It skips the test when chromium is missing, unless
 // CI=true, where a missing browser is a failure.
@@ -42,7 +62,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
-		chromedp.WindowSize(1360, 900),
+		chromedp.WindowSize(desktopWidth, desktopHeight),
 	)
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
@@ -75,7 +95,14 @@ func newProfile(t *testing.T, browser context.Context) context.Context {
 // step runs actions with a deadline, failing the test on error.
 func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	stepWithin(t, ctx, 20*time.Second, what, actions...)
+}
+
+// stepWithin is step with its own deadline, for pages that are slow on
+// purpose (Kinde unreachable, its calls retried before the page gives up).
+func stepWithin(t *testing.T, ctx context.Context, d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if err := chromedp.Do(sctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -109,14 +136,20 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 // after 20 seconds.
 func reloadUntil(t *testing.T, ctx context.Context, what, url, ready, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	reloadUntilWithin(t, ctx, 20*time.Second, what, url, ready, expr)
+}
+
+// reloadUntilWithin is reloadUntil with its own deadline.
+func reloadUntilWithin(t *testing.T, ctx context.Context, d time.Duration, what, url, ready, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
-		step(t, ctx, "open "+url, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(ready)))
+		stepWithin(t, ctx, d, "open "+url, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(ready)))
 		if eval[bool](t, ctx, expr) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not on %s after 20s (%s)", what, url, expr)
+			t.Fatalf("%s: not on %s after %s (%s)", what, url, d, expr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

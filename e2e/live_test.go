@@ -17,13 +17,81 @@ import (
 // link goes and a toast says what changed.
 func TestAdminDeleteUpdatesOpenPage(t *testing.T) {
 	liveDeletion(t, func(t *testing.T, env *apptest.Env, adminTab context.Context, id string) {
-		step(t, adminTab, "delete export:reports in the admin panel",
-			chromedp.Navigate(env.URL+"/admin/permissions/"+id),
-			chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm-key"]`)),
-			chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), "export:reports"),
-			chromedp.Click(chromedp.CSS(`[data-testid="delete-permission"]`)),
-		)
+		adminDelete(t, env, adminTab, id, "export:reports")
 	})
+}
+
+// adminDelete deletes a permission in permsync's admin panel, typing its key
+// to confirm, and waits for the fan-out page.
+func adminDelete(t *testing.T, env *apptest.Env, adminTab context.Context, id, key string) {
+	t.Helper()
+	step(t, adminTab, "delete "+key+" in the admin panel",
+		chromedp.Navigate(env.URL+"/admin/permissions/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm-key"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), key),
+		chromedp.Click(chromedp.CSS(`[data-testid="delete-permission"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="fanout-panel"]`)),
+	)
+}
+
+// TestAdminDeleteUpdatesReportsPage: alice has /reports open. The admin
+// deletes export:reports: her Export button goes, her navigation is swapped
+// for the server's and a toast says what changed. Then the admin deletes
+// read:reports: the Reports link goes and the page itself turns into the
+// 403 it now is, in place. The page never reloads.
+func TestAdminDeleteUpdatesReportsPage(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	browser := newBrowser(t)
+	alice := newProfile(t, browser)
+	adminTab := newProfile(t, browser)
+
+	signIn(t, alice, env, "alice@acme.test")
+	signIn(t, adminTab, env, "admin@acme.test")
+	step(t, alice, "open reports", chromedp.Navigate(env.URL+"/reports"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="export"]`)))
+	waitFor(t, alice, "alice's event stream", `document.documentElement.dataset.live === "open"`)
+	// Marks a reload, or a navigation the server did not send, would wipe.
+	eval[bool](t, alice, `window.__permsyncMarker = true`)
+	eval[bool](t, alice, `(document.getElementById("topbar").dataset.marker = "before") === "before"`)
+	const navLinks = `[...document.querySelectorAll('#topbar .nav-link')].map(a => a.textContent.trim()).join(",")`
+	if got := eval[string](t, alice, navLinks); got != "Dashboard,Reports" {
+		t.Fatalf("alice's navigation before = %q", got)
+	}
+
+	adminDelete(t, env, adminTab, apptest.PermissionID(t, env.Kinde(), "export:reports"), "export:reports")
+	waitFor(t, alice, "the Export button to go", `!document.querySelector('[data-testid="export"]')`)
+	waitFor(t, alice, "the locked Export", `!!document.querySelector('#export-action [data-testid="export-locked"]')`)
+	waitFor(t, alice, "the navigation to be swapped", `!document.getElementById("topbar").dataset.marker`)
+	if got := eval[string](t, alice, navLinks); got != "Dashboard,Reports" {
+		t.Errorf("alice's navigation after export:reports went = %q", got)
+	}
+	waitFor(t, alice, "the toast", `[...document.querySelectorAll('[data-testid="toast"]')].some(e => e.textContent.includes("−export:reports"))`)
+	if eval[int](t, alice, `document.querySelectorAll('[data-testid="report"]').length`) == 0 {
+		t.Error("the reports table went with the Export button")
+	}
+
+	adminDelete(t, env, adminTab, apptest.PermissionID(t, env.Kinde(), "read:reports"), "read:reports")
+	waitFor(t, alice, "the Reports link to go", navLinks+` === "Dashboard"`)
+	waitFor(t, alice, "the page to turn into the 403",
+		`document.querySelector('#page [data-testid="error-page"]')?.dataset.status === "403"`)
+	if key := eval[string](t, alice, `document.querySelector('[data-testid="missing-permission"]').dataset.key`); key != "read:reports" {
+		t.Errorf("the 403 names %q", key)
+	}
+	if n := eval[int](t, alice, `document.querySelectorAll('[data-testid="reports"], [data-testid="report"]').length`); n != 0 {
+		t.Errorf("%d pieces of the reports page are still shown", n)
+	}
+	waitFor(t, alice, "the warning toast", `[...document.querySelectorAll('[data-testid="toast"][data-kind="warning"]')].some(e => e.textContent.includes("−read:reports"))`)
+	if title := eval[string](t, alice, `document.title`); !strings.Contains(title, "access") {
+		t.Errorf("title = %q", title)
+	}
+	if !eval[bool](t, alice, `window.__permsyncMarker === true && location.pathname === "/reports"`) {
+		t.Fatal("alice's page reloaded or navigated")
+	}
+	// The page is still live: the stream is open and the live-sync element
+	// survived the swap.
+	if !eval[bool](t, alice, `!!document.querySelector('#live > #live-sync') && document.documentElement.dataset.live === "open"`) {
+		t.Error("the page stopped listening for live updates")
+	}
 }
 
 // TestKindeDeleteUpdatesOpenPage: the same, with the permission deleted in

@@ -15,12 +15,14 @@ import (
 	"permsync/devkinde"
 )
 
-// TestScreenshots saves PNGs of the landing, dashboard, reports and 403 pages
-// and of the admin panel (overview, permissions, permission detail, users,
-// a fan-out in flight after a real delete, and the webhook Kinde sent for
-// it) into the folder named by
-// PERMSYNC_SCREENSHOTS (e.g. docs/screenshots). It is skipped when the
-// variable is unset.
+// TestScreenshots saves PNGs of the landing, dashboard, reports, 403 and 404
+// pages, of the admin panel (overview, permissions, permission detail,
+// users, a fan-out in flight after a real delete, and the webhook Kinde sent
+// for it), and of Kinde being unreachable (the dashboard's Refresh session
+// and an admin page), into the folder named by PERMSYNC_SCREENSHOTS (e.g.
+// docs/screenshots). Most pages are also taken at a phone's size, as
+// <name>-mobile.png, and each phone shot fails the test if the page scrolls
+// sideways. It is skipped when the variable is unset.
 func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("PERMSYNC_SCREENSHOTS")
 	if dir == "" {
@@ -41,23 +43,77 @@ func TestScreenshots(t *testing.T) {
 	landing := newProfile(t, browser)
 	step(t, landing, "landing", chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="landing"]`)))
 	capture(t, landing, filepath.Join(dir, "landing.png"))
+	captureMobile(t, landing, filepath.Join(dir, "landing-mobile.png"))
 
 	alice := newProfile(t, browser)
 	signIn(t, alice, env, "alice@acme.test")
 	step(t, alice, "refresh", chromedp.Click(chromedp.CSS(`[data-testid="refresh-session"]`)))
 	waitFor(t, alice, "the change summary", `!!document.querySelector('[data-testid="change-summary"]')`)
 	capture(t, alice, filepath.Join(dir, "dashboard.png"))
+	captureMobile(t, alice, filepath.Join(dir, "dashboard-mobile.png"))
 
 	step(t, alice, "reports", chromedp.Navigate(env.URL+"/reports"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="reports"]`)))
 	capture(t, alice, filepath.Join(dir, "reports.png"))
+	captureMobile(t, alice, filepath.Join(dir, "reports-mobile.png"))
 
 	bob := newProfile(t, browser)
 	signIn(t, bob, env, "bob@acme.test")
 	step(t, bob, "403", chromedp.Navigate(env.URL+"/reports/export"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)))
 	capture(t, bob, filepath.Join(dir, "forbidden.png"))
+	captureMobile(t, bob, filepath.Join(dir, "forbidden-mobile.png"))
+	step(t, bob, "404", chromedp.Navigate(env.URL+"/reports/2026/q9"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)))
+	capture(t, bob, filepath.Join(dir, "not-found.png"))
+	captureMobile(t, bob, filepath.Join(dir, "not-found-mobile.png"))
 
-	screenshotAdmin(t, env, newProfile(t, browser), dir)
+	adm := newProfile(t, browser)
+	screenshotAdmin(t, env, adm, dir)
+
+	// Kinde goes down: Refresh session keeps alice signed in and says so;
+	// an admin page that needs Kinde says what still works.
+	env.SetOutage(apptest.Outage503)
+	defer env.SetOutage(apptest.NoOutage)
+	step(t, alice, "dashboard", chromedp.Navigate(env.URL+"/dashboard"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="refresh-session"]`)))
+	step(t, alice, "refresh with Kinde down", chromedp.Click(chromedp.CSS(`[data-testid="refresh-session"]`)))
+	waitFor(t, alice, "the warning", `!!document.querySelector('#session-panel [data-testid="alert"]')`)
+	capture(t, alice, filepath.Join(dir, "kinde-unavailable.png"))
+	captureMobile(t, alice, filepath.Join(dir, "kinde-unavailable-mobile.png"))
+	// The admin pages share a snapshot of Kinde for a few seconds; once it
+	// is stale the page says Kinde cannot be reached.
+	reloadUntilWithin(t, adm, time.Minute, "the admin page to say Kinde is down", env.URL+"/admin/permissions",
+		`[data-testid="admin"]`, `!!document.querySelector('[data-testid="admin-problem"]')`)
+	capture(t, adm, filepath.Join(dir, "admin-kinde-unavailable.png"))
+	captureMobile(t, adm, filepath.Join(dir, "admin-kinde-unavailable-mobile.png"))
 }
+
+// captureMobile saves a full-page PNG of the tab at a phone's size (390×844
+// CSS pixels, portrait, touch), then gives the tab its desktop size back.
+// A page wider than the phone (one that scrolls sideways) fails the test.
+func captureMobile(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	step(t, ctx, "phone viewport", phoneViewport())
+	defer step(t, ctx, "desktop viewport", desktopViewport())
+	capture(t, ctx, path)
+	checkNoSidewaysScroll(t, ctx, filepath.Base(path))
+}
+
+// checkNoSidewaysScroll fails the test if the page is wider than the phone
+// it is shown on, naming the elements that stick out.
+func checkNoSidewaysScroll(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > phoneWidth {
+		t.Errorf("%s: the page is %dpx wide on a %dpx phone (it scrolls sideways): %s", what, w, phoneWidth,
+			eval[string](t, ctx, widestElements))
+	}
+}
+
+// widestElements names the elements that stick out past the viewport, for
+// the failure message of a page that scrolls sideways.
+const widestElements = `[...document.querySelectorAll("body *")]
+	.filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+	.filter(e => !e.closest(".table-wrap, .admin-nav, .nav"))
+	.slice(0, 8)
+	.map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && e.className.baseVal === undefined ? "." + String(e.className).trim().split(/\s+/).join(".") : "") + " " + Math.round(e.getBoundingClientRect().right) + "px")
+	.join(", ")`
 
 // screenshotAdmin signs in as the admin, shows the permission list and the
 // delete:reports preview, deletes it for real, catches the fan-out in
@@ -85,6 +141,7 @@ func screenshotAdmin(t *testing.T, env *apptest.Env, adm context.Context, dir st
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="danger-zone"]`)))
 	step(t, adm, "type the key", chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), "delete:reports"))
 	capture(t, adm, filepath.Join(dir, "admin-permission.png"))
+	captureMobile(t, adm, filepath.Join(dir, "admin-permission-mobile.png"))
 
 	step(t, adm, "delete", chromedp.Click(chromedp.CSS(`[data-testid="delete-permission"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="fanout-panel"]`)))
@@ -96,10 +153,12 @@ func screenshotAdmin(t *testing.T, env *apptest.Env, adm context.Context, dir st
 		return p.dataset.finished === "true" || (done >= total * 0.35 && done < total * 0.8);
 	})()`)
 	capture(t, adm, filepath.Join(dir, "admin-fanout.png"))
+	captureMobile(t, adm, filepath.Join(dir, "admin-fanout-mobile.png"))
 	waitFor(t, adm, "the fan-out to finish", `document.querySelector('[data-testid="progress"]')?.dataset.finished === "true"`)
 
 	step(t, adm, "overview", chromedp.Navigate(env.URL+"/admin"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="stats"]`)))
 	capture(t, adm, filepath.Join(dir, "admin-overview.png"))
+	captureMobile(t, adm, filepath.Join(dir, "admin-overview-mobile.png"))
 	step(t, adm, "users", chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="users"]`)))
 	capture(t, adm, filepath.Join(dir, "admin-users.png"))
 

@@ -51,16 +51,12 @@ func (h *Dashboard) Landing(c echo.Context) error {
 	return h.rd.render(c, http.StatusOK, pages.Landing(p))
 }
 
-// Show renders the dashboard (GET /dashboard). An htmx request for it (the
-// live update a claims-changed event triggers) gets the session panel alone.
+// Show renders the dashboard (GET /dashboard).
 func (h *Dashboard) Show(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := auth.SessionFrom(ctx)
 	if s == nil {
 		return errNoSession
-	}
-	if isLiveUpdate(c) {
-		return h.livePanel(c, s)
 	}
 	var change *components.Change
 	var alerts []components.Alert
@@ -125,7 +121,7 @@ func (h *Dashboard) Refresh(c echo.Context) error {
 	if isHTMX(c) {
 		return h.rd.render(c, http.StatusOK, templ.Join(
 			components.SessionPanelView(h.panel(fresh, changeProps(&res.Change))),
-			layouts.TopbarOOB(), // the nav's Reports/Admin links follow the new permissions
+			layouts.LiveStateOOB(), // the nav's Reports/Admin links follow the new permissions
 		))
 	}
 	f := auth.Flash{Kind: "success", Message: "Session refreshed.", Change: &res.Change}
@@ -133,6 +129,13 @@ func (h *Dashboard) Refresh(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/dashboard")
+}
+
+// liveParts is the dashboard's part of a live update: its session panel as
+// the session now stands (the guard refreshed it first if its epoch was
+// behind).
+func (h *Dashboard) liveParts(_ echo.Context, s *auth.Session) []templ.Component {
+	return []templ.Component{components.SessionPanelOOB(h.panel(s, nil))}
 }
 
 // panel shapes a session into the dashboard's live panel.

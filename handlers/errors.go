@@ -43,6 +43,9 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	}
 	p := classify(err)
 	p.SignedIn = auth.SessionFrom(c.Request().Context()) != nil
+	if p.Status == http.StatusNotFound && c.Request().Method == http.MethodGet {
+		p.Path = shortPath(c.Request().URL.Path)
+	}
 	attrs := []any{"request_id", requestID(c), "method", c.Request().Method,
 		"path", c.Request().URL.Path, "status", p.Status, "error", err}
 	if p.Status >= 500 {
@@ -57,6 +60,14 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	// The request context may already be cancelled by the timeout
 	// middleware unwinding; the error page must still render.
 	c.SetRequest(c.Request().WithContext(context.WithoutCancel(c.Request().Context())))
+	// A page's live update that its route refused is a page state, not a
+	// failure: the 403 in place, or (a 404 page) the navigation alone.
+	if ok, lerr := h.rd.liveError(c, p); ok {
+		if lerr != nil {
+			h.log.Error("render live update", "request_id", requestID(c), "error", lerr)
+		}
+		return
+	}
 	comp := pages.Error(p)
 	if isHTMX(c) {
 		c.Response().Header().Set("HX-Retarget", "#alerts")
@@ -160,4 +171,14 @@ func statusMessage(status int) string {
 		}
 		return "Please check the request and try again."
 	}
+}
+
+// shortPath is a path as a 404 page names it: at most 80 characters, so a
+// crafted address cannot fill the page with text of its choosing.
+func shortPath(p string) string {
+	const limit = 80
+	if r := []rune(p); len(r) > limit {
+		return string(r[:limit-1]) + "…"
+	}
+	return p
 }

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -33,14 +35,28 @@ func (rd *renderer) render(c echo.Context, status int, comp templ.Component) err
 // session at render time, so a session the guard just refreshed is the one
 // shown.
 func (rd *renderer) viewRequest(c echo.Context) views.Request {
-	vr := views.Request{AssetVersion: rd.assetVersion, Path: c.Request().URL.Path}
+	vr := views.Request{AssetVersion: rd.assetVersion, Path: pagePath(c)}
 	vr.CSRF, _ = c.Get(csrfKey).(string)
 	if s := auth.SessionFrom(c.Request().Context()); s != nil {
 		vr.User = &views.NavUser{
 			Name: s.Name, Email: s.Email, OrgCode: s.OrgCode,
-			CanReports: s.Can(permReadReports),
-			CanAdmin:   rd.adminPerm != "" && s.Can(rd.adminPerm),
+			CanReports:  s.Can(permReadReports),
+			CanAdmin:    rd.adminPerm != "" && s.Can(rd.adminPerm),
+			Permissions: s.Effective(),
 		}
 	}
 	return vr
+}
+
+// pagePath is the path of the page the response is for: the request's own,
+// or for an htmx request the page that sent it (POST /session/refresh
+// answers for /dashboard, whose navigation it swaps out of band).
+func pagePath(c echo.Context) string {
+	r := c.Request()
+	if isHTMX(c) {
+		if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil && strings.HasPrefix(u.Path, "/") {
+			return u.Path
+		}
+	}
+	return r.URL.Path
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"permsync/auth"
@@ -29,6 +30,12 @@ func (h *Reports) List(c echo.Context) error {
 		Reports:   demoReports,
 		CanExport: auth.Can(c.Request().Context(), permExportReports),
 	}))
+}
+
+// liveParts is the reports page's part of a live update: the Export button
+// comes and goes with export:reports.
+func (h *Reports) liveParts(_ echo.Context, s *auth.Session) []templ.Component {
+	return []templ.Component{pages.ExportAction(s.Can(permExportReports), true)}
 }
 
 // Export downloads the reports as CSV (GET /reports/export, needs

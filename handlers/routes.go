@@ -43,8 +43,9 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	// signed-out stream gets session-ended (an EventSource cannot follow a
 	// redirect to the sign-in page), and nothing here refreshes sessions.
 	if d.Events != nil {
-		live := &Events{sub: d.Events, sessions: d.SessionRows, adminPerm: d.AdminPermission,
-			heartbeat: d.Heartbeat, done: d.Shutdown, log: d.Log}
+		live := &Events{sub: d.Events, sessions: d.SessionRows, tombstones: d.PermState,
+			adminPerm: d.AdminPermission, heartbeat: d.Heartbeat, done: d.Shutdown,
+			limits: newStreamLimits(d.MaxStreamsPerSession, d.MaxStreamsPerUser), log: d.Log}
 		e.GET("/events", live.Stream)
 	}
 
@@ -56,19 +57,23 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	e.POST("/logout", login.Logout, signedIn...)
 	e.POST("/session/refresh", dash.Refresh, signedIn...)
 
-	// Signed in, guarded: the session is refreshed before anything renders
-	// when its token is about to expire or its claims epoch is behind.
-	guarded := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
-		return append([]echo.MiddlewareFunc{auth.RequireUser, d.Middleware.Guard}, extra...)
+	// Signed-in pages, guarded: the session is refreshed before anything
+	// renders when its token is about to expire or its claims epoch is
+	// behind; then the page's gates run; then a live update (live.go) is
+	// answered with the page's live parts, and anything else reaches the
+	// handler. A gate that refuses a live update puts the 403 in place.
+	page := func(parts liveParts, gates ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		mw := append([]echo.MiddlewareFunc{auth.RequireUser, d.Middleware.Guard}, gates...)
+		return append(mw, rd.livePage(parts))
 	}
-	e.GET("/dashboard", dash.Show, guarded()...)
-	e.GET("/reports", reports.List, guarded(auth.RequirePermission(permReadReports))...)
-	e.GET("/reports/export", reports.Export, guarded(auth.RequirePermission(permExportReports))...)
+	e.GET("/dashboard", dash.Show, page(dash.liveParts)...)
+	e.GET("/reports", reports.List, page(reports.liveParts, auth.RequirePermission(permReadReports))...)
+	e.GET("/reports/export", reports.Export, page(nil, auth.RequirePermission(permExportReports))...)
 
 	// Admin: the permission named by PERMSYNC_ADMIN_PERMISSION (and every
 	// admin.Service method checks it again). Without an admin service (no
 	// Management API credentials) each admin page says what to configure.
-	adminGate := guarded(auth.RequirePermission(d.AdminPermission))
+	adminGate := page(nil, auth.RequirePermission(d.AdminPermission))
 	if d.Admin == nil {
 		adminGate = append(adminGate, adminUnconfigured)
 	}

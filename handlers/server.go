@@ -55,6 +55,11 @@ type Deps struct {
 	Shutdown <-chan struct{}
 	// Heartbeat is the SSE heartbeat interval; 0 means DefaultHeartbeat.
 	Heartbeat time.Duration
+	// MaxStreamsPerSession and MaxStreamsPerUser cap concurrent event
+	// streams (429 past them); 0 means DefaultMaxStreamsPerSession and
+	// DefaultMaxStreamsPerUser.
+	MaxStreamsPerSession int
+	MaxStreamsPerUser    int
 	// WebhookDecoder and WebhookReceiver serve POST /webhooks/kinde; when
 	// either is nil (no M2M credentials) the route is not served.
 	WebhookDecoder  webhookDecoder
@@ -88,6 +93,12 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	}
 	if d.Heartbeat == 0 {
 		d.Heartbeat = DefaultHeartbeat
+	}
+	if d.MaxStreamsPerSession == 0 {
+		d.MaxStreamsPerSession = DefaultMaxStreamsPerSession
+	}
+	if d.MaxStreamsPerUser == 0 {
+		d.MaxStreamsPerUser = DefaultMaxStreamsPerUser
 	}
 	version, err := assetVersion()
 	if err != nil {

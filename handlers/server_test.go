@@ -65,10 +65,33 @@ func TestSecurityHeaders(t *testing.T) {
 func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
+	bob := env.Login(t, "bob@acme.test")
 	anon := env.NewClient(t)
 	pages := []*apptest.Response{
 		anon.Get(t, "/"), alice.Get(t, "/dashboard"), alice.Get(t, "/reports"), anon.Get(t, "/nope"),
-		alice.Get(t, "/reports/nope"),
+		alice.Get(t, "/reports/nope"), bob.Get(t, "/reports/export"),
+	}
+	// Live updates too (fragments; swapped into the page, so the same rules
+	// hold): out-of-band parts, and a 403 put in place.
+	fragments := []*apptest.Response{
+		alice.LiveSync(t, "/dashboard", "read:reports"), alice.LiveSync(t, "/reports", "read:reports"),
+		bob.LiveSync(t, "/reports/export", "read:reports export:reports"),
+	}
+	if fragments[2].Header.Get("HX-Retarget") != "#page" {
+		t.Fatalf("bob's live update of /reports/export is not the 403 in place: %v", fragments[2].Header)
+	}
+	for _, p := range fragments {
+		doc := p.Doc(t)
+		if doc.Find("script, style").Length() > 0 {
+			t.Errorf("%s live update: inline script or style", p.Request.URL.Path)
+		}
+		doc.Find("*").Each(func(_ int, s *goquery.Selection) {
+			for _, a := range s.Nodes[0].Attr {
+				if a.Key == "style" || strings.HasPrefix(a.Key, "on") {
+					t.Errorf("%s live update: inline %s attribute on <%s>", p.Request.URL.Path, a.Key, goquery.NodeName(s))
+				}
+			}
+		})
 	}
 	for _, p := range pages {
 		doc := p.Doc(t)
@@ -101,6 +124,14 @@ func TestErrorPages(t *testing.T) {
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "<html") ||
 		!strings.Contains(rec.Body.String(), `data-testid="error-page"`) || !strings.Contains(rec.Body.String(), "Page not found") {
 		t.Fatalf("404 page = %d:\n%.800s", rec.Code, rec.Body.String())
+	}
+	if !strings.Contains(rec.Body.String(), "<code>/no-such-page</code>") {
+		t.Errorf("the 404 page does not name the address:\n%.2000s", rec.Body.String())
+	}
+	long := "/" + strings.Repeat("a", 300)
+	rec = serve(t, h, httptest.NewRequest(http.MethodGet, long, nil))
+	if strings.Contains(rec.Body.String(), strings.Repeat("a", 100)) || !strings.Contains(rec.Body.String(), "…</code>") {
+		t.Errorf("a long address is named in full on the 404 page")
 	}
 
 	req := httptest.NewRequest(http.MethodGet, "/no-such-page", nil)

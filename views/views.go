@@ -25,6 +25,9 @@ type NavUser struct {
 	OrgCode    string
 	CanReports bool
 	CanAdmin   bool
+	// Permissions are the effective keys the page was rendered with; a
+	// live update sends them back so the server can say what changed.
+	Permissions []string
 }
 
 // Initials returns up to two initials for the avatar.

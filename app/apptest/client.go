@@ -147,6 +147,23 @@ func (c *Client) HTMX(t testing.TB, method, path string, vals url.Values) *Respo
 	return c.do(t, method, c.abs(path), body, h)
 }
 
+// LiveSync sends the live update a signed-in page at path asks for when a
+// claims-changed event arrives: GET path from #live-sync, as htmx would,
+// with the permission keys the page showed (space-separated).
+func (c *Client) LiveSync(t testing.TB, path, shown string) *Response {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	h := http.Header{
+		"Hx-Request":     {"true"},
+		"Hx-Trigger":     {"live-sync"},
+		"Hx-Current-Url": {c.BaseURL + path},
+	}
+	return c.do(t, http.MethodGet, c.abs(path+sep+url.Values{"shown": {shown}}.Encode()), nil, h)
+}
+
 // Do sends an arbitrary request to the app with extra headers.
 func (c *Client) Do(t testing.TB, method, path string, body io.Reader, h http.Header) *Response {
 	t.Helper()

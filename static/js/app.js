@@ -3,7 +3,8 @@
 //   - htmx requests carry the CSRF token from <meta name="csrf-token">;
 //   - [data-countdown-to] elements count down to a unix-millisecond time;
 //   - [data-meter-from][data-meter-to] bars show how much of a lifetime is left;
-//   - <time data-local-time> is rewritten into the browser's time zone.
+//   - <time data-local-time> is rewritten into the browser's time zone;
+//   - navigation strips that scroll sideways show the current page's link.
 (function () {
   "use strict";
 
@@ -76,7 +77,31 @@
     });
   }
 
+  // On a phone the navigation strips scroll sideways: bring the current
+  // page's link into view, so the strip says where you are.
+  function revealCurrent() {
+    document.querySelectorAll(".nav, .admin-nav").forEach(function (nav) {
+      var current = nav.querySelector('[aria-current="page"]');
+      if (!current || nav.scrollWidth <= nav.clientWidth) {
+        return;
+      }
+      var navBox = nav.getBoundingClientRect();
+      var box = current.getBoundingClientRect();
+      if (box.left >= navBox.left && box.right <= navBox.right) {
+        return; // already in view: leave the strip where it is
+      }
+      nav.scrollLeft += box.left - navBox.left - (nav.clientWidth - box.width) / 2;
+    });
+  }
+
+  var revealTimer = 0;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(revealTimer);
+    revealTimer = window.setTimeout(revealCurrent, 150);
+  });
+
   function start() {
+    revealCurrent();
     localize(document);
     tick();
     window.setInterval(tick, 1000);

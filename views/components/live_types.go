@@ -23,15 +23,3 @@ func (d PermissionDiff) Summary() string {
 	}
 	return strings.Join(parts, ", ")
 }
-
-// ShownKeys are the effective permission keys a panel shows, space-separated,
-// for the hidden field the live update sends back.
-func ShownKeys(perms []Permission) string {
-	keys := make([]string, 0, len(perms))
-	for _, p := range perms {
-		if !p.Revoked {
-			keys = append(keys, p.Key)
-		}
-	}
-	return strings.Join(keys, " ")
-}
