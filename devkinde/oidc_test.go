@@ -488,3 +488,40 @@ func TestHandlerWithoutStart(t *testing.T) {
 		t.Errorf("token URL %s", p.Endpoint().TokenURL)
 	}
 }
+
+// TestDemoAccountButtonsSignIn checks the sign-in page's one-click demo
+// forms: each posts the account's own credentials with the same request.
+func TestDemoAccountButtonsSignIn(t *testing.T) {
+	e := newEnv(t)
+	f := e.newFlow()
+	b := newBrowser(t)
+	resp, body := get(t, b, f.authURL())
+	expectStatus(t, resp, 200)
+	start := strings.Index(body, `value="carol@acme.test"`)
+	if start < 0 {
+		t.Fatal("no one-click form for carol@acme.test")
+	}
+	formStart := strings.LastIndex(body[:start], "<form")
+	formEnd := strings.Index(body[start:], "</form>")
+	form := parseForm(t, body[formStart:start+formEnd+len("</form>")])
+	if form.fields.Get("email") != "carol@acme.test" || form.fields.Get("password") != DemoPassword {
+		t.Fatalf("demo form fields %v", form.fields)
+	}
+	action, _ := resp.Request.URL.Parse(form.action)
+	post, err := b.PostForm(action.String(), form.fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	q := callbackQuery(t, post)
+	if q.Get("state") != f.state || q.Get("code") == "" {
+		t.Fatalf("callback query %v", q)
+	}
+	tok, err := f.conf.Exchange(e.ctx(), q.Get("code"), oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	if tok.AccessToken == "" {
+		t.Fatal("no access token")
+	}
+}
