@@ -47,7 +47,7 @@ func (m *Middleware) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if s == nil {
 			return next(c)
 		}
-		if err := m.applyTombstones(r, s); err != nil {
+		if err := m.applyTombstones(r, s, s.seenTombstones); err != nil {
 			return err
 		}
 		c.SetRequest(r.WithContext(WithSession(r.Context(), s)))
@@ -55,8 +55,12 @@ func (m *Middleware) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (m *Middleware) applyTombstones(r *http.Request, s *Session) error {
-	dead, err := m.state.Tombstoned(r.Context())
+// applyTombstones computes s's effective permissions from the live
+// tombstones as of at least version (the one read with the session row:
+// with several replicas, this replica's cache may not have heard of
+// another's change yet).
+func (m *Middleware) applyTombstones(r *http.Request, s *Session, version int64) error {
+	dead, err := m.state.TombstonedAsOf(r.Context(), version)
 	if err != nil {
 		return fmt.Errorf("read tombstones: %w", err)
 	}
@@ -82,7 +86,9 @@ func (m *Middleware) Guard(next echo.HandlerFunc) echo.HandlerFunc {
 			reason = ReasonExpiring
 		} else if epoch, err := m.state.UserEpoch(r.Context(), s.UserID); err != nil {
 			return fmt.Errorf("read user epoch: %w", err)
-		} else if epoch > s.ClaimsEpoch {
+		} else if max(epoch, s.seenEpoch) > s.ClaimsEpoch {
+			// seenEpoch was read with the row: it covers a bump made by
+			// another replica that this one's cache has not heard of yet.
 			reason = ReasonEpoch
 		}
 		if reason == "" {
@@ -113,10 +119,14 @@ func (m *Middleware) Guard(next echo.HandlerFunc) echo.HandlerFunc {
 // permissions.
 func (m *Middleware) Replace(c echo.Context, fresh *Session) error {
 	r := c.Request()
-	if old := SessionFrom(r.Context()); old != nil && fresh.Web == nil {
-		fresh.Web = old.Web
+	version := fresh.seenTombstones
+	if old := SessionFrom(r.Context()); old != nil {
+		if fresh.Web == nil {
+			fresh.Web = old.Web
+		}
+		version = max(version, old.seenTombstones)
 	}
-	if err := m.applyTombstones(r, fresh); err != nil {
+	if err := m.applyTombstones(r, fresh, version); err != nil {
 		return err
 	}
 	c.SetRequest(r.WithContext(WithSession(r.Context(), fresh)))

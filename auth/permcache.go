@@ -23,6 +23,7 @@ type PermStateSource interface {
 	AllUserEpochs(ctx context.Context) (map[string]int64, error)
 	UserEpoch(ctx context.Context, userID string) (int64, error)
 	LiveTombstones(ctx context.Context, now time.Time) ([]store.Tombstone, error)
+	TombstoneVersion(ctx context.Context) (int64, error)
 }
 
 // DefaultPermCacheResync is how often PermCache reloads everything as a
@@ -47,6 +48,14 @@ const permCachePoll = 200 * time.Millisecond
 // sees the state from before it. Run drains the inbox in the background so
 // quiet periods do not leave work for the next request.
 //
+// Other replicas. On Postgres their changes arrive as notifications, a few
+// milliseconds after they committed: too late for a request that reached
+// this replica right after another one answered. So the session row is read
+// together with the tombstone version (store.Session.TombstoneVersion) and
+// the user's epoch, in the query the request makes anyway; TombstonedAsOf
+// re-reads the tombstones when the cache holds an older version, and the
+// guard compares the session with the epoch read with it.
+//
 // Lost events. If the inbox was full when drained (the broker drops the
 // oldest event of a full subscriber), or an events.Resync arrives, or a
 // re-read failed, everything is reloaded. Run also reloads every
@@ -64,6 +73,7 @@ type PermCache struct {
 	expiries   map[string]time.Time // tombstoned key → expiry
 	live       map[string]struct{}  // keys live as of liveAt; never mutated once published
 	nextExpiry time.Time            // earliest expiry in live; zero when live is empty
+	tombsAt    int64                // tombstone version the tombstones were read at (or after)
 	// Work left by a failed re-read, retried on the next read.
 	pendingUsers map[string]struct{}
 	pendingTombs bool
@@ -121,6 +131,24 @@ func (c *PermCache) Tombstoned(ctx context.Context) (map[string]struct{}, error)
 	live = c.live
 	c.mu.Unlock()
 	return live, nil
+}
+
+// TombstonedAsOf is Tombstoned, re-reading the tombstones first when the
+// cache holds them at an older version than the one given (read from the
+// database with the session row): another replica changed them and its
+// notification has not arrived yet.
+func (c *PermCache) TombstonedAsOf(ctx context.Context, version int64) (map[string]struct{}, error) {
+	c.mu.RLock()
+	stale := version > c.tombsAt
+	c.mu.RUnlock()
+	if stale {
+		c.mu.Lock()
+		if version > c.tombsAt {
+			c.pendingTombs = true
+		}
+		c.mu.Unlock()
+	}
+	return c.Tombstoned(ctx)
 }
 
 // read runs f under the read lock once the inbox is empty and nothing is
@@ -202,10 +230,18 @@ func (c *PermCache) applyLocked(ctx context.Context) error {
 }
 
 func (c *PermCache) reloadTombstonesLocked(ctx context.Context) error {
+	// The version first: a change committed between the two reads leaves
+	// the cache at an older version than its tombstones (one more re-read
+	// later), never the other way round.
+	version, err := c.src.TombstoneVersion(ctx)
+	if err != nil {
+		return err
+	}
 	ts, err := c.src.LiveTombstones(ctx, c.now())
 	if err != nil {
 		return err
 	}
+	c.tombsAt = version
 	c.expiries = make(map[string]time.Time, len(ts))
 	for _, t := range ts {
 		c.expiries[t.PermissionKey] = t.ExpiresAt

@@ -17,8 +17,10 @@ type fakeState struct {
 	mu     sync.Mutex
 	epochs map[string]int64
 	tombs  []store.Tombstone
-	reads  atomic.Int64
-	fail   bool
+	// tombVersion is the tombstone version (store.DB.TombstoneVersion).
+	tombVersion int64
+	reads       atomic.Int64
+	fail        bool
 }
 
 func (f *fakeState) AllUserEpochs(context.Context) (map[string]int64, error) {
@@ -59,6 +61,15 @@ func (f *fakeState) LiveTombstones(_ context.Context, now time.Time) ([]store.To
 		}
 	}
 	return out, nil
+}
+
+func (f *fakeState) TombstoneVersion(context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return 0, fmt.Errorf("db down")
+	}
+	return f.tombVersion, nil
 }
 
 func (f *fakeState) set(fn func(*fakeState)) {
@@ -121,6 +132,45 @@ func TestPermCacheServesFromMemoryUntilToldOtherwise(t *testing.T) {
 	events.NotifyTombstonesChanged(b)
 	if dead, _ := c.Tombstoned(ctx); len(dead) != 2 {
 		t.Fatalf("after TombstonesChanged, tombstones = %v", dead)
+	}
+}
+
+// TestPermCacheTombstonedAsOfSeesOtherReplicasAtOnce: another replica wrote a
+// tombstone and its notification has not arrived; a request that read the
+// newer tombstone version with its session row still sees the tombstone, and
+// a request at the cached version costs no read.
+func TestPermCacheTombstonedAsOfSeesOtherReplicasAtOnce(t *testing.T) {
+	ctx := context.Background()
+	src := &fakeState{epochs: map[string]int64{}, tombVersion: 4}
+	c, _ := newTestCache(t, src)
+	loads := src.reads.Load()
+	if dead, err := c.TombstonedAsOf(ctx, 4); err != nil || len(dead) != 0 {
+		t.Fatalf("TombstonedAsOf(4) = %v, %v; want none", dead, err)
+	}
+	if n := src.reads.Load() - loads; n != 0 {
+		t.Fatalf("%d reads at the cached version; want 0", n)
+	}
+
+	// No event: the change is another replica's.
+	src.set(func(f *fakeState) {
+		f.tombVersion = 5
+		f.tombs = append(f.tombs, store.Tombstone{PermissionKey: "export:reports", ExpiresAt: time.Now().Add(time.Hour)})
+	})
+	if dead, _ := c.Tombstoned(ctx); len(dead) != 0 {
+		t.Fatalf("Tombstoned without an event = %v; want the cached (empty) set", dead)
+	}
+	dead, err := c.TombstonedAsOf(ctx, 5)
+	if _, ok := dead["export:reports"]; err != nil || !ok {
+		t.Fatalf("TombstonedAsOf(5) = %v, %v; want export:reports", dead, err)
+	}
+	loads = src.reads.Load()
+	for _, v := range []int64{5, 4, 0} {
+		if dead, _ := c.TombstonedAsOf(ctx, v); len(dead) != 1 {
+			t.Fatalf("TombstonedAsOf(%d) = %v", v, dead)
+		}
+	}
+	if n := src.reads.Load() - loads; n != 0 {
+		t.Fatalf("%d reads once caught up; want 0", n)
 	}
 }
 

@@ -14,6 +14,12 @@ import (
 type PermissionState interface {
 	UserEpoch(ctx context.Context, userID string) (int64, error)
 	Tombstoned(ctx context.Context) (map[string]struct{}, error)
+	// TombstonedAsOf is Tombstoned for a caller that read the tombstone
+	// version (store.DB.TombstoneVersion) from the database, with the
+	// session row: the answer reflects at least that version, even when
+	// the change was made by another replica whose notification has not
+	// arrived yet.
+	TombstonedAsOf(ctx context.Context, version int64) (map[string]struct{}, error)
 }
 
 // DBPermissionState reads PermissionState from the database.
@@ -37,4 +43,9 @@ func (p DBPermissionState) Tombstoned(ctx context.Context) (map[string]struct{},
 		out[k] = struct{}{}
 	}
 	return out, nil
+}
+
+// TombstonedAsOf reads the tables, which are always current.
+func (p DBPermissionState) TombstonedAsOf(ctx context.Context, _ int64) (map[string]struct{}, error) {
+	return p.Tombstoned(ctx)
 }

@@ -57,6 +57,10 @@ type Session struct {
 
 	tokens    []byte              // sealed Tokens
 	effective map[string]struct{} // Permissions minus live tombstones; nil until computed
+
+	// The database's permission state read with the row: the user's claims
+	// epoch and the tombstone version (zero when not read with a row).
+	seenEpoch, seenTombstones int64
 }
 
 // Can reports whether the session's effective permissions include key.
@@ -119,6 +123,7 @@ func fromRow(row *store.Session) *Session {
 		AccessIssuedAt: row.AccessIssuedAt, AccessExpiresAt: row.AccessExpiresAt,
 		RefreshExpiresAt: row.RefreshExpiresAt, RefreshedAt: row.RefreshedAt, CreatedAt: row.CreatedAt,
 		LastSeenAt: row.LastSeenAt, ExpiresAt: row.ExpiresAt, Generation: row.Generation, tokens: row.Tokens,
+		seenEpoch: row.UserEpoch, seenTombstones: row.TombstoneVersion,
 	}
 }
 

@@ -128,7 +128,7 @@ type Tombstone struct {
 // PutTombstone writes or extends a tombstone. Extending one keeps its
 // CreatedAt.
 func (db *DB) PutTombstone(ctx context.Context, t Tombstone) error {
-	return putTombstone(ctx, db, t, false)
+	return db.InTx(ctx, func(tx *Tx) error { return putTombstone(ctx, tx, t, false) })
 }
 
 // PutTombstone writes or replaces a tombstone inside the transaction.
@@ -138,8 +138,9 @@ func (tx *Tx) PutTombstone(ctx context.Context, t Tombstone) error {
 }
 
 // putTombstone upserts t; on an existing key it replaces the permission id,
-// expiry and reason, and with restamp the creation time too.
-func putTombstone(ctx context.Context, q querier, t Tombstone, restamp bool) error {
+// expiry and reason, and with restamp the creation time too. It bumps the
+// tombstone version in the same transaction.
+func putTombstone(ctx context.Context, q *Tx, t Tombstone, restamp bool) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
@@ -153,6 +154,26 @@ func putTombstone(ctx context.Context, q querier, t Tombstone, restamp bool) err
 	_, err := q.Exec(ctx, stmt, t.PermissionKey, t.PermissionID, Millis(t.CreatedAt), Millis(t.ExpiresAt), t.Reason)
 	if err != nil {
 		return fmt.Errorf("put tombstone: %w", err)
+	}
+	return bumpTombstoneVersion(ctx, q)
+}
+
+// TombstoneVersion returns the tombstone version: a counter that every
+// tombstone write or lift bumps in its own transaction. Sessions are read
+// with it (Session.TombstoneVersion), so a cache of the tombstones can tell
+// it is older than the database without waiting for a notification. Expiry
+// does not bump it: readers drop expired tombstones by their ExpiresAt.
+func (db *DB) TombstoneVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := db.QueryRow(ctx, `SELECT tombstone_version FROM perm_state WHERE id = 1`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("tombstone version: %w", err)
+	}
+	return v, nil
+}
+
+func bumpTombstoneVersion(ctx context.Context, q querier) error {
+	if _, err := q.Exec(ctx, `UPDATE perm_state SET tombstone_version = tombstone_version + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("bump tombstone version: %w", err)
 	}
 	return nil
 }
@@ -222,10 +243,19 @@ func (db *DB) LiftTombstone(ctx context.Context, key, permissionID string) (bool
 		q += ` AND permission_id = ?`
 		args = append(args, permissionID)
 	}
-	res, err := db.Exec(ctx, q, args...)
+	var n int64
+	err := db.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return bumpTombstoneVersion(ctx, tx)
+	})
 	if err != nil {
 		return false, fmt.Errorf("lift tombstone: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	return n > 0, nil
 }

@@ -43,6 +43,16 @@ type Session struct {
 	Generation int64
 	UserAgent  string
 	WebValues  []byte // encrypted gorilla/sessions values
+
+	// Read with the row by GetSession and SessionForUpdate on Postgres,
+	// never stored: the user's claims epoch and the tombstone version (see
+	// TombstoneVersion) in the same snapshot as the row. A replica's cached
+	// copy of either that is older than these is stale: another replica
+	// changed it and its notification has not arrived yet. Zero on SQLite,
+	// which serves a single instance, whose cache is told of every change
+	// before the change's request answers.
+	UserEpoch        int64
+	TombstoneVersion int64
 }
 
 // Role is a role claim of an access token.
@@ -58,15 +68,25 @@ const sessionColumns = `id, user_id, org_code, email, name, tokens, permissions,
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanSession(sc scanner) (*Session, error) {
+// sessionStateColumns follow sessionColumns in single-session reads: the
+// user's current claims epoch and the tombstone version.
+const sessionStateColumns = `COALESCE((SELECT epoch FROM user_epochs WHERE user_epochs.user_id = sessions.user_id), 0),
+	(SELECT tombstone_version FROM perm_state WHERE id = 1)`
+
+// scanSession scans sessionColumns, then, withState, sessionStateColumns.
+func scanSession(sc scanner, withState bool) (*Session, error) {
 	var (
 		s                                         Session
 		perms, roles                              string
 		issued, expires, rexp, refreshed, created int64
 		seen, dead                                int64
 	)
-	err := sc.Scan(&s.ID, &s.UserID, &s.OrgCode, &s.Email, &s.Name, &s.Tokens, &perms, &roles, &s.ClaimsEpoch,
-		&issued, &expires, &rexp, &refreshed, &created, &seen, &dead, &s.Generation, &s.UserAgent, &s.WebValues)
+	dest := []any{&s.ID, &s.UserID, &s.OrgCode, &s.Email, &s.Name, &s.Tokens, &perms, &roles, &s.ClaimsEpoch,
+		&issued, &expires, &rexp, &refreshed, &created, &seen, &dead, &s.Generation, &s.UserAgent, &s.WebValues}
+	if withState {
+		dest = append(dest, &s.UserEpoch, &s.TombstoneVersion)
+	}
+	err := sc.Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -130,7 +150,7 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 // GetSession returns the live session with the given id (the hash), or
 // ErrNotFound when there is none or it has expired.
 func (db *DB) GetSession(ctx context.Context, id string) (*Session, error) {
-	return getSession(ctx, db, id, "")
+	return getSession(ctx, db, db.dialect, id, "")
 }
 
 // SessionForUpdate reads a session and locks its row until the transaction
@@ -141,12 +161,17 @@ func (tx *Tx) SessionForUpdate(ctx context.Context, id string) (*Session, error)
 	if tx.db.dialect == Postgres {
 		suffix = " FOR UPDATE"
 	}
-	return getSession(ctx, tx, id, suffix)
+	return getSession(ctx, tx, tx.db.dialect, id, suffix)
 }
 
-func getSession(ctx context.Context, q querier, id, suffix string) (*Session, error) {
-	s, err := scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ? AND expires_at > ?`+suffix,
-		id, time.Now().UnixMilli()))
+// getSession reads one live session; on Postgres with sessionStateColumns.
+func getSession(ctx context.Context, q querier, d Dialect, id, suffix string) (*Session, error) {
+	cols, withState := sessionColumns, d == Postgres
+	if withState {
+		cols += ", " + sessionStateColumns
+	}
+	s, err := scanSession(q.QueryRow(ctx, `SELECT `+cols+` FROM sessions WHERE id = ? AND expires_at > ?`+suffix,
+		id, time.Now().UnixMilli()), withState)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +344,7 @@ func (db *DB) listSessions(ctx context.Context, q string, args ...any) ([]Sessio
 	defer rows.Close()
 	var out []Session
 	for rows.Next() {
-		s, err := scanSession(rows)
+		s, err := scanSession(rows, false)
 		if err != nil {
 			return nil, err
 		}

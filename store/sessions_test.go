@@ -130,3 +130,81 @@ func TestEpochsAndTombstones(t *testing.T) {
 		t.Fatalf("live tombstones = %v, %v", keys, err)
 	}
 }
+
+// TestSessionReadCarriesPermissionState: on Postgres a session is read with
+// its user's current epoch and the tombstone version, which every tombstone
+// write or lift bumps, so a replica can tell its cached state is older than
+// the database. (The version is kept on SQLite too; sessions there are read
+// without it.)
+func TestSessionReadCarriesPermissionState(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	if db.Dialect() != Postgres {
+		v0, err := db.TombstoneVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PutTombstone(ctx, Tombstone{PermissionKey: uniq("state:"), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := db.TombstoneVersion(ctx); err != nil || v != v0+1 {
+			t.Fatalf("TombstoneVersion after a write = %d, %v; want %d", v, err, v0+1)
+		}
+		return // sessions are read without it: SQLite serves one instance
+	}
+	user, id := uniq("kp_state"), uniq("h_state")
+	if err := db.CreateSession(ctx, newSession(id, user)); err != nil {
+		t.Fatal(err)
+	}
+	read := func() *Session {
+		t.Helper()
+		s, err := db.GetSession(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var locked *Session
+		if err := db.InTx(ctx, func(tx *Tx) error {
+			locked, err = tx.SessionForUpdate(ctx, id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if locked.UserEpoch != s.UserEpoch || locked.TombstoneVersion != s.TombstoneVersion {
+			t.Fatalf("SessionForUpdate read %d/%d, GetSession %d/%d", locked.UserEpoch, locked.TombstoneVersion,
+				s.UserEpoch, s.TombstoneVersion)
+		}
+		return s
+	}
+	s := read()
+	if s.UserEpoch != 0 {
+		t.Fatalf("epoch of a user never bumped = %d", s.UserEpoch)
+	}
+	v0 := s.TombstoneVersion
+	if v, err := db.TombstoneVersion(ctx); err != nil || v != v0 {
+		t.Fatalf("TombstoneVersion = %d, %v; the session read %d", v, err, v0)
+	}
+	if _, err := db.BumpUserEpoch(ctx, user, "test"); err != nil {
+		t.Fatal(err)
+	}
+	key := uniq("state:")
+	if err := db.PutTombstone(ctx, Tombstone{PermissionKey: key, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InTx(ctx, func(tx *Tx) error {
+		return tx.PutTombstone(ctx, Tombstone{PermissionKey: key, ExpiresAt: time.Now().Add(2 * time.Hour)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// At least: the Postgres database may be shared with other writers.
+	s = read()
+	if s.UserEpoch != 1 || s.TombstoneVersion < v0+2 {
+		t.Fatalf("after a bump and two tombstone writes: epoch %d, version %d; want 1, ≥ %d", s.UserEpoch, s.TombstoneVersion, v0+2)
+	}
+	v1 := s.TombstoneVersion
+	if ok, err := db.LiftTombstone(ctx, key, ""); err != nil || !ok {
+		t.Fatalf("lift = %v, %v", ok, err)
+	}
+	if s := read(); s.TombstoneVersion <= v1 {
+		t.Fatalf("after a lift: version %d; want > %d", s.TombstoneVersion, v1)
+	}
+}

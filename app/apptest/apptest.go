@@ -78,13 +78,18 @@ type Env struct {
 
 	proxy *kindeProxy
 	log   *slog.Logger
+	opts  Options
+	vars  map[string]string // the environment the first app was configured from
+
+	hostsMu sync.Mutex
+	hosts   map[string]bool // app replicas and devkinde: where clients may be redirected
 }
 
 // Start runs devkinde and the app for the test; both stop in t.Cleanup.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	log := testLogger(t, opts.LogLevel)
-	env := &Env{log: log}
+	env := &Env{log: log, opts: opts, hosts: map[string]bool{}}
 
 	appLn := listen(t)
 	dkLn := listen(t)
@@ -108,7 +113,8 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatalf("apptest: devkinde: %v", err)
 	}
 	env.DevKinde = dk
-	dk.AllowRedirect(devkinde.WebClientID, env.URL+"/callback", env.URL+"/")
+	env.allowSite(env.URL)
+	env.allowHost(env.IssuerURL)
 	env.proxy = &kindeProxy{next: dk.Handler(), grants: map[string]int{}}
 	dkSrv := &http.Server{Handler: env.proxy, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = dkSrv.Serve(dkLn) }()
@@ -136,24 +142,33 @@ func Start(t testing.TB, opts Options) *Env {
 	for k, v := range opts.Env {
 		vars[k] = v
 	}
+	env.vars = vars
+	env.App, env.Config = env.startApp(t, vars, appLn)
+	env.DB = env.App.DB()
+	return env
+}
+
+// startApp configures an app from vars (plus Options.Config), builds it and
+// serves it on ln until the test ends.
+func (e *Env) startApp(t testing.TB, vars map[string]string, ln net.Listener) (*app.App, app.Config) {
+	t.Helper()
 	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
 	if err != nil {
+		ln.Close()
 		t.Fatalf("apptest: config: %v", err)
 	}
-	if opts.Config != nil {
-		opts.Config(&cfg)
+	if e.opts.Config != nil {
+		e.opts.Config(&cfg)
 	}
-	env.Config = cfg
-
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log)
+	a, err := app.New(ctx, cfg, e.log)
 	if err != nil {
 		cancel()
+		ln.Close()
 		t.Fatalf("apptest: app: %v", err)
 	}
-	env.App, env.DB = a, a.DB()
 	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, appLn) }()
+	go func() { served <- a.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -161,7 +176,27 @@ func Start(t testing.TB, opts Options) *Env {
 		}
 		_ = a.Close()
 	})
-	return env
+	return a, cfg
+}
+
+// allowSite lets devkinde send the web client back to an app at siteURL
+// (its callback and post-logout URL) and lets test clients follow redirects
+// to it.
+func (e *Env) allowSite(siteURL string) {
+	e.DevKinde.AllowRedirect(devkinde.WebClientID, siteURL+"/callback", siteURL+"/")
+	e.allowHost(siteURL)
+}
+
+func (e *Env) allowHost(u string) {
+	e.hostsMu.Lock()
+	defer e.hostsMu.Unlock()
+	e.hosts[hostOf(u)] = true
+}
+
+func (e *Env) allowedHost(host string) bool {
+	e.hostsMu.Lock()
+	defer e.hostsMu.Unlock()
+	return e.hosts[host]
 }
 
 // Grants returns how many token requests of a grant type ("refresh_token",

@@ -38,13 +38,18 @@ func (e *Env) NewClient(t testing.TB) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{hostOf(e.URL): true, hostOf(e.IssuerURL): true}
+	return e.newClient(jar, e.URL)
+}
+
+// newClient returns a client for the app at baseURL with jar.
+func (e *Env) newClient(jar http.CookieJar, baseURL string) *Client {
 	return &Client{
 		HTTP: &http.Client{Jar: jar, Timeout: requestTimeout,
-			// Never follow a redirect off the two test servers: an open
-			// redirect becomes a test failure, not a request to the internet.
+			// Never follow a redirect off the test servers (devkinde and the
+			// app's replicas): an open redirect becomes a test failure, not
+			// a request to the internet.
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if !allowed[req.URL.Host] {
+				if !e.allowedHost(req.URL.Host) {
 					return fmt.Errorf("%w: %s", ErrOffSiteRedirect, req.URL)
 				}
 				if len(via) >= 10 {
@@ -52,7 +57,7 @@ func (e *Env) NewClient(t testing.TB) *Client {
 				}
 				return nil
 			}},
-		BaseURL: e.URL,
+		BaseURL: baseURL,
 		mu:      &sync.Mutex{},
 		csrf:    new(string),
 	}
@@ -63,7 +68,11 @@ func (e *Env) NewClient(t testing.TB) *Client {
 // on /dashboard.
 func (e *Env) Login(t testing.TB, email string) *Client {
 	t.Helper()
-	c := e.NewClient(t)
+	return login(t, e.NewClient(t), email)
+}
+
+func login(t testing.TB, c *Client, email string) *Client {
+	t.Helper()
 	resp := c.SignIn(t, "/login", email, devkinde.DemoPassword)
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/dashboard" {
 		t.Fatalf("apptest: sign-in as %s ended at %s with %d:\n%s", email, resp.Request.URL, resp.StatusCode, snippet(resp.Body))
@@ -99,6 +108,14 @@ func (c *Client) SignIn(t testing.TB, path, email, password string) *Response {
 	return c.do(t, http.MethodPost, target.String(), strings.NewReader(vals.Encode()), http.Header{
 		"Content-Type": {"application/x-www-form-urlencoded"},
 	})
+}
+
+// At returns a client sharing this one's cookies and CSRF token that sends
+// its requests to the app at baseURL: another replica (Replica.URL), as a
+// load balancer without sticky sessions would. Cookies are per host, not per
+// port, so replicas on 127.0.0.1 see the same cookies.
+func (c *Client) At(baseURL string) *Client {
+	return &Client{HTTP: c.HTTP, BaseURL: strings.TrimRight(baseURL, "/"), mu: c.mu, csrf: c.csrf}
 }
 
 // NoRedirect returns a client sharing this one's cookies that does not follow

@@ -1,0 +1,280 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"permsync/app/apptest"
+	"permsync/kinde"
+	"permsync/store"
+)
+
+// TestReplicasShareSessionsJobsAndEvents proves DESIGN §8: two replicas on
+// one Postgres database, with no sticky sessions, behave as one app. Alice
+// signs in on replica A and her cookie works on B; an admin on B deletes a
+// permission while alice's page on A keeps an event stream open; A refuses
+// her next request and her stream hears about it (the tombstone and the
+// event cross over LISTEN/NOTIFY); the fan-out's jobs, taken by either
+// replica's River client, call refresh_claims once per affected user; and
+// concurrent refreshes of one session split across both replicas make one
+// refresh-token grant (the Postgres row lock).
+func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
+	apptest.RequirePostgres(t)
+	// A 1 ms overlap: a refresh token spent twice is refused, so a second
+	// grant would show as an ended session, not only as a count.
+	env := apptest.Start(t, apptest.Options{RefreshOverlap: time.Millisecond})
+	b := env.StartReplica(t)
+	ctx := context.Background()
+	aliceID := env.UserID(t, "alice@acme.test")
+
+	// 1. Shared sessions: signed in on A, recognised on B.
+	alice := env.Login(t, "alice@acme.test")
+	aliceOnB := alice.At(b.URL)
+	page := aliceOnB.Get(t, "/dashboard")
+	if page.StatusCode != http.StatusOK || page.Request.URL.String() != b.URL+"/dashboard" {
+		t.Fatalf("alice's cookie on B: GET /dashboard ended at %s with %d; want B's dashboard", page.Request.URL, page.StatusCode)
+	}
+	if !slices.Contains(page.Permissions(t), "export:reports") {
+		t.Fatalf("B shows alice without export:reports: %v", page.Permissions(t))
+	}
+	if r := aliceOnB.Get(t, "/reports/export"); r.StatusCode != http.StatusOK {
+		t.Fatalf("before the delete, on B: GET /reports/export = %d", r.StatusCode)
+	}
+	if r := alice.Get(t, "/reports/export"); r.StatusCode != http.StatusOK {
+		t.Fatalf("before the delete, on A: GET /reports/export = %d", r.StatusCode)
+	}
+
+	// 2. Alice's page on A listens; the admin, signed in on B, deletes
+	// export:reports through B's admin panel.
+	stream := openStream(t, alice)
+	adm := b.Login(t, "admin@acme.test")
+	var permID string
+	for _, p := range env.Seed.Permissions {
+		if p.Key == "export:reports" {
+			permID = p.ID
+		}
+	}
+	path := "/admin/permissions/" + permID
+	adm.Get(t, path)
+	env.DevKinde.ResetRequests()
+	resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"export:reports"}})
+	fanout := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(fanout, "/admin/fanouts/") {
+		t.Fatalf("delete on B = %d, Location %q", resp.StatusCode, fanout)
+	}
+
+	// 3. A refuses her very next request: the tombstone was written by B.
+	if r := alice.Get(t, "/reports/export"); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("right after the delete on B: GET /reports/export on A = %d; want 403", r.StatusCode)
+	}
+	// Her stream on A hears both stages (published on B, or by whichever
+	// replica ran her job).
+	if ev := stream.next(t, "claims-changed"); !strings.Contains(ev.Data, `"stage":"tombstoned"`) ||
+		!strings.Contains(ev.Data, "export:reports") {
+		t.Errorf("first claims-changed on A = %s; want stage tombstoned for export:reports", ev.Data)
+	}
+	if ev := stream.next(t, "claims-changed"); !strings.Contains(ev.Data, `"stage":"refreshed"`) {
+		t.Errorf("second claims-changed on A = %s; want stage refreshed", ev.Data)
+	}
+	// A's admin panel shows the fan-out B started, finished.
+	admOnA := adm.At(env.URL)
+	eventually(t, "the fan-out to finish (as A sees it)", func() bool {
+		bar := admOnA.HTMX(t, http.MethodGet, fanout, nil).TestID(t, "progress")
+		return bar.AttrOr("data-finished", "") == "true"
+	})
+
+	// Kinde also announces the delete with a webhook, to both replicas'
+	// endpoints (each registered its site URL): one record, recognised as
+	// already handled, so no second fan-out.
+	var hook *store.WebhookEvent
+	eventually(t, "the permission.deleted webhook to be handled", func() bool {
+		evs, err := env.DB.WebhookEvents(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hook = nil
+		for i := range evs {
+			if evs[i].Type == kinde.EventPermissionDeleted {
+				if hook != nil {
+					t.Fatalf("permission.deleted recorded twice: %s and %s", hook.WebhookID, evs[i].WebhookID)
+				}
+				hook = &evs[i]
+			}
+		}
+		return hook != nil && hook.Status != store.WebhookReceived
+	})
+	if hook.Status != store.WebhookIgnored || hook.FanoutID != "" {
+		t.Errorf("permission.deleted webhook: %s, fan-out %q, %q; want ignored (already handled)", hook.Status, hook.FanoutID, hook.Outcome)
+	}
+
+	// Each affected user's job ran once, across both River clients: one
+	// refresh_claims per user at devkinde, and none for anyone else.
+	items, err := env.DB.FanoutItems(ctx, strings.TrimPrefix(fanout, "/admin/fanouts/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for _, it := range items {
+		if it.Status != store.FanoutItemDone {
+			t.Errorf("fan-out item %s: %s (%s)", it.Email, it.Status, it.LastError)
+		}
+		want[it.UserID] = 1
+	}
+	for _, email := range []string{"admin@acme.test", "alice@acme.test", "carol@acme.test"} {
+		if want[env.UserID(t, email)] != 1 {
+			t.Errorf("fan-out items lack %s: %+v", email, items)
+		}
+	}
+	got := map[string]int{}
+	for _, r := range env.DevKinde.Requests() {
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(r.Path, "/api/v1/users/"), "/refresh_claims"); ok &&
+			r.Method == http.MethodPost && strings.HasPrefix(r.Path, "/api/v1/users/") {
+			got[id]++
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("refresh_claims at devkinde by user = %v; want one each for %v", got, want)
+	}
+	for id := range want {
+		if got[id] != 1 {
+			t.Errorf("refresh_claims for %s: %d calls; want exactly 1", id, got[id])
+		}
+	}
+
+	// River's own record agrees: each job completed at its first attempt.
+	// Which replica's client took which job is up to River; log it.
+	rows, err := env.DB.SQL().QueryContext(ctx, `SELECT args->>'user_id', state, attempt, attempted_by::text
+		FROM river_job WHERE kind = 'refresh_claims'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := 0
+	for rows.Next() {
+		var user, state, by string
+		var attempt int
+		if err := rows.Scan(&user, &state, &attempt, &by); err != nil {
+			t.Fatal(err)
+		}
+		jobs++
+		t.Logf("refresh_claims job for %s: %s at attempt %d, by client %s", user, state, attempt, by)
+		if state != "completed" || attempt != 1 {
+			t.Errorf("refresh_claims job for %s: %s at attempt %d; want completed at 1", user, state, attempt)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if jobs != len(want) {
+		t.Errorf("%d refresh_claims jobs; want %d", jobs, len(want))
+	}
+
+	// Alice's session catches up (background refresh on either replica, or
+	// the guard) and still works on both.
+	epoch, err := env.DB.UserEpoch(ctx, aliceID)
+	if err != nil || epoch < 1 {
+		t.Fatalf("alice's epoch = %d, %v; want bumped", epoch, err)
+	}
+	eventually(t, "alice's session to be rebuilt from a fresh token", func() bool {
+		s := aliceSession(t, env, aliceID)
+		return s.ClaimsEpoch >= epoch && !slices.Contains(s.Permissions, "export:reports")
+	})
+	for _, c := range []*apptest.Client{alice, aliceOnB} {
+		if r := c.Get(t, "/reports"); r.StatusCode != http.StatusOK || r.Request.URL.Path != "/reports" {
+			t.Fatalf("after the fan-out, %s: GET /reports ended at %s with %d", c.BaseURL, r.Request.URL, r.StatusCode)
+		}
+		if r := c.Get(t, "/reports/export"); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("after the fan-out, %s: GET /reports/export = %d; want 403", c.BaseURL, r.StatusCode)
+		}
+	}
+
+	// 4. Ten concurrent refreshes of alice's session, alternating between A
+	// and B: one refresh-token grant, and she stays signed in. First let
+	// every background refresh the fan-out caused (the admin's session too)
+	// finish, so that the grant count is the burst's alone.
+	eventually(t, "every affected session to catch up with its epoch", func() bool {
+		for id := range want {
+			epoch, err := env.DB.UserEpoch(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss, err := env.DB.UserSessions(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range ss {
+				if s.ClaimsEpoch < epoch {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	page = alice.Get(t, "/dashboard")
+	gen, csrf := panelGen(t, page), alice.CSRF(t)
+	env.ResetGrants()
+	const n = 10
+	var (
+		wg       sync.WaitGroup
+		start    = make(chan struct{})
+		statuses = make([]int, n)
+		bodies   = make([]string, n)
+		errs     = make([]error, n)
+	)
+	for i := range n {
+		base := env.URL
+		if i%2 == 1 {
+			base = b.URL
+		}
+		wg.Go(func() {
+			<-start
+			form := url.Values{"gen": {gen}, "_csrf": {csrf}}
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/session/refresh",
+				strings.NewReader(form.Encode()))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("HX-Request", "true")
+			req.Header.Set("X-CSRF-Token", csrf)
+			resp, err := alice.HTTP.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			statuses[i], bodies[i] = resp.StatusCode, string(body)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("refresh %d: %v", i, errs[i])
+		}
+		if statuses[i] != http.StatusOK || !strings.Contains(bodies[i], `id="session-panel"`) {
+			t.Fatalf("refresh %d = %d:\n%.1000s", i, statuses[i], bodies[i])
+		}
+	}
+	if got := env.Grants("refresh_token"); got != 1 {
+		t.Fatalf("refresh_token grants for 10 refreshes across two replicas = %d; want exactly 1", got)
+	}
+	for _, c := range []*apptest.Client{alice, aliceOnB} {
+		if r := c.Get(t, "/dashboard"); r.StatusCode != http.StatusOK || r.Request.URL.Path != "/dashboard" {
+			t.Fatalf("after the refreshes, %s: GET /dashboard ended at %s with %d", c.BaseURL, r.Request.URL, r.StatusCode)
+		}
+	}
+	if s := aliceSession(t, env, aliceID); strconv.FormatInt(s.Generation-1, 10) != gen {
+		t.Errorf("alice's session generation = %d after the burst from %s; want one refresh", s.Generation, gen)
+	}
+}
