@@ -46,6 +46,15 @@ type Config struct {
 	LogFormat       string        // PERMSYNC_LOG_FORMAT: text or json
 	DevKindeAddr    string        // PERMSYNC_DEVKINDE_ADDR: where the embedded devkinde listens
 	DevAccessTTL    time.Duration // PERMSYNC_DEVKINDE_ACCESS_TTL: access-token lifetime in dev mode
+	// JobTimeout is PERMSYNC_JOB_TIMEOUT: how long one attempt of a
+	// background job (a fan-out's refresh_claims, Kinde retries included)
+	// may run before it is cancelled and retried.
+	JobTimeout time.Duration
+	// JobRescueAfter is PERMSYNC_JOB_RESCUE_AFTER: how long a job left
+	// running by a process that died (SIGKILL, OOM, power loss) waits before
+	// another process retries it. At least JobTimeout, so a live job is
+	// never run twice at once; unset, 10m or JobTimeout if that is longer.
+	JobRescueAfter time.Duration
 	// MetricsAddr is PERMSYNC_METRICS_ADDR: "" serves GET /metrics on the
 	// main listener to clients on this machine only, MetricsOff serves no
 	// metrics, and host:port serves /metrics alone on its own listener.
@@ -54,6 +63,12 @@ type Config struct {
 	// Dev is true when no KINDE_ISSUER_URL is set: devkinde runs in-process.
 	Dev bool
 }
+
+// Defaults of PERMSYNC_JOB_TIMEOUT and PERMSYNC_JOB_RESCUE_AFTER.
+const (
+	DefaultJobTimeout     = 2 * time.Minute
+	DefaultJobRescueAfter = 10 * time.Minute
+)
 
 // MetricsOff is the PERMSYNC_METRICS_ADDR value that turns metrics off.
 const MetricsOff = "off"
@@ -139,6 +154,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DevKindeAddr:       e.str("PERMSYNC_DEVKINDE_ADDR", "127.0.0.1:7070"),
 		DevAccessTTL:       e.duration("PERMSYNC_DEVKINDE_ACCESS_TTL", 5*time.Minute),
 		MetricsAddr:        e.str("PERMSYNC_METRICS_ADDR", ""),
+		JobTimeout:         e.duration("PERMSYNC_JOB_TIMEOUT", DefaultJobTimeout),
+		JobRescueAfter:     e.duration("PERMSYNC_JOB_RESCUE_AFTER", 0),
 	}
 	if s := e.str("PERMSYNC_SECRET", ""); s != "" {
 		for _, part := range strings.Split(s, ",") {
@@ -149,6 +166,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(e.str("PERMSYNC_LOG_LEVEL", "info"))); err != nil {
 		e.errs = append(e.errs, fmt.Errorf("PERMSYNC_LOG_LEVEL: %w", err))
+	}
+	if c.JobRescueAfter == 0 {
+		// Unset: the default, or the job timeout when that is longer.
+		c.JobRescueAfter = max(DefaultJobRescueAfter, c.JobTimeout)
 	}
 	c.Dev = c.IssuerURL == ""
 	e.errs = append(e.errs, c.validate()...)
@@ -210,6 +231,10 @@ func (c *Config) validate() []error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("PERMSYNC_LOG_FORMAT: want text or json, got %q", c.LogFormat)
+	}
+	if c.JobTimeout > 0 && c.JobRescueAfter > 0 && c.JobRescueAfter < c.JobTimeout {
+		bad("PERMSYNC_JOB_RESCUE_AFTER (%s) must be at least PERMSYNC_JOB_TIMEOUT (%s): a job still running would be started again",
+			c.JobRescueAfter, c.JobTimeout)
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite:") &&
@@ -284,6 +309,8 @@ func (c Config) Dump(w io.Writer) {
 		{"PERMSYNC_LOG_LEVEL", c.LogLevel.String()},
 		{"PERMSYNC_LOG_FORMAT", c.LogFormat},
 		{"PERMSYNC_METRICS_ADDR", c.MetricsAddr},
+		{"PERMSYNC_JOB_TIMEOUT", c.JobTimeout.String()},
+		{"PERMSYNC_JOB_RESCUE_AFTER", c.JobRescueAfter.String()},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s=%s\n", r[0], r[1])

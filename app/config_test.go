@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -39,6 +40,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"no openid scope", map[string]string{"KINDE_SCOPE": "profile email"}, "openid"},
 		{"mysql url", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
 		{"bad metrics addr", map[string]string{"PERMSYNC_METRICS_ADDR": "9090"}, "PERMSYNC_METRICS_ADDR"},
+		{"bad job timeout", map[string]string{"PERMSYNC_JOB_TIMEOUT": "soon"}, "PERMSYNC_JOB_TIMEOUT"},
+		{"zero job timeout", map[string]string{"PERMSYNC_JOB_TIMEOUT": "0s"}, "PERMSYNC_JOB_TIMEOUT"},
+		{"negative rescue", map[string]string{"PERMSYNC_JOB_RESCUE_AFTER": "-1m"}, "PERMSYNC_JOB_RESCUE_AFTER"},
+		{"rescue before timeout", map[string]string{"PERMSYNC_JOB_TIMEOUT": "5m", "PERMSYNC_JOB_RESCUE_AFTER": "4m"}, "at least PERMSYNC_JOB_TIMEOUT"},
 		{"metrics on the main addr", map[string]string{"PERMSYNC_METRICS_ADDR": "127.0.0.1:8080"}, "PERMSYNC_METRICS_ADDR"},
 	}
 	for _, tt := range tests {
@@ -97,5 +102,30 @@ func TestMetricsAddr(t *testing.T) {
 		if err != nil || cfg.MetricsAddr != v {
 			t.Errorf("PERMSYNC_METRICS_ADDR=%q: got %q, %v", v, cfg.MetricsAddr, err)
 		}
+	}
+}
+
+func TestJobRecoveryConfig(t *testing.T) {
+	tests := []struct {
+		name                 string
+		env                  map[string]string
+		timeout, rescueAfter time.Duration
+	}{
+		{"defaults", nil, 2 * time.Minute, 10 * time.Minute},
+		{"both set", map[string]string{"PERMSYNC_JOB_TIMEOUT": "3s", "PERMSYNC_JOB_RESCUE_AFTER": "4s"}, 3 * time.Second, 4 * time.Second},
+		{"equal", map[string]string{"PERMSYNC_JOB_TIMEOUT": "1m", "PERMSYNC_JOB_RESCUE_AFTER": "1m"}, time.Minute, time.Minute},
+		{"long timeout lifts the default rescue", map[string]string{"PERMSYNC_JOB_TIMEOUT": "15m"}, 15 * time.Minute, 15 * time.Minute},
+		{"rescue alone", map[string]string{"PERMSYNC_JOB_RESCUE_AFTER": "30m"}, 2 * time.Minute, 30 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig(envOf(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.JobTimeout != tt.timeout || cfg.JobRescueAfter != tt.rescueAfter {
+				t.Fatalf("job timeout %s, rescue after %s; want %s, %s", cfg.JobTimeout, cfg.JobRescueAfter, tt.timeout, tt.rescueAfter)
+			}
+		})
 	}
 }

@@ -87,7 +87,9 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return svc.ProcessWebhook(ctx, id, attempt)
 	})
 	l.jobs, err = admin.NewRiverClient(db, admin.JobDeps{Kinde: l.kc, Events: l.pub, Webhooks: proc,
-		Observer: m.jobObserver(), Logger: log.With("component", "jobs")}, admin.RiverOptions{MaxWorkers: admin.WorkersForRate(cfg.KindeRate)})
+		Observer: m.jobObserver(), Logger: log.With("component", "jobs")}, admin.RiverOptions{
+		MaxWorkers: admin.WorkersForRate(cfg.KindeRate), JobTimeout: cfg.JobTimeout, RescueStuckJobsAfter: cfg.JobRescueAfter,
+	})
 	if err != nil {
 		cache.Close()
 		return nil, err
