@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -51,6 +52,11 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	log     *slog.Logger
+
+	// stmts caches prepared statements for the queries of the per-request
+	// path, keyed by their '?' text (see prepared). nil once closed.
+	stmtMu sync.RWMutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Open connects, applies migrations and returns the database.
@@ -58,7 +64,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	db := &DB{log: opts.Logger}
+	db := &DB{log: opts.Logger, stmts: map[string]*sql.Stmt{}}
 	var err error
 	switch {
 	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
@@ -148,8 +154,17 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
-// Close closes the pool.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close closes the cached prepared statements and the pool.
+func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	stmts := db.stmts
+	db.stmts = nil
+	db.stmtMu.Unlock()
+	for _, st := range stmts {
+		_ = st.Close()
+	}
+	return db.sql.Close()
+}
 
 // RiverDriver returns the River driver for this database. Both dialects go
 // through database/sql, so the River client type is *river.Client[*sql.Tx]
@@ -194,6 +209,70 @@ func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 // QueryRow runs a one-row query with '?' placeholders.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return db.sql.QueryRowContext(ctx, db.Rebind(q), args...)
+}
+
+// prepared returns a prepared statement for q ('?' placeholders), preparing
+// it the first time q is asked for and reusing it afterwards. It is for the
+// few statements that run on every request (the session read and the like):
+// database/sql does not cache prepared statements itself, and on SQLite
+// parsing and planning the statement again each time is a large part of a
+// small query's cost. A *sql.Stmt is safe for concurrent use and prepares
+// itself again, transparently, on any other pool connection it runs on
+// (Postgres has several), so one per query text is enough.
+//
+// q must be a constant, never text built from data: the cache keeps every
+// distinct q until Close. Inside a transaction use the Tx's own methods (or
+// tx.StmtContext), not these statements.
+func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	db.stmtMu.RLock()
+	st, ok := db.stmts[q]
+	db.stmtMu.RUnlock()
+	if ok {
+		return st, nil
+	}
+	// Prepare without holding the lock; if another caller raced us to
+	// the same query, keep theirs.
+	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if db.stmts == nil {
+		_ = st.Close()
+		return nil, errors.New("store: database is closed")
+	}
+	if prev, ok := db.stmts[q]; ok {
+		_ = st.Close()
+		return prev, nil
+	}
+	db.stmts[q] = st
+	return st, nil
+}
+
+// errRow is a scanner whose Scan returns err: a QueryRow that failed before
+// it ran.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// queryRowPrepared is QueryRow through the prepared statement for q (see
+// prepared). Scan returns sql.ErrNoRows as *sql.Row does.
+func (db *DB) queryRowPrepared(ctx context.Context, q string, args ...any) scanner {
+	st, err := db.prepared(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// execPrepared is Exec through the prepared statement for q (see prepared).
+func (db *DB) execPrepared(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := db.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // querier is what both *DB and *Tx offer: statements with '?' placeholders,

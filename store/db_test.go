@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"testing"
 )
@@ -60,5 +62,55 @@ func TestRebind(t *testing.T) {
 	db.dialect = SQLite
 	if got := db.Rebind(`x = ?`); got != `x = ?` {
 		t.Fatalf("sqlite rebind changed query: %q", got)
+	}
+}
+
+func TestPreparedStatementsAreReusedAndClosed(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	const q = `SELECT tombstone_version FROM perm_state WHERE id = ?`
+	st1, err := db.prepared(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := db.prepared(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st1 != st2 {
+		t.Fatal("the same query was prepared twice")
+	}
+
+	// Concurrent use of one statement (and its first preparation) is safe.
+	const other = `SELECT epoch FROM user_epochs WHERE user_id = ?`
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			var v int64
+			if err := db.queryRowPrepared(ctx, q, 1).Scan(&v); err != nil {
+				errs <- err
+				return
+			}
+			err := db.queryRowPrepared(ctx, other, uniq("nobody-")).Scan(&v)
+			if errors.Is(err, sql.ErrNoRows) {
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.prepared(ctx, q); err == nil {
+		t.Fatal("prepared after Close succeeded")
+	}
+	if _, err := db.TombstoneVersion(ctx); err == nil {
+		t.Fatal("TombstoneVersion after Close succeeded")
 	}
 }

@@ -26,7 +26,7 @@ type UserEpochInfo struct {
 // UserEpoch returns a user's claims epoch; a user never bumped is at 0.
 func (db *DB) UserEpoch(ctx context.Context, userID string) (int64, error) {
 	var epoch int64
-	err := db.QueryRow(ctx, `SELECT epoch FROM user_epochs WHERE user_id = ?`, userID).Scan(&epoch)
+	err := db.queryRowPrepared(ctx, `SELECT epoch FROM user_epochs WHERE user_id = ?`, userID).Scan(&epoch)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -165,7 +165,7 @@ func putTombstone(ctx context.Context, q *Tx, t Tombstone, restamp bool) error {
 // does not bump it: readers drop expired tombstones by their ExpiresAt.
 func (db *DB) TombstoneVersion(ctx context.Context) (int64, error) {
 	var v int64
-	if err := db.QueryRow(ctx, `SELECT tombstone_version FROM perm_state WHERE id = 1`).Scan(&v); err != nil {
+	if err := db.queryRowPrepared(ctx, `SELECT tombstone_version FROM perm_state WHERE id = 1`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("tombstone version: %w", err)
 	}
 	return v, nil

@@ -148,35 +148,34 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 }
 
 // GetSession returns the live session with the given id (the hash), or
-// ErrNotFound when there is none or it has expired.
+// ErrNotFound when there is none or it has expired. It runs on every
+// signed-in request, through a cached prepared statement.
 func (db *DB) GetSession(ctx context.Context, id string) (*Session, error) {
-	return getSession(ctx, db, db.dialect, id, "")
+	q, withState := getSessionSQL, db.dialect == Postgres
+	if withState {
+		q = getSessionWithStateSQL
+	}
+	return scanSession(db.queryRowPrepared(ctx, q, id, time.Now().UnixMilli()), withState)
 }
 
 // SessionForUpdate reads a session and locks its row until the transaction
 // ends (Postgres SELECT … FOR UPDATE). On SQLite the transaction already holds
 // the database's write lock, so the plain read is just as exclusive.
 func (tx *Tx) SessionForUpdate(ctx context.Context, id string) (*Session, error) {
-	suffix := ""
-	if tx.db.dialect == Postgres {
-		suffix = " FOR UPDATE"
+	q, withState := getSessionSQL, tx.db.dialect == Postgres
+	if withState {
+		q = getSessionWithStateSQL + ` FOR UPDATE`
 	}
-	return getSession(ctx, tx, tx.db.dialect, id, suffix)
+	return scanSession(tx.QueryRow(ctx, q, id, time.Now().UnixMilli()), withState)
 }
 
-// getSession reads one live session; on Postgres with sessionStateColumns.
-func getSession(ctx context.Context, q querier, d Dialect, id, suffix string) (*Session, error) {
-	cols, withState := sessionColumns, d == Postgres
-	if withState {
-		cols += ", " + sessionStateColumns
-	}
-	s, err := scanSession(q.QueryRow(ctx, `SELECT `+cols+` FROM sessions WHERE id = ? AND expires_at > ?`+suffix,
-		id, time.Now().UnixMilli()), withState)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
+// The single-session reads: getSessionWithStateSQL (Postgres) adds
+// sessionStateColumns.
+const (
+	getSessionSQL          = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ? AND expires_at > ?`
+	getSessionWithStateSQL = `SELECT ` + sessionColumns + `, ` + sessionStateColumns +
+		` FROM sessions WHERE id = ? AND expires_at > ?`
+)
 
 // UpdateSessionTokens stores the result of a token refresh: tokens, claims,
 // epoch and expiries. It is a compare-and-swap on s.Generation: when the row
@@ -240,9 +239,11 @@ func (db *DB) SaveSessionValues(ctx context.Context, id string, values []byte) e
 	return nil
 }
 
-// TouchSession records that the session was used at t.
+// TouchSession records that the session was used at t. The session store
+// calls it at most once a minute per session, through a cached prepared
+// statement.
 func (db *DB) TouchSession(ctx context.Context, id string, t time.Time) error {
-	if _, err := db.Exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ?`, Millis(t), id); err != nil {
+	if _, err := db.execPrepared(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ?`, Millis(t), id); err != nil {
 		return fmt.Errorf("touch session: %w", err)
 	}
 	return nil
