@@ -244,11 +244,13 @@ func (c *Config) validate() []error {
 	return errs
 }
 
+// isLoopbackURL reports a plain-http URL on this machine.
 func isLoopbackURL(u *url.URL) bool {
-	if u.Scheme != "http" {
-		return false
-	}
-	host := u.Hostname()
+	return u.Scheme == "http" && isLoopbackHost(u.Hostname())
+}
+
+// isLoopbackHost reports localhost or a loopback address.
+func isLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -166,17 +165,10 @@ func (l *liveSync) registerWebhook(ctx context.Context) {
 	}
 }
 
+// isLoopback reports a URL (of any scheme) on this machine.
 func isLoopback(rawURL string) bool {
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && isLoopbackHost(u.Hostname())
 }
 
 // closeStreams ends every open event stream (the HTTP server calls it when
