@@ -7,6 +7,7 @@ package kinde
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -490,4 +491,161 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 
 func slogHandlerTo(w io.Writer, mu *sync.Mutex) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lockedWriter{mu, w}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestAddsRetriedAfterServerErrors(t *testing.T) {
+	// Adding a role or a direct permission to a member is a set operation:
+	// repeating it changes nothing, so a 5xx is retried (a create is not).
+	ctx := context.Background()
+	for name, call := range map[string]func(c *Client) error{
+		"role":       func(c *Client) error { return c.AddOrganizationUserRole(ctx, "org_a", "kp_1", "r1") },
+		"permission": func(c *Client) error { return c.AddOrganizationUserPermission(ctx, "org_a", "kp_1", "p1") },
+		"role permission": func(c *Client) error {
+			return c.AddRolePermission(ctx, "r1", "p1")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					writeJSON(w, 502, ``)
+					return
+				}
+				writeJSON(w, 200, `{"code":"OK","message":"Success","permissions_added":[],"permissions_removed":[]}`)
+			})
+			if err := call(f.client(Config{})); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.apiHits.Load(); n != 2 {
+				t.Fatalf("API called %d times, want 2", n)
+			}
+		})
+	}
+}
+
+func TestCreateRoleNotRetriedAndInputChecked(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 503, ``)
+	})
+	c := f.client(Config{})
+	ctx := context.Background()
+	if _, err := c.CreateRole(ctx, RoleInput{Key: "k", Name: "K"}); !IsServerError(err) {
+		t.Fatalf("err = %v, want 503", err)
+	}
+	if n := f.apiHits.Load(); n != 1 {
+		t.Fatalf("create sent %d times, want 1", n)
+	}
+	for _, in := range []RoleInput{{Key: "k"}, {Name: "n"}, {Key: " ", Name: "n"}} {
+		if _, err := c.CreateRole(ctx, in); !errors.Is(err, ErrRoleInput) {
+			t.Errorf("CreateRole(%+v) = %v, want ErrRoleInput", in, err)
+		}
+		if err := c.UpdateRole(ctx, "r1", in); !errors.Is(err, ErrRoleInput) {
+			t.Errorf("UpdateRole(%+v) = %v, want ErrRoleInput", in, err)
+		}
+	}
+	if n := f.apiHits.Load(); n != 1 {
+		t.Fatalf("bad input reached the API: %d calls", n)
+	}
+}
+
+func TestRBACEditRequestShapes(t *testing.T) {
+	type seen struct{ method, path, body string }
+	var mu sync.Mutex
+	var got []seen
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.EscapedPath(), string(b)})
+		mu.Unlock()
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/api/v1/roles":
+			writeJSON(w, 201, `{"code":"OK","message":"Success","role":{"id":"r9"}}`)
+		case r.Method == "PATCH" && strings.HasSuffix(r.URL.Path, "/permissions"):
+			writeJSON(w, 200, `{"code":"OK","message":"Success","permissions_added":["p1"],"permissions_removed":[]}`)
+		default:
+			writeJSON(w, 200, `{"code":"OK","message":"Success"}`)
+		}
+	})
+	c := f.client(Config{})
+	ctx := context.Background()
+	yes := true
+	id, err := c.CreateRole(ctx, RoleInput{Key: "auditor", Name: "Auditor", IsDefaultRole: &yes})
+	if err != nil || id != "r9" {
+		t.Fatalf("CreateRole = %q, %v", id, err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.UpdateRole(ctx, "r9", RoleInput{Key: "auditor", Name: "Auditors", Description: "Read-only"}))
+	must(c.AddRolePermission(ctx, "r9", "p1"))
+	must(c.RemoveRolePermission(ctx, "r9", "p2"))
+	must(c.DeleteRole(ctx, "r9"))
+	must(c.AddOrganizationUserRole(ctx, "org_a", "kp:1", "r1"))
+	must(c.RemoveOrganizationUserRole(ctx, "org_a", "kp_1", "r1"))
+	must(c.AddOrganizationUserPermission(ctx, "org_a", "kp_1", "p1"))
+	must(c.RemoveOrganizationUserPermission(ctx, "org_a", "kp_1", "p1"))
+	must(c.RemoveOrganizationUser(ctx, "org_a", "kp:1"))
+	want := []seen{
+		{"POST", "/api/v1/roles", `{"key":"auditor","name":"Auditor","is_default_role":true}`},
+		{"PATCH", "/api/v1/roles/r9", `{"key":"auditor","name":"Auditors","description":"Read-only"}`},
+		{"PATCH", "/api/v1/roles/r9/permissions", `{"permissions":[{"id":"p1"}]}`},
+		{"DELETE", "/api/v1/roles/r9/permissions/p2", ""},
+		{"DELETE", "/api/v1/roles/r9", ""},
+		{"POST", "/api/v1/organizations/org_a/users/kp_1/roles", `{"role_id":"r1"}`},
+		{"DELETE", "/api/v1/organizations/org_a/users/kp_1/roles/r1", ""},
+		{"POST", "/api/v1/organizations/org_a/users/kp_1/permissions", `{"permission_id":"p1"}`},
+		{"DELETE", "/api/v1/organizations/org_a/users/kp_1/permissions/p1", ""},
+		{"DELETE", "/api/v1/organizations/org_a/users/kp_1", ""},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d requests, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("request %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestUpdateRolePermissionsBatches(t *testing.T) {
+	var sizes []int
+	var mu sync.Mutex
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		var body struct {
+			Permissions []struct{ ID, Operation string } `json:"permissions"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		sizes = append(sizes, len(body.Permissions))
+		mu.Unlock()
+		var added, removed []string
+		for _, p := range body.Permissions {
+			if p.Operation == "delete" {
+				removed = append(removed, p.ID)
+			} else {
+				added = append(added, p.ID)
+			}
+		}
+		b, _ := json.Marshal(map[string]any{"permissions_added": added, "permissions_removed": removed})
+		writeJSON(w, 200, string(b))
+	})
+	var add, remove []string
+	for i := range 150 {
+		add = append(add, fmt.Sprintf("a%d", i))
+	}
+	for i := range 60 {
+		remove = append(remove, fmt.Sprintf("r%d", i))
+	}
+	ch, err := f.client(Config{}).UpdateRolePermissions(context.Background(), "r1", add, remove)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Added) != 150 || len(ch.Removed) != 60 {
+		t.Fatalf("change = %d added, %d removed", len(ch.Added), len(ch.Removed))
+	}
+	if len(sizes) != 3 || sizes[0] != 100 || sizes[1] != 100 || sizes[2] != 10 {
+		t.Fatalf("batch sizes %v, want [100 100 10]", sizes)
+	}
 }

@@ -1,6 +1,7 @@
 package kinde
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -78,5 +79,43 @@ func TestErrorHelpers(t *testing.T) {
 	}
 	if StatusCode(wrap(418)) != 418 || StatusCode(nil) != 0 {
 		t.Error("StatusCode wrong")
+	}
+}
+
+func TestErrorKinds(t *testing.T) {
+	cases := []struct {
+		status                       int
+		code                         string
+		unknown, notAssigned, exists bool
+	}{
+		{404, "ROLE_NOT_FOUND", true, false, false},
+		{404, "", true, false, false},
+		{404, "ROUTE_NOT_FOUND", false, false, false},
+		{400, "PERMISSION_INVALID", true, false, false},
+		{400, "USER_NOT_FOUND", true, false, false},
+		{400, "ROLE_NOT_ASSIGNED", false, true, false},
+		{400, "PERMISSION_NOT_IN_ROLE", false, true, false},
+		{400, "USER_NOT_IN_ORGANIZATION", false, true, false},
+		{400, "PERMISSION_KEY_EXISTS", false, false, true},
+		{400, "ROLE_ALREADY_ASSIGNED", false, false, true},
+		{400, "INVALID_REQUEST", false, false, false},
+		{400, "KEY_REQUIRED", false, false, false},
+		{500, "PERMISSION_INVALID", false, false, false},
+		{403, "ROLE_NOT_ASSIGNED", false, false, false},
+	}
+	for _, c := range cases {
+		err := fmt.Errorf("admin: %w", &APIError{Status: c.status, Code: c.code})
+		if got := errors.Is(err, ErrUnknownID); got != c.unknown {
+			t.Errorf("%d %s: unknown id = %v", c.status, c.code, got)
+		}
+		if got := errors.Is(err, ErrNotAssigned); got != c.notAssigned {
+			t.Errorf("%d %s: not assigned = %v", c.status, c.code, got)
+		}
+		if got := errors.Is(err, ErrExists); got != c.exists {
+			t.Errorf("%d %s: exists = %v", c.status, c.code, got)
+		}
+	}
+	if errors.Is(errors.New("plain"), ErrUnknownID) || errors.Is(nil, ErrNotAssigned) {
+		t.Error("a non-API error matched a kind")
 	}
 }
