@@ -164,3 +164,40 @@ func TestDeleteSessionsForcesReLogin(t *testing.T) {
 		t.Errorf("sessions left: %+v", sessions.Sessions)
 	}
 }
+
+// TestRBACEditsAndTheClaimCache pins down which RBAC edits clear a user's
+// cached claims: changes made to the user (a role or a direct permission in
+// an org, removal from the org) do; changes to a role or a permission (its
+// permissions, its key, deleting the role) do not.
+func TestRBACEditsAndTheClaimCache(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.login("alice@acme.test")
+	member := "/api/v1/organizations/" + DefaultOrgCode + "/users/" + seedUserAlice
+
+	// Not cleared: a permission key renamed, the role deleted.
+	expectStatus(t, e.call("PATCH", "/api/v1/permissions/"+seedPermExportReport, map[string]string{"key": "export:all"}, nil), 200)
+	expectStatus(t, e.call("DELETE", "/api/v1/roles/"+seedRoleAnalyst, nil, nil), 200)
+	t2 := e.mustRefresh(tok.RefreshToken)
+	if t2.AccessToken != tok.AccessToken || !slices.Contains(permissionsOf(t, t2.AccessToken), "export:reports") {
+		t.Fatalf("a key rename or a role deletion cleared the cache: %v", permissionsOf(t, t2.AccessToken))
+	}
+
+	// Cleared: a direct grant to alice.
+	expectStatus(t, e.call("POST", member+"/permissions", map[string]string{"permission_id": seedPermDeleteReport}, nil), 200)
+	t3 := e.mustRefresh(t2.RefreshToken)
+	if got := permissionsOf(t, t3.AccessToken); !slices.Equal(got, []string{"delete:reports"}) {
+		t.Fatalf("after a direct grant alice holds %v, want [delete:reports]", got)
+	}
+
+	// Cleared: removal from the organization.
+	expectStatus(t, e.call("DELETE", member, nil, nil), 200)
+	t4 := e.mustRefresh(t3.RefreshToken)
+	if got := permissionsOf(t, t4.AccessToken); len(got) != 0 {
+		t.Fatalf("after removal from the org alice holds %v", got)
+	}
+	if _, ok := claimsOf(t, t4.AccessToken)["roles"]; ok {
+		if roles := claimsOf(t, t4.AccessToken)["roles"].([]any); len(roles) != 0 {
+			t.Errorf("roles after removal from the org: %v", roles)
+		}
+	}
+}

@@ -145,6 +145,13 @@ func TestContractCoversRoutes(t *testing.T) {
 	perms := listPermissions(e)
 	read := permByKeyIn(t, perms, "read:reports")
 
+	// A role and a permission to edit, delete and rename.
+	var cr createRoleResponse
+	expectStatus(t, e.call("POST", "/api/v1/roles", map[string]any{"key": "c_edit", "name": "C edit"}, &cr), 201)
+	expectStatus(t, e.call("POST", "/api/v1/permissions", map[string]string{"key": "c:edit"}, nil), 201)
+	editPerm := permByKeyIn(t, listPermissions(e), "c:edit")
+	member := "/api/v1/organizations/" + DefaultOrgCode + "/users/" + seedUserCarol
+
 	before := validatedResponses.Load()
 	steps := []struct {
 		method, path string
@@ -157,7 +164,8 @@ func TestContractCoversRoutes(t *testing.T) {
 		{"GET", "/api/v1/roles", nil, 200},
 		{"GET", "/api/v1/roles/" + seedRoleViewer, nil, 200},
 		{"POST", "/api/v1/roles", map[string]any{"key": "c_role", "name": "C role"}, 201},
-		{"PATCH", "/api/v1/roles/" + seedRoleViewer, map[string]any{"description": "Reads"}, 201},
+		{"PATCH", "/api/v1/roles/" + seedRoleViewer, map[string]any{"key": "viewer", "name": "Viewer", "description": "Reads"}, 201},
+		{"PATCH", "/api/v1/roles/" + seedRoleViewer, map[string]any{"description": "no key or name"}, 400},
 		{"GET", "/api/v1/roles/" + seedRoleViewer + "/permissions", nil, 200},
 		{"PATCH", "/api/v1/roles/" + seedRoleViewer + "/permissions", map[string]any{"permissions": []map[string]string{{"id": seedPermExportReport}}}, 200},
 		{"DELETE", "/api/v1/roles/" + seedRoleViewer + "/permissions/" + seedPermExportReport, nil, 200},
@@ -183,6 +191,28 @@ func TestContractCoversRoutes(t *testing.T) {
 			"identities": []map[string]any{{"type": "email", "details": map[string]string{"email": "dan@acme.test"}}}}, 200},
 		{"PATCH", "/api/v1/user?id=" + seedUserBob, map[string]any{"given_name": "Robert"}, 200},
 		{"DELETE", "/api/v1/permissions/" + seedPermDeleteReport, nil, 200},
+
+		// The RBAC edits of the admin panel, with their refusals.
+		{"POST", "/api/v1/permissions", map[string]string{"key": "c:edit"}, 400},
+		{"PATCH", "/api/v1/permissions/" + editPerm.ID, map[string]string{"key": "c:edited", "name": "Edited"}, 200},
+		{"PATCH", "/api/v1/permissions/" + editPerm.ID, map[string]string{"key": "read:reports"}, 400},
+		{"PATCH", "/api/v1/roles/" + cr.Role.ID, map[string]any{"key": "c_edited", "name": "C edited"}, 201},
+		{"PATCH", "/api/v1/roles/" + cr.Role.ID + "/permissions", map[string]any{"permissions": []map[string]string{
+			{"id": editPerm.ID}, {"id": seedPermReadReports}}}, 200},
+		{"PATCH", "/api/v1/roles/" + cr.Role.ID + "/permissions", map[string]any{"permissions": []map[string]string{
+			{"id": seedPermReadReports, "operation": "delete"}}}, 200},
+		{"GET", "/api/v1/roles/" + cr.Role.ID + "/permissions", nil, 200},
+		{"DELETE", "/api/v1/roles/" + cr.Role.ID + "/permissions/" + seedPermReadReports, nil, 400},
+		{"POST", member + "/roles", map[string]string{"role_id": cr.Role.ID}, 200},
+		{"DELETE", member + "/roles/" + cr.Role.ID, nil, 200},
+		{"DELETE", member + "/roles/" + cr.Role.ID, nil, 400},
+		{"POST", member + "/permissions", map[string]string{"permission_id": editPerm.ID}, 200},
+		{"DELETE", member + "/permissions/" + editPerm.ID, nil, 200},
+		{"DELETE", member + "/permissions/" + seedPermReadReports, nil, 400},
+		{"DELETE", member, nil, 200},
+		{"DELETE", member, nil, 400},
+		{"DELETE", "/api/v1/roles/" + cr.Role.ID, nil, 200},
+
 		{"GET", "/api/v1/roles/not-a-role", nil, 404},
 		{"GET", "/api/v1/users/" + "kp_00000000000000000000000000000000" + "/sessions", nil, 404},
 		{"GET", "/api/v1/permissions?page_size=abc", nil, 400},

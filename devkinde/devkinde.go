@@ -45,6 +45,11 @@ type Config struct {
 	FaultRate        float64       // fraction of Management API requests answered 500 (0..1)
 	WebhookRetryBase time.Duration // 0 → 1s; backoff base for webhook redelivery
 	Logger           *slog.Logger
+
+	// RoleUpdatedOnPermissionEdits makes a change to a role's permissions
+	// send role.updated. Kinde does not say whether it does, so by default
+	// devkinde sends nothing, the case an app cannot afford to miss.
+	RoleUpdatedOnPermissionEdits bool
 }
 
 // Defaults that mirror Kinde.

@@ -3,6 +3,7 @@ package devkinde
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -130,10 +131,11 @@ func (s *Server) apiCreateRole(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// apiUpdateRole is PATCH /api/v1/roles/{role_id}; Kinde's spec answers 201.
+// apiUpdateRole is PATCH /api/v1/roles/{role_id}; Kinde's spec answers 201
+// and requires name and key in the body.
 func (s *Server) apiUpdateRole(w http.ResponseWriter, r *http.Request) {
 	var body roleBody
-	if err := decodeBody(r, &body, false); err != nil {
+	if err := decodeBody(r, &body, true); err != nil {
 		s.writeAPIErr(w, err)
 		return
 	}
@@ -141,6 +143,12 @@ func (s *Server) apiUpdateRole(w http.ResponseWriter, r *http.Request) {
 		rl, err := findRole(st, r.PathValue("role_id"))
 		if err != nil {
 			return 0, nil, err
+		}
+		if body.Name == nil || strings.TrimSpace(*body.Name) == "" {
+			return 0, nil, badRequest("NAME_REQUIRED", "name is required.")
+		}
+		if body.Key == nil {
+			return 0, nil, badRequest("KEY_REQUIRED", "key is required.")
 		}
 		if err := roleKeys.updateKey(st, body.Key, rl.ID, &rl.Key); err != nil {
 			return 0, nil, err
@@ -199,8 +207,9 @@ func (s *Server) apiGetRolePermissions(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiPatchRolePermissions is PATCH /api/v1/roles/{role_id}/permissions: add
-// and remove in bulk. It emits role.updated and, as on Kinde, leaves cached
-// claims of the role's members untouched.
+// and remove in bulk. As on Kinde, it leaves cached claims of the role's
+// members untouched; it sends role.updated only when configured to
+// (Config.RoleUpdatedOnPermissionEdits).
 func (s *Server) apiPatchRolePermissions(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Permissions []struct {
@@ -242,13 +251,14 @@ func (s *Server) apiPatchRolePermissions(w http.ResponseWriter, r *http.Request)
 			}
 		}
 		if len(resp.PermissionsAdded)+len(resp.PermissionsRemoved) > 0 {
-			s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
+			s.rolePermissionsEdited(st, rl, now)
 		}
 		return http.StatusOK, resp, nil
 	})
 }
 
 // apiDeleteRolePermission is DELETE /api/v1/roles/{role_id}/permissions/{permission_id}.
+// Like the bulk edit it leaves cached claims alone.
 func (s *Server) apiDeleteRolePermission(w http.ResponseWriter, r *http.Request) {
 	pid := r.PathValue("permission_id")
 	s.mutate(w, func(st *state, now time.Time) (int, any, error) {
@@ -260,9 +270,17 @@ func (s *Server) apiDeleteRolePermission(w http.ResponseWriter, r *http.Request)
 			return 0, nil, badRequest("PERMISSION_NOT_IN_ROLE", "The role does not have this permission.")
 		}
 		rl.Permissions = without(rl.Permissions, pid)
-		s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
+		s.rolePermissionsEdited(st, rl, now)
 		return http.StatusOK, ok(), nil
 	})
+}
+
+// rolePermissionsEdited sends role.updated for a change of rl's permissions
+// when Config.RoleUpdatedOnPermissionEdits says Kinde does.
+func (s *Server) rolePermissionsEdited(st *state, rl *role, now time.Time) {
+	if s.cfg.RoleUpdatedOnPermissionEdits {
+		s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
+	}
 }
 
 // apiGetRoleUsers is GET /api/v1/roles/{role_id}/users: users holding the

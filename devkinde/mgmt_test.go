@@ -171,9 +171,16 @@ func TestRolesAPI(t *testing.T) {
 		t.Errorf("removed %v", patch.PermissionsRemoved)
 	}
 	var one roleResponse
-	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+cr.Role.ID, map[string]any{"description": "Reads audits"}, nil), 201)
+	// Kinde's spec requires name and key on an update.
+	for _, body := range []map[string]any{{"description": "Reads audits"}, {"key": "auditor"}, {"name": "Auditor"},
+		{"key": "auditor", "name": " "}} {
+		expectStatus(t, e.call("PATCH", "/api/v1/roles/"+cr.Role.ID, body, nil), 400)
+	}
+	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+cr.Role.ID, map[string]any{"key": "viewer", "name": "V"}, nil), 400)
+	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+cr.Role.ID,
+		map[string]any{"key": "auditors", "name": "Auditors", "description": "Reads audits"}, nil), 201)
 	e.call("GET", "/api/v1/roles/"+cr.Role.ID, nil, &one)
-	if one.Role.Key != "auditor" || one.Role.Description != "Reads audits" {
+	if one.Role.Key != "auditors" || one.Role.Name != "Auditors" || one.Role.Description != "Reads audits" {
 		t.Errorf("role %+v", one.Role)
 	}
 	var ru roleUsersResponse

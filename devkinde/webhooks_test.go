@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 
@@ -103,7 +104,7 @@ func registerHook(t *testing.T, e *testEnv, endpoint string, types ...string) st
 }
 
 func TestWebhooksSignedAndShaped(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *Config) { c.RoleUpdatedOnPermissionEdits = true })
 	rcv := newReceiver(t, 0)
 	registerHook(t, e, rcv.URL, "permission.created", "permission.deleted", "role.updated", "user.updated",
 		"user.authenticated")
@@ -249,5 +250,71 @@ func TestCloseStopsDeliveries(t *testing.T) {
 	n := len(rcv.hooks())
 	if len(e.srv.Deliveries()) < n {
 		t.Errorf("deliveries %d < attempts %d", len(e.srv.Deliveries()), n)
+	}
+}
+
+// hookTypes waits until n webhooks arrived and returns their types in order
+// of arrival, with the user id of each user.* event appended after a colon.
+func hookTypes(t *testing.T, e *testEnv, rcv *hookReceiver, n int) []string {
+	t.Helper()
+	waitFor(t, "webhooks", func() bool { return len(rcv.hooks()) >= n })
+	set := fetchJWKS(t, e)
+	var out []string
+	for _, h := range rcv.hooks() {
+		p := verifyHook(t, set, h.body)
+		typ := p["type"].(string)
+		if u, ok := p["data"].(map[string]any)["user"].(map[string]any); ok {
+			typ += ":" + u["id"].(string)
+		}
+		out = append(out, typ)
+	}
+	return out
+}
+
+// TestRBACEditWebhooks: each RBAC edit of the admin panel sends the event
+// Kinde documents for it; a change to a role's permissions sends none unless
+// RoleUpdatedOnPermissionEdits says Kinde does.
+func TestRBACEditWebhooks(t *testing.T) {
+	all := []string{"role.created", "role.updated", "role.deleted", "permission.created", "permission.updated",
+		"user.updated"}
+	member := "/api/v1/organizations/" + DefaultOrgCode + "/users/" + seedUserBob
+
+	e := newEnv(t)
+	rcv := newReceiver(t, 0)
+	registerHook(t, e, rcv.URL, all...)
+	var cr createRoleResponse
+	expectStatus(t, e.call("POST", "/api/v1/roles", map[string]any{"key": "auditor", "name": "Auditor"}, &cr), 201)
+	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+cr.Role.ID+"/permissions", map[string]any{
+		"permissions": []map[string]string{{"id": seedPermReadReports}}}, nil), 200)
+	expectStatus(t, e.call("DELETE", "/api/v1/roles/"+seedRoleAnalyst+"/permissions/"+seedPermExportReport, nil, nil), 200)
+	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+cr.Role.ID, map[string]any{"key": "auditor", "name": "Auditors"}, nil), 201)
+	expectStatus(t, e.call("POST", "/api/v1/permissions", map[string]string{"key": "audit:read"}, nil), 201)
+	expectStatus(t, e.call("PATCH", "/api/v1/permissions/"+seedPermDeleteReport, map[string]string{"key": "remove:reports"}, nil), 200)
+	expectStatus(t, e.call("POST", member+"/roles", map[string]string{"role_id": cr.Role.ID}, nil), 200)
+	expectStatus(t, e.call("DELETE", member+"/roles/"+cr.Role.ID, nil, nil), 200)
+	expectStatus(t, e.call("POST", member+"/permissions", map[string]string{"permission_id": seedPermExportReport}, nil), 200)
+	expectStatus(t, e.call("DELETE", member+"/permissions/"+seedPermExportReport, nil, nil), 200)
+	expectStatus(t, e.call("DELETE", member, nil, nil), 200)
+	expectStatus(t, e.call("DELETE", "/api/v1/roles/"+cr.Role.ID, nil, nil), 200)
+
+	want := []string{"role.created", "role.updated", "permission.created", "permission.updated",
+		"user.updated:" + seedUserBob, "user.updated:" + seedUserBob, "user.updated:" + seedUserBob,
+		"user.updated:" + seedUserBob, "user.updated:" + seedUserBob, "role.deleted"}
+	got := hookTypes(t, e, rcv, len(want))
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("webhooks\n got %v\nwant %v", got, want)
+	}
+
+	// With the flag, both kinds of role-permission edit send role.updated.
+	e = newEnv(t, func(c *Config) { c.RoleUpdatedOnPermissionEdits = true })
+	rcv = newReceiver(t, 0)
+	registerHook(t, e, rcv.URL, all...)
+	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+seedRoleViewer+"/permissions", map[string]any{
+		"permissions": []map[string]string{{"id": seedPermExportReport}}}, nil), 200)
+	expectStatus(t, e.call("DELETE", "/api/v1/roles/"+seedRoleAnalyst+"/permissions/"+seedPermExportReport, nil, nil), 200)
+	if got := hookTypes(t, e, rcv, 2); !slices.Equal(got, []string{"role.updated", "role.updated"}) {
+		t.Errorf("with RoleUpdatedOnPermissionEdits: %v", got)
 	}
 }
