@@ -97,7 +97,7 @@ func (a *App) wire(ctx context.Context) error {
 
 	a.sessions = auth.NewSessionStore(a.db, keys, cfg.SiteURL, log.With("component", "sessions"))
 	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"),
-		a.metrics.refreshOptions()...)
+		append(a.metrics.refreshOptions(), auth.WithClaimsRefreshInterval(cfg.ClaimsRefreshInterval))...)
 	mw := auth.NewMiddleware(a.sessions, a.refresher, live.cache, log.With("component", "auth"))
 	// The background refresher reads epochs from the database, not the cache:
 	// it wakes on the same event that invalidates the cache, and may run

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"permsync/auth"
 )
 
 // Config is everything permsync reads from its environment. It is parsed once
@@ -59,6 +61,10 @@ type Config struct {
 	// main listener to clients on this machine only, MetricsOff serves no
 	// metrics, and host:port serves /metrics alone on its own listener.
 	MetricsAddr string
+	// ClaimsRefreshInterval is PERMSYNC_CLAIMS_REFRESH_INTERVAL: "Refresh
+	// session" calls refresh_claims at most once per user per interval;
+	// clicks in between refresh tokens only. 0: every click.
+	ClaimsRefreshInterval time.Duration
 
 	// Dev is true when no KINDE_ISSUER_URL is set: devkinde runs in-process.
 	Dev bool
@@ -131,6 +137,20 @@ func (e *env) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// durationOrZero is duration, accepting 0 as well ("0" or "0s").
+func (e *env) durationOrZero(name string, def time.Duration) time.Duration {
+	s := e.str(name, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a duration such as 30s (or 0), got %q", name, s))
+		return def
+	}
+	return d
+}
+
 // LoadConfig reads and validates the configuration.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	e := &env{getenv: getenv}
@@ -156,6 +176,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:        e.str("PERMSYNC_METRICS_ADDR", ""),
 		JobTimeout:         e.duration("PERMSYNC_JOB_TIMEOUT", DefaultJobTimeout),
 		JobRescueAfter:     e.duration("PERMSYNC_JOB_RESCUE_AFTER", 0),
+		ClaimsRefreshInterval: e.durationOrZero("PERMSYNC_CLAIMS_REFRESH_INTERVAL",
+			auth.DefaultClaimsRefreshInterval),
 	}
 	if s := e.str("PERMSYNC_SECRET", ""); s != "" {
 		for _, part := range strings.Split(s, ",") {
@@ -313,6 +335,7 @@ func (c Config) Dump(w io.Writer) {
 		{"PERMSYNC_METRICS_ADDR", c.MetricsAddr},
 		{"PERMSYNC_JOB_TIMEOUT", c.JobTimeout.String()},
 		{"PERMSYNC_JOB_RESCUE_AFTER", c.JobRescueAfter.String()},
+		{"PERMSYNC_CLAIMS_REFRESH_INTERVAL", c.ClaimsRefreshInterval.String()},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s=%s\n", r[0], r[1])

@@ -45,6 +45,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"negative rescue", map[string]string{"PERMSYNC_JOB_RESCUE_AFTER": "-1m"}, "PERMSYNC_JOB_RESCUE_AFTER"},
 		{"rescue before timeout", map[string]string{"PERMSYNC_JOB_TIMEOUT": "5m", "PERMSYNC_JOB_RESCUE_AFTER": "4m"}, "at least PERMSYNC_JOB_TIMEOUT"},
 		{"metrics on the main addr", map[string]string{"PERMSYNC_METRICS_ADDR": "127.0.0.1:8080"}, "PERMSYNC_METRICS_ADDR"},
+		{"negative claims interval", map[string]string{"PERMSYNC_CLAIMS_REFRESH_INTERVAL": "-5s"}, "PERMSYNC_CLAIMS_REFRESH_INTERVAL"},
+		{"bad claims interval", map[string]string{"PERMSYNC_CLAIMS_REFRESH_INTERVAL": "often"}, "PERMSYNC_CLAIMS_REFRESH_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

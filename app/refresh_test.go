@@ -66,6 +66,12 @@ func TestRefreshRotatesTokensAndSessionKeepsWorking(t *testing.T) {
 	if frag.TestID(t, "change-summary").Length() != 1 {
 		t.Error("htmx refresh has no change summary")
 	}
+	// refresh_claims ran for alice a moment ago: this click refreshed her
+	// tokens only, and the panel says so.
+	if frag.TestID(t, "claims-recent").Length() != 1 {
+		t.Errorf("a second click within %s should say it refreshed tokens only: %s",
+			auth.DefaultClaimsRefreshInterval, frag.TestID(t, "change-summary").Text())
+	}
 	if got := env.Grants("refresh_token"); got != 2 {
 		t.Errorf("refresh_token grants = %d; want 2", got)
 	}
@@ -296,5 +302,53 @@ func TestKindeDownKeepsSession(t *testing.T) {
 				t.Fatalf("session lost after the outage: %d", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestManyTabsMakeOneRefreshClaims: "Refresh session" clicked in many tabs
+// (separate sessions of one user, all at once) calls refresh_claims at
+// Kinde once; every other click refreshes tokens only and says so.
+func TestManyTabsMakeOneRefreshClaims(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	const tabs = 6
+	type tab struct {
+		c    *apptest.Client
+		gen  string
+		csrf string
+	}
+	all := make([]tab, tabs)
+	for i := range all {
+		c := env.Login(t, "alice@acme.test") // a session each, as separate browsers would have
+		all[i] = tab{c: c, gen: panelGen(t, c.Get(t, "/dashboard")), csrf: c.CSRF(t)}
+	}
+	env.DevKinde.ResetRequests()
+	var wg sync.WaitGroup
+	recent := make([]bool, tabs)
+	for i, tb := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			frag := tb.c.HTMX(t, http.MethodPost, "/session/refresh", url.Values{"gen": {tb.gen}})
+			recent[i] = frag.TestID(t, "claims-recent").Length() == 1
+		}()
+	}
+	wg.Wait()
+	calls := 0
+	for _, r := range env.DevKinde.Requests() {
+		if strings.HasSuffix(r.Path, "/refresh_claims") {
+			calls++
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("refresh_claims calls = %d; want 1 for %d clicks within %s", calls, tabs, auth.DefaultClaimsRefreshInterval)
+	}
+	n := 0
+	for _, r := range recent {
+		if r {
+			n++
+		}
+	}
+	if n != tabs-1 {
+		t.Fatalf("%d of %d panels say tokens only; want %d", n, tabs, tabs-1)
 	}
 }

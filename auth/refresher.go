@@ -65,7 +65,12 @@ type Change struct {
 	AlreadyRefreshed  bool      // another request refreshed first; no grant was made for this one
 	ClaimsInvalidated bool      // refresh_claims succeeded before the grant
 	ClaimsSkipped     bool      // refresh_claims was wanted but is not configured or failed
-	At                time.Time
+	// ClaimsRecent: refresh_claims was wanted, but "Refresh session" already
+	// called it for this user less than ClaimsEvery ago, so only the tokens
+	// were refreshed.
+	ClaimsRecent bool
+	ClaimsEvery  time.Duration
+	At           time.Time
 }
 
 // RefreshResult is a refreshed session and what changed.
@@ -98,6 +103,20 @@ type Refresher struct {
 	group   singleflight.Group
 	timeout time.Duration
 	now     func() time.Time
+	// claimsEvery is the shortest interval between two refresh_claims calls
+	// for one user made by "Refresh session" (InvalidateClaims).
+	claimsEvery time.Duration
+}
+
+// DefaultClaimsRefreshInterval is how often "Refresh session" may call
+// refresh_claims for one user; clicks in between refresh tokens only.
+const DefaultClaimsRefreshInterval = 30 * time.Second
+
+// WithClaimsRefreshInterval sets how often "Refresh session" may call
+// refresh_claims for one user (DefaultClaimsRefreshInterval when not given;
+// zero or less: every click).
+func WithClaimsRefreshInterval(d time.Duration) RefresherOption {
+	return func(rf *Refresher) { rf.claimsEvery = max(d, 0) }
 }
 
 // NewRefresher builds the refresher. claims may be nil (no M2M credentials).
@@ -106,7 +125,8 @@ func NewRefresher(db *store.DB, o *OIDC, keys *Keyring, claims ClaimsInvalidator
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rf := &Refresher{db: db, oidc: o, keys: keys, claims: claims, log: log, timeout: 30 * time.Second, now: time.Now}
+	rf := &Refresher{db: db, oidc: o, keys: keys, claims: claims, log: log, timeout: 30 * time.Second, now: time.Now,
+		claimsEvery: DefaultClaimsRefreshInterval}
 	for _, opt := range opts {
 		opt(rf)
 	}
@@ -214,14 +234,7 @@ func (rf *Refresher) grantAndSave(ctx context.Context, row *store.Session, req R
 	}
 	change := Change{OldExpiry: row.AccessExpiresAt, At: now}
 	if req.InvalidateClaims {
-		if rf.claims == nil {
-			change.ClaimsSkipped = true
-		} else if err := rf.claims.RefreshUserClaims(ctx, row.UserID); err != nil {
-			rf.log.Warn("refresh_claims failed; refreshing anyway", "user_id", row.UserID, "error", err)
-			change.ClaimsSkipped = true
-		} else {
-			change.ClaimsInvalidated = true
-		}
+		rf.invalidateClaims(ctx, row.UserID, &change)
 	}
 
 	tok, err := rf.oidc.refreshGrant(ctx, toks.Refresh)
@@ -255,6 +268,36 @@ func (rf *Refresher) grantAndSave(ctx context.Context, row *store.Session, req R
 		"token_changed", change.TokenChanged, "added", len(change.Added), "removed", len(change.Removed),
 		"claims_invalidated", change.ClaimsInvalidated)
 	return &RefreshResult{Session: fromRow(&updated), Change: change}, nil
+}
+
+// invalidateClaims calls refresh_claims for the user before a grant, at most
+// once per claimsEvery for the clicks of all their tabs and sessions (on
+// every replica), and records in change what happened.
+func (rf *Refresher) invalidateClaims(ctx context.Context, userID string, change *Change) {
+	if rf.claims == nil {
+		change.ClaimsSkipped = true
+		return
+	}
+	start := rf.now()
+	ok, err := rf.db.ReserveButtonClaimsRefresh(ctx, userID, start, rf.claimsEvery)
+	switch {
+	case err != nil:
+		rf.log.Warn("could not check the refresh_claims interval; refreshing tokens only", "user_id", userID, "error", err)
+		change.ClaimsSkipped = true
+		return
+	case !ok:
+		change.ClaimsRecent, change.ClaimsEvery = true, rf.claimsEvery
+		return
+	}
+	if err := rf.claims.RefreshUserClaims(ctx, userID); err != nil {
+		rf.log.Warn("refresh_claims failed; refreshing anyway", "user_id", userID, "error", err)
+		change.ClaimsSkipped = true
+		return
+	}
+	change.ClaimsInvalidated = true
+	if err := rf.db.MarkClaimsCleared(ctx, userID, start); err != nil {
+		rf.log.Warn("could not record the claims refresh", "user_id", userID, "error", err)
+	}
 }
 
 // classify maps a grant failure: invalid_grant ends the session, anything

@@ -169,6 +169,7 @@ func changeProps(c *auth.Change) *components.Change {
 	return &components.Change{
 		Added: c.Added, Removed: c.Removed, NewExpiry: c.NewExpiry, TokenChanged: c.TokenChanged,
 		AlreadyRefreshed: c.AlreadyRefreshed, ClaimsInvalidated: c.ClaimsInvalidated, ClaimsSkipped: c.ClaimsSkipped,
+		ClaimsRecent: c.ClaimsRecent, ClaimsEvery: c.ClaimsEvery,
 	}
 }
 

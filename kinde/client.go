@@ -44,7 +44,8 @@ type Config struct {
 	// Audience of the M2M token; "" means IssuerURL + "/api".
 	Audience string
 	// Rate is the shared client-side limit in requests per second for every
-	// Management API request, retries included. 0 means DefaultRate.
+	// Management API request, retries included. 0 means DefaultRate. Turns
+	// go by priority: see WithPriority.
 	Rate float64
 	// Burst is the limiter's bucket size. 0 means DefaultBurst.
 	Burst int
@@ -78,7 +79,7 @@ type Client struct {
 	hc         *http.Client
 	log        *slog.Logger
 	obs        Observer
-	limiter    *rate.Limiter
+	budget     *budget // the shared rate limit, handed out by priority
 	tokens     *tokenSource
 	maxRetries int
 	pageSize   int
@@ -116,7 +117,7 @@ func New(cfg Config) *Client {
 		hc:         hc,
 		log:        log,
 		obs:        cfg.Observer,
-		limiter:    rate.NewLimiter(rate.Limit(positiveOr(cfg.Rate, DefaultRate)), positiveOr(cfg.Burst, DefaultBurst)),
+		budget:     newBudget(rate.NewLimiter(rate.Limit(positiveOr(cfg.Rate, DefaultRate)), positiveOr(cfg.Burst, DefaultBurst))),
 		tokens:     newTokenSource(base+"/oauth2/token", cfg.ClientID, cfg.ClientSecret, audience, hc),
 		maxRetries: maxRetries,
 		pageSize:   positiveOr(cfg.PageSize, DefaultPageSize),
@@ -174,7 +175,8 @@ func seg(s string) string { return url.PathEscape(s) }
 //   - A DELETE that gets 404 after an earlier attempt failed ambiguously
 //     (5xx or network error) is treated as done: that attempt deleted it.
 //
-// Every attempt first waits for the shared rate limiter.
+// Every attempt first waits for a turn of the shared rate limit, in the
+// lane of ctx (see WithPriority).
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	var body []byte
 	if r.body != nil {
@@ -300,7 +302,8 @@ func (c *Client) send(ctx context.Context, method, u, logPath string, body []byt
 	return resp.StatusCode, resp.Header, respBody, nil
 }
 
-// waitTurn waits for any shared 429 pause, then for the rate limiter.
+// waitTurn waits for any shared 429 pause, then for a turn of the rate
+// limit in the lane of ctx (PriorityOf).
 func (c *Client) waitTurn(ctx context.Context) error {
 	c.pauseMu.Lock()
 	until := c.pauseUntil
@@ -311,7 +314,7 @@ func (c *Client) waitTurn(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := c.limiter.Wait(ctx); err != nil {
+	if err := c.budget.wait(ctx, PriorityOf(ctx)); err != nil {
 		return fmt.Errorf("rate limiter: %w", err)
 	}
 	return nil

@@ -469,7 +469,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	c := New(Config{IssuerURL: "http://127.0.0.1:1/"})
 	if c.base != "http://127.0.0.1:1" || c.maxRetries != DefaultMaxRetries || c.pageSize != DefaultPageSize ||
-		float64(c.limiter.Limit()) != DefaultRate || c.limiter.Burst() != DefaultBurst {
+		float64(c.budget.lim.Limit()) != DefaultRate || c.budget.lim.Burst() != DefaultBurst {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if got := c.tokens.cfg.EndpointParams.Get("audience"); got != "http://127.0.0.1:1/api" {

@@ -3,7 +3,9 @@
 //
 // The [Client] authenticates with an M2M (client_credentials) token that it
 // caches until shortly before expiry, applies one shared client-side rate limit
-// to every Management API request (retries included), honours 429 responses
+// to every Management API request (retries included) and hands its turns out
+// by priority (interactive, then fan-out, then sync: [WithPriority]), honours
+// 429 responses
 // and their RateLimit-Reset header, retries 5xx and network errors with bounded
 // exponential backoff where that is safe, and turns Kinde error bodies into
 // [*APIError]. Paginated endpoints are exposed as iter.Seq2 iterators.

@@ -53,6 +53,10 @@ type Change struct {
 	AlreadyRefreshed  bool
 	ClaimsInvalidated bool
 	ClaimsSkipped     bool
+	// ClaimsRecent: refresh_claims ran for this user less than ClaimsEvery
+	// ago, so only the tokens were refreshed.
+	ClaimsRecent bool
+	ClaimsEvery  time.Duration
 }
 
 // SessionPanel is the part of the dashboard that "Refresh session" swaps.

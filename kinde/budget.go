@@ -1,0 +1,157 @@
+package kinde
+
+import (
+	"context"
+	"sync"
+
+	"golang.org/x/time/rate"
+)
+
+// Priority is a lane of a Client's Management API budget. Every request waits
+// for a turn of the shared rate limit; when a turn comes up it goes to the
+// oldest waiting request of the most urgent lane, so a queue of fan-out or
+// sync calls never delays a call made for someone waiting on a page.
+type Priority int
+
+// The lanes, most urgent first.
+const (
+	// PriorityInteractive is work someone is waiting for: an admin's action,
+	// a user's "Refresh session". It is the lane of a context that names none.
+	PriorityInteractive Priority = iota
+	// PriorityFanout is background work that finishes a change already made:
+	// claim-refresh fan-outs, webhook processing, the Kinde side of a deletion.
+	PriorityFanout
+	// PrioritySync is bulk reading that keeps local copies true: directory
+	// sync and reconciliation. It gets only the turns no one else wants.
+	PrioritySync
+
+	numPriorities = 3
+)
+
+// String names the lane (for logs and metrics).
+func (p Priority) String() string {
+	switch p {
+	case PriorityInteractive:
+		return "interactive"
+	case PriorityFanout:
+		return "fanout"
+	case PrioritySync:
+		return "sync"
+	}
+	return "unknown"
+}
+
+type priorityKey struct{}
+
+// WithPriority returns a context whose Management API calls wait in lane p.
+// An unknown value is treated as PrioritySync.
+func WithPriority(ctx context.Context, p Priority) context.Context {
+	return context.WithValue(ctx, priorityKey{}, p)
+}
+
+// PriorityOf returns the lane of ctx: the one given to WithPriority, else
+// PriorityInteractive.
+func PriorityOf(ctx context.Context) Priority {
+	p, ok := ctx.Value(priorityKey{}).(Priority)
+	switch {
+	case !ok:
+		return PriorityInteractive
+	case p < PriorityInteractive || p >= numPriorities:
+		return PrioritySync
+	}
+	return p
+}
+
+// budget hands out the turns of a rate limit by priority. Waiters queue in
+// their lane; one granter goroutine, running only while someone waits, takes
+// each turn from the limiter and only then picks who gets it, so a call that
+// arrives while the granter waits for the next turn is considered for it.
+type budget struct {
+	lim *rate.Limiter
+	// next blocks until lim allows one more request.
+	next func()
+
+	mu      sync.Mutex
+	lanes   [numPriorities][]*turn
+	running bool
+}
+
+// turn is one waiting request; ready is closed when it may go.
+type turn struct {
+	ready chan struct{}
+}
+
+func newBudget(lim *rate.Limiter) *budget {
+	// Wait fails only when a request needs more than the burst, and the
+	// burst is at least one.
+	return &budget{lim: lim, next: func() { _ = lim.Wait(context.Background()) }}
+}
+
+// wait blocks until the request may go, or ctx ends.
+func (b *budget) wait(ctx context.Context, p Priority) error {
+	t := &turn{ready: make(chan struct{})}
+	b.mu.Lock()
+	b.lanes[p] = append(b.lanes[p], t)
+	if !b.running {
+		b.running = true
+		go b.grant()
+	}
+	b.mu.Unlock()
+	select {
+	case <-t.ready:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		select {
+		case <-t.ready:
+			// Granted as ctx ended: the turn is spent either way.
+		default:
+			b.lanes[p] = removeTurn(b.lanes[p], t)
+		}
+		return ctx.Err()
+	}
+}
+
+// grant runs while anyone waits: it takes the limiter's next turn and gives
+// it to the first waiter of the most urgent lane.
+func (b *budget) grant() {
+	for {
+		b.mu.Lock()
+		if b.queuedLocked() == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		b.next()
+		b.mu.Lock()
+		for p := range b.lanes {
+			if len(b.lanes[p]) > 0 {
+				t := b.lanes[p][0]
+				b.lanes[p] = b.lanes[p][1:]
+				close(t.ready)
+				break
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// queuedLocked counts the waiters.
+func (b *budget) queuedLocked() int {
+	n := 0
+	for _, l := range b.lanes {
+		n += len(l)
+	}
+	return n
+}
+
+func removeTurn(lane []*turn, t *turn) []*turn {
+	for i, w := range lane {
+		if w == t {
+			return append(lane[:i:i], lane[i+1:]...)
+		}
+	}
+	return lane
+}
