@@ -49,8 +49,8 @@ lint: ## gofmt and go vet (check-generated and check-vendor check generated file
 test: ## Run every test (unit, integration against devkinde, Postgres when reachable, browser tests)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
-		echo "--- store, app, admin and events tests against Postgres"; \
-		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/... ./admin/... ./events/...; \
+		echo "--- store, app, admin, events, fanout and kindesync tests against Postgres"; \
+		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/... ./admin/... ./events/... ./fanout/... ./kindesync/...; \
 	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
 
 # `make bench` runs every benchmark once (a few minutes on 2 cores; see

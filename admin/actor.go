@@ -42,3 +42,8 @@ func (s *Service) authorize(ctx context.Context, a Actor) error {
 	}
 	return nil
 }
+
+// Authorize returns ErrForbidden unless a holds the admin permission. Every
+// Service method checks it; handlers call it before admin pages served by
+// other packages (the webhooks page).
+func (s *Service) Authorize(ctx context.Context, a Actor) error { return s.authorize(ctx, a) }

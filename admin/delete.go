@@ -8,6 +8,7 @@ import (
 
 	"permsync/apperr"
 	"permsync/events"
+	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -62,7 +63,7 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		return nil, err
 	}
 	if err := s.kinde.DeletePermission(ctx, p.ID); err != nil {
-		s.audit(ctx, a, "permission.delete", target, store.AuditFailed, "Kinde did not delete it: "+readableJobError(err))
+		s.audit(ctx, a, "permission.delete", target, store.AuditFailed, "Kinde did not delete it: "+fanout.ReadableError(err))
 		return nil, kindeError(err, "Permission")
 	}
 	s.invalidateDirectory()
@@ -77,12 +78,12 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 	tomb := store.Tombstone{PermissionKey: p.Key, PermissionID: p.ID, CreatedAt: now,
 		ExpiresAt: now.Add(s.tombstoneTTL), Reason: "deleted by " + a.name()}
 	f := &store.Fanout{
-		ID: newFanoutID(), Kind: FanoutPermissionDeleted, ActorID: a.UserID, ActorEmail: a.Email,
+		ID: fanout.NewID(), Kind: FanoutPermissionDeleted, ActorID: a.UserID, ActorEmail: a.Email,
 		PermissionID: p.ID, PermissionKey: p.Key, Reason: "Permission " + p.Key + " was deleted.", CreatedAt: now,
 	}
 	items := make([]store.FanoutItem, len(affected))
 	for i, u := range affected {
-		items[i] = store.FanoutItem{UserID: u.UserID, Email: u.Email, Reasons: formatReasons(u.Reasons)}
+		items[i] = store.FanoutItem{UserID: u.UserID, Email: u.Email, Reasons: fanout.FormatReasons(u.Reasons)}
 	}
 	err = s.db.InTx(rctx, func(tx *store.Tx) error {
 		if err := tx.PutTombstone(rctx, tomb); err != nil {
@@ -91,7 +92,7 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		if err := tx.MarkPermissionDeleted(rctx, p.ID, p.Key); err != nil {
 			return err
 		}
-		if err := s.startFanoutTx(rctx, tx, f, items); err != nil {
+		if err := s.fanouts.StartTx(rctx, tx, f, items); err != nil {
 			return err
 		}
 		return tx.AddAudit(rctx, store.AuditEntry{
@@ -105,8 +106,8 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 	}
 	events.NotifyTombstonesChanged(s.pub) // caches first, so the pages' next request sees it
 	for _, u := range affected {
-		publishJSON(s.pub, events.UserTopic(u.UserID), EventClaimsChanged, ClaimsChangedData{
-			Stage: StageTombstoned, Reason: f.Reason, PermissionKey: p.Key, FanoutID: f.ID,
+		events.PublishJSON(s.pub, events.UserTopic(u.UserID), events.EventClaimsChanged, events.ClaimsChangedData{
+			Stage: events.StageTombstoned, Reason: f.Reason, PermissionKey: p.Key, FanoutID: f.ID,
 		})
 	}
 	s.publishProgress(rctx, f.ID, "", "")

@@ -2,27 +2,18 @@ package admin
 
 import (
 	"context"
-	"database/sql"
-	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"permsync/events"
+	"permsync/fanout"
 	"permsync/kinde"
+	"permsync/kindesync"
 	"permsync/store"
 )
-
-// ClaimsRefresher invalidates one user's claim cache at Kinde
-// (POST /users/{id}/refresh_claims). The fan-out worker needs only this.
-type ClaimsRefresher interface {
-	RefreshUserClaims(ctx context.Context, userID string) error
-}
 
 // KindeAPI is what the admin service needs from Kinde's Management API.
 // *kinde.Client satisfies it; its methods rate-limit and retry 429/5xx.
 type KindeAPI interface {
-	ClaimsRefresher
+	fanout.ClaimsRefresher
 	AllPermissions(ctx context.Context) ([]kinde.Permission, error)
 	DeletePermission(ctx context.Context, id string) error
 	AllRoles(ctx context.Context) ([]kinde.Role, error)
@@ -49,14 +40,13 @@ type SessionStore interface {
 }
 
 // Publisher sends server-sent events. *events.Broker satisfies it.
-type Publisher interface {
-	Publish(topic string, e events.Event)
-}
+type Publisher = events.Publisher
 
-// JobInserter enqueues River jobs inside a database transaction.
-// *river.Client[*sql.Tx] satisfies it.
-type JobInserter interface {
-	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+// Fanouts starts and retries fan-outs inside the caller's transaction.
+// *fanout.Engine satisfies it.
+type Fanouts interface {
+	StartTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem) error
+	RequeueFailedTx(ctx context.Context, tx *store.Tx, fanoutID string) (int, error)
 }
 
 // WebhookStats reports on received Kinde webhooks, for the overview. It is
@@ -66,9 +56,4 @@ type WebhookStats interface {
 }
 
 // WebhookHealth summarises received webhooks.
-type WebhookHealth struct {
-	Known          bool      // false when no WebhookStats is configured or it failed
-	Received24h    int       // webhooks received in the last 24 hours
-	Failed24h      int       // of those, how many could not be verified or processed
-	LastReceivedAt time.Time // zero if none yet
-}
+type WebhookHealth = kindesync.WebhookHealth

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"permsync/events"
+	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -188,7 +189,7 @@ func (s *Service) buildDirectory(ctx context.Context) (*directory, error) {
 				}
 				if r := d.roleByKey[rk]; r != nil {
 					for _, p := range r.perms {
-						u.perms[p.Key] = addReason(u.perms[p.Key], Reason{Kind: ReasonRole, RoleKey: rk})
+						u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonRole, RoleKey: rk})
 					}
 				}
 			}
@@ -200,7 +201,7 @@ func (s *Service) buildDirectory(ctx context.Context) (*directory, error) {
 	for _, u := range d.users {
 		slices.Sort(u.roles)
 		for _, rs := range u.perms {
-			sortReasons(rs)
+			fanout.SortReasons(rs)
 		}
 	}
 	slices.SortFunc(d.users, func(a, b *dirUser) int {
@@ -238,8 +239,8 @@ func (s *Service) directGrants(ctx context.Context, d *directory, org string, me
 				u := d.member(h, org)
 				// The filter may also match grants through roles; those already
 				// have their role reasons.
-				if !hasRoleReason(u.perms[p.Key]) {
-					u.perms[p.Key] = addReason(u.perms[p.Key], Reason{Kind: ReasonDirect})
+				if !fanout.HasRoleReason(u.perms[p.Key]) {
+					u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonDirect})
 				}
 			}
 		}
@@ -253,11 +254,11 @@ func (s *Service) directGrants(ctx context.Context, d *directory, org string, me
 		u := d.userByID[m.ID]
 		for _, p := range perms {
 			if len(p.Roles) == 0 {
-				u.perms[p.Key] = addReason(u.perms[p.Key], Reason{Kind: ReasonDirect})
+				u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonDirect})
 				continue
 			}
 			for _, r := range p.Roles {
-				u.perms[p.Key] = addReason(u.perms[p.Key], Reason{Kind: ReasonRole, RoleKey: r.Key})
+				u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonRole, RoleKey: r.Key})
 			}
 		}
 	}

@@ -64,7 +64,7 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	if err != nil || !slices.Contains(keys, "export:reports") {
 		t.Fatalf("tombstones = %v, %v", keys, err)
 	}
-	if n := len(h.pub.named(events.UserTopic(alice), admin.EventClaimsChanged)); n == 0 {
+	if n := len(h.pub.named(events.UserTopic(alice), events.EventClaimsChanged)); n == 0 {
 		t.Error("alice's pages were not told about the tombstone")
 	}
 
@@ -92,12 +92,12 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	// claims-changed, then progress), so the fan-out can read as finished
 	// just before the last events go out.
 	waitFor(t, 10*time.Second, "a progress event at the start and per user", func() bool {
-		return len(h.pub.named(events.AdminTopic, admin.EventFanoutProgress)) >= 4
+		return len(h.pub.named(events.AdminTopic, events.EventFanoutProgress)) >= 4
 	})
-	var refreshed admin.ClaimsChangedData
-	evs := h.pub.named(events.UserTopic(alice), admin.EventClaimsChanged)
+	var refreshed events.ClaimsChangedData
+	evs := h.pub.named(events.UserTopic(alice), events.EventClaimsChanged)
 	if err := json.Unmarshal([]byte(evs[len(evs)-1].Data), &refreshed); err != nil ||
-		refreshed.Stage != admin.StageRefreshed || refreshed.Epoch != 1 || refreshed.PermissionKey != "export:reports" {
+		refreshed.Stage != events.StageRefreshed || refreshed.Epoch != 1 || refreshed.PermissionKey != "export:reports" {
 		t.Errorf("last claims-changed for alice = %+v (%v)", refreshed, err)
 	}
 	entries, err := h.svc.Audit(ctx, h.admin, 10)
@@ -263,7 +263,7 @@ func TestFanoutSurvivesRestart(t *testing.T) {
 		return err == nil && p.Done >= 5
 	})
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := h.river.StopAndCancel(stopCtx); err != nil {
+	if err := h.river.StopNow(stopCtx); err != nil {
 		t.Fatalf("stop and cancel: %v", err)
 	}
 	cancel()
@@ -339,7 +339,7 @@ func TestRefreshAndRevokeUser(t *testing.T) {
 	if err != nil || len(left) != 0 {
 		t.Fatalf("sessions left = %d, %v", len(left), err)
 	}
-	if len(h.pub.named(events.UserTopic(alice), admin.EventSessionEnded)) != 1 {
+	if len(h.pub.named(events.UserTopic(alice), events.EventSessionEnded)) != 1 {
 		t.Error("no session-ended event")
 	}
 	found := false

@@ -2,25 +2,20 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"permsync/apperr"
-	"permsync/events"
+	"permsync/fanout"
 	"permsync/store"
 )
 
 // Fan-out kinds.
 const (
-	FanoutPermissionDeleted = "permission_deleted" // an admin deleted a permission
-	FanoutUserRefresh       = "user_refresh"       // an admin refreshed one user's claims
+	FanoutPermissionDeleted = fanout.KindPermissionDeleted // an admin deleted a permission
+	FanoutUserRefresh       = fanout.KindUserRefresh       // an admin refreshed one user's claims
+	FanoutWebhook           = fanout.KindWebhook           // a Kinde webhook started it
 )
 
 // Fan-out item statuses, as stored.
@@ -115,7 +110,7 @@ func (s *Service) Fanout(ctx context.Context, a Actor, id string) (*FanoutProgre
 	p.Items = make([]FanoutItem, len(items))
 	for i, it := range items {
 		p.Items[i] = FanoutItem{
-			UserID: it.UserID, Email: it.Email, Reasons: parseReasons(it.Reasons), Status: it.Status,
+			UserID: it.UserID, Email: it.Email, Reasons: fanout.ParseReasons(it.Reasons), Status: it.Status,
 			Attempts: it.Attempts, LastError: it.LastError, UpdatedAt: it.UpdatedAt, DoneAt: it.DoneAt,
 		}
 	}
@@ -129,32 +124,25 @@ func (s *Service) RetryFanout(ctx context.Context, a Actor, id string) (*RetryRe
 	if err != nil {
 		return nil, err
 	}
-	var items []store.FanoutItem
+	var requeued int
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if items, err = tx.RequeueFailedFanoutItems(ctx, id); err != nil || len(items) == 0 {
-			return err
-		}
-		jobs := make([]FanoutArgs, len(items))
-		for i, it := range items {
-			jobs[i] = FanoutArgs{FanoutID: id, UserID: it.UserID, Round: it.Round}
-		}
-		if err := s.enqueueTx(ctx, tx, jobs); err != nil {
+		if requeued, err = s.fanouts.RequeueFailedTx(ctx, tx, id); err != nil || requeued == 0 {
 			return err
 		}
 		return tx.AddAudit(ctx, store.AuditEntry{
 			ActorID: a.UserID, Actor: a.name(), Action: "fanout.retry", Target: id, Outcome: store.AuditOK,
-			Detail: fmt.Sprintf("Queued %d failed user(s) again.", len(items)),
+			Detail: fmt.Sprintf("Queued %d failed user(s) again.", requeued),
 		})
 	})
 	if err != nil {
 		s.audit(ctx, a, "fanout.retry", id, store.AuditFailed, "Could not queue the failed users again.")
 		return nil, errInternal(err)
 	}
-	if len(items) > 0 {
+	if requeued > 0 {
 		s.publishProgress(ctx, f.ID, "", "")
 	}
-	return &RetryResult{FanoutID: id, Requeued: len(items)}, nil
+	return &RetryResult{FanoutID: id, Requeued: requeued}, nil
 }
 
 // authorizedFanout checks the actor, then reads the fan-out, or
@@ -208,72 +196,10 @@ func progressOf(f store.Fanout, now time.Time) *FanoutProgress {
 	return p
 }
 
-// newFanoutID returns a random fan-out id, "fo_" and 16 hex digits.
-func newFanoutID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return "fo_" + hex.EncodeToString(b[:])
-}
-
-// startFanoutTx records a fan-out with one pending item per user and
-// enqueues their jobs, inside tx.
-func (s *Service) startFanoutTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem) error {
-	if err := tx.CreateFanout(ctx, f, items); err != nil {
-		return err
-	}
-	jobs := make([]FanoutArgs, len(items))
-	for i, it := range items {
-		jobs[i] = FanoutArgs{FanoutID: f.ID, UserID: it.UserID}
-	}
-	return s.enqueueTx(ctx, tx, jobs)
-}
-
-// enqueueTx inserts the refresh_claims jobs, unique per (fan-out, user,
-// round), and records each job's id on its item.
-func (s *Service) enqueueTx(ctx context.Context, tx *store.Tx, jobs []FanoutArgs) error {
-	if len(jobs) == 0 {
-		return nil
-	}
-	params := make([]river.InsertManyParams, len(jobs))
-	for i, j := range jobs {
-		params[i] = river.InsertManyParams{Args: j}
-	}
-	res, err := s.jobs.InsertManyTx(ctx, tx.Tx, params)
-	if err != nil {
-		return fmt.Errorf("enqueue fan-out jobs: %w", err)
-	}
-	for _, r := range res {
-		if r == nil || r.Job == nil {
-			continue
-		}
-		var args FanoutArgs
-		if err := json.Unmarshal(r.Job.EncodedArgs, &args); err != nil {
-			return fmt.Errorf("enqueue fan-out jobs: decode args: %w", err)
-		}
-		if err := tx.SetFanoutItemJob(ctx, args.FanoutID, args.UserID, r.Job.ID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // publishProgress sends a fan-out's counters to the admin topic. userID and
 // status name the item that just changed, if any.
 func (s *Service) publishProgress(ctx context.Context, fanoutID, userID, status string) {
-	publishProgress(ctx, s.db, s.pub, s.log, fanoutID, userID, status)
-}
-
-// publishProgress is shared by the service and the workers.
-func publishProgress(ctx context.Context, db *store.DB, pub Publisher, log *slog.Logger, fanoutID, userID, status string) {
-	f, err := db.Fanout(ctx, fanoutID)
-	if err != nil {
-		log.WarnContext(ctx, "admin: could not read fan-out for progress", "fanout_id", fanoutID, "error", err)
-		return
-	}
-	publishJSON(pub, events.AdminTopic, EventFanoutProgress, FanoutProgressData{
-		FanoutID: f.ID, Total: f.Total, Done: f.Done, Failed: f.Failed, Pending: f.Pending(),
-		Finished: !f.FinishedAt.IsZero(), UserID: userID, Status: status,
-	})
+	fanout.PublishProgress(ctx, s.db, s.pub, s.log, fanoutID, userID, status)
 }
 
 // audit records an entry outside any transaction; a failure is logged.

@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"permsync/admin"
 	"permsync/devkinde"
 	"permsync/events"
+	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -123,7 +122,7 @@ type harnessOpts struct {
 	extraUsers int     // analysts added to the default seed: user00@acme.test, …
 	kindeRate  float64 // client-side rate; 0 → 100/s, burst 10
 	kindeBurst int
-	river      admin.RiverOptions
+	river      fanout.Options
 	noStart    bool // do not start River; call h.start()
 }
 
@@ -138,8 +137,8 @@ type harness struct {
 	pub   *recorder
 	log   *slog.Logger
 	svc   *admin.Service
-	river *river.Client[*sql.Tx]
-	ropts admin.RiverOptions
+	river *fanout.Engine
+	ropts fanout.Options
 	admin admin.Actor
 }
 
@@ -194,18 +193,18 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	return h
 }
 
-// newRiver builds another River client on the harness's database.
-func (h *harness) newRiver() *river.Client[*sql.Tx] {
+// newRiver builds another fan-out engine on the harness's database.
+func (h *harness) newRiver() *fanout.Engine {
 	h.t.Helper()
-	c, err := admin.NewRiverClient(h.db, admin.JobDeps{Kinde: h.kc, Events: h.pub, Logger: h.log}, h.ropts)
+	c, err := fanout.New(h.db, fanout.Deps{Kinde: h.kc, Events: h.pub, Logger: h.log}, h.ropts)
 	if err != nil {
-		h.t.Fatalf("river client: %v", err)
+		h.t.Fatalf("fan-out engine: %v", err)
 	}
 	return c
 }
 
-// start starts a River client and stops it when the test ends.
-func (h *harness) start(c *river.Client[*sql.Tx]) {
+// start starts a fan-out engine and stops it when the test ends.
+func (h *harness) start(c *fanout.Engine) {
 	h.t.Helper()
 	if err := c.Start(context.Background()); err != nil {
 		h.t.Fatalf("river start: %v", err)
@@ -213,7 +212,7 @@ func (h *harness) start(c *river.Client[*sql.Tx]) {
 	h.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		_ = admin.StopRiver(ctx, c, 5*time.Second)
+		_ = c.Stop(ctx, 5*time.Second)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"permsync/apperr"
+	"permsync/fanout"
 	"permsync/kinde"
 )
 
@@ -39,14 +40,6 @@ type Tombstone struct {
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	Reason        string
-}
-
-// AffectedUser is a user a permission deletion reaches, and why.
-type AffectedUser struct {
-	UserID  string
-	Email   string
-	Name    string
-	Reasons []Reason
 }
 
 // PermissionDetail is the permission page: the permission and who deleting
@@ -124,7 +117,7 @@ func (s *Service) PermissionDetail(ctx context.Context, a Actor, id string) (*Pe
 	}
 	out := &PermissionDetail{Permission: s.summary(d, p), Affected: affected, CanDelete: true}
 	for _, u := range affected {
-		if hasRoleReason(u.Reasons) {
+		if fanout.HasRoleReason(u.Reasons) {
 			out.RoleHolders++
 		}
 		if slices.Contains(u.Reasons, Reason{Kind: ReasonDirect}) {
@@ -173,7 +166,7 @@ func (s *Service) resolveAffected(ctx context.Context, p kinde.Permission, orgs 
 			u = &AffectedUser{UserID: id}
 			byID[id] = u
 		}
-		u.Reasons = addReason(u.Reasons, r)
+		u.Reasons = fanout.AddReason(u.Reasons, r)
 		return u
 	}
 
@@ -206,7 +199,7 @@ func (s *Service) resolveAffected(ctx context.Context, p kinde.Permission, orgs 
 		}
 		for _, m := range direct {
 			names[m.ID] = nameOf(m)
-			if u := byID[m.ID]; u != nil && hasRoleReason(u.Reasons) {
+			if u := byID[m.ID]; u != nil && fanout.HasRoleReason(u.Reasons) {
 				continue // the filter may match grants through roles too
 			}
 			add(m.ID, Reason{Kind: ReasonDirect})
@@ -224,7 +217,7 @@ func (s *Service) resolveAffected(ctx context.Context, p kinde.Permission, orgs 
 	s.fillNames(ctx, byID, names, orgs)
 	out := make([]AffectedUser, 0, len(byID))
 	for _, u := range byID {
-		sortReasons(u.Reasons)
+		fanout.SortReasons(u.Reasons)
 		out = append(out, *u)
 	}
 	slices.SortFunc(out, func(a, b AffectedUser) int {

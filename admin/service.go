@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"permsync/fanout"
 	"permsync/store"
 )
 
@@ -15,7 +16,7 @@ const (
 	DefaultAdminPermission = "admin:permissions"
 	// DefaultTombstoneTTL outlives Kinde's default (and recommended maximum)
 	// access-token lifetime of 24 hours, with an hour to spare.
-	DefaultTombstoneTTL = 25 * time.Hour
+	DefaultTombstoneTTL = fanout.DefaultTombstoneTTL
 	// DefaultDirectoryTTL is how long a Kinde directory snapshot (permissions,
 	// roles, users) is reused by the listing pages.
 	DefaultDirectoryTTL = 15 * time.Second
@@ -47,7 +48,7 @@ type Service struct {
 	kinde    KindeAPI
 	sessions SessionStore
 	pub      Publisher
-	jobs     JobInserter
+	fanouts  Fanouts
 	log      *slog.Logger
 	webhooks WebhookStats
 
@@ -60,9 +61,9 @@ type Service struct {
 	dir   *directory
 }
 
-// NewService returns a Service. db, kc, sessions, pub and jobs are required;
-// jobs is usually the River client from NewRiverClient.
-func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher, jobs JobInserter, opts Options) (*Service, error) {
+// NewService returns a Service. db, kc, sessions, pub and fanouts are
+// required; fanouts is usually the *fanout.Engine.
+func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher, fanouts Fanouts, opts Options) (*Service, error) {
 	switch {
 	case db == nil:
 		return nil, errors.New("admin: NewService: db is nil")
@@ -72,11 +73,11 @@ func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher,
 		return nil, errors.New("admin: NewService: session store is nil")
 	case pub == nil:
 		return nil, errors.New("admin: NewService: publisher is nil")
-	case jobs == nil:
-		return nil, errors.New("admin: NewService: job inserter is nil")
+	case fanouts == nil:
+		return nil, errors.New("admin: NewService: fan-out engine is nil")
 	}
 	s := &Service{
-		db: db, kinde: kc, sessions: sessions, pub: pub, jobs: jobs,
+		db: db, kinde: kc, sessions: sessions, pub: pub, fanouts: fanouts,
 		log:          opts.Logger,
 		webhooks:     opts.Webhooks,
 		adminKey:     opts.AdminPermission,

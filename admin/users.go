@@ -9,6 +9,7 @@ import (
 
 	"permsync/apperr"
 	"permsync/events"
+	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -175,9 +176,9 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 				g.Reasons = []Reason{{Kind: ReasonDirect}}
 			}
 			for _, r := range p.Roles {
-				g.Reasons = addReason(g.Reasons, Reason{Kind: ReasonRole, RoleKey: r.Key})
+				g.Reasons = fanout.AddReason(g.Reasons, Reason{Kind: ReasonRole, RoleKey: r.Key})
 			}
-			sortReasons(g.Reasons)
+			fanout.SortReasons(g.Reasons)
 			out.Grants = append(out.Grants, g)
 			if !g.Tombstoned {
 				effective[p.Key] = true
@@ -257,14 +258,14 @@ func (s *Service) RefreshUserClaims(ctx context.Context, a Actor, userID string)
 	}
 	ku, err := s.kinde.User(ctx, userID)
 	if err != nil {
-		s.audit(ctx, a, "user.refresh_claims", userID, store.AuditFailed, "Kinde did not find the user: "+readableJobError(err))
+		s.audit(ctx, a, "user.refresh_claims", userID, store.AuditFailed, "Kinde did not find the user: "+fanout.ReadableError(err))
 		return nil, kindeError(err, "User")
 	}
-	f := &store.Fanout{ID: newFanoutID(), Kind: FanoutUserRefresh, ActorID: a.UserID, ActorEmail: a.Email,
+	f := &store.Fanout{ID: fanout.NewID(), Kind: FanoutUserRefresh, ActorID: a.UserID, ActorEmail: a.Email,
 		Reason: "An admin refreshed your claims."}
 	items := []store.FanoutItem{{UserID: userID, Email: ku.Email}}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.startFanoutTx(ctx, tx, f, items); err != nil {
+		if err := s.fanouts.StartTx(ctx, tx, f, items); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, store.AuditEntry{
@@ -301,11 +302,11 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, userID string
 		return nil, errInternal(err)
 	}
 	res := &RevokeResult{LocalSessions: int(n)}
-	publishJSON(s.pub, events.UserTopic(userID), EventSessionEnded, SessionEndedData{Reason: "An admin signed you out."})
+	events.PublishJSON(s.pub, events.UserTopic(userID), events.EventSessionEnded, events.SessionEndedData{Reason: "An admin signed you out."})
 
 	if err := s.kinde.DeleteUserSessions(ctx, userID); err != nil {
 		s.audit(ctx, a, "user.revoke_sessions", userID, store.AuditPartial,
-			fmt.Sprintf("Deleted %d local session(s); Kinde's sessions were not ended: %s", n, readableJobError(err)))
+			fmt.Sprintf("Deleted %d local session(s); Kinde's sessions were not ended: %s", n, fanout.ReadableError(err)))
 		return res, apperr.Wrap(err, apperr.Unavailable, fmt.Sprintf(
 			"Ended %d permsync session(s), but Kinde's sessions could not be ended: %s", n, apperr.MessageOf(kindeError(err, "User"))))
 	}

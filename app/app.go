@@ -111,7 +111,7 @@ func (a *App) wire(ctx context.Context) error {
 		Events: live.broker, SessionRows: a.db, Shutdown: live.shutdown, Metrics: a.metrics.handlerMetrics(),
 	}
 	if live.admin != nil {
-		deps.WebhookDecoder, deps.WebhookReceiver, deps.AdminWebhooks = live.hooks, live.admin, live.admin
+		deps.WebhookDecoder, deps.WebhookReceiver, deps.AdminWebhooks = live.hooks, live.sync, live.sync
 		deps.Admin = live.admin
 	}
 	e, err := handlers.NewServer(deps)

@@ -20,9 +20,9 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"permsync/admin"
 	"permsync/app/apptest"
 	"permsync/devkinde"
+	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -342,7 +342,7 @@ func runningRefreshJobs(t *testing.T, path string) int {
 	defer db.Close()
 	var n int
 	if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM river_job WHERE state = 'running' AND kind = ?`,
-		admin.JobKindRefreshClaims).Scan(&n); err != nil {
+		fanout.JobKindRefreshClaims).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -11,12 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"permsync/admin"
 	"permsync/auth"
 	"permsync/events"
+	"permsync/fanout"
 	"permsync/kinde"
+	"permsync/kindesync"
 	"permsync/store"
 )
 
@@ -28,10 +27,10 @@ const startupKindeTimeout = 10 * time.Second
 const riverGrace = 5 * time.Second
 
 // liveSync is the machinery that keeps permissions true while the app runs
-// (DESIGN §4): the event broker (and, on Postgres, its bridge to the other
+// (docs/ARCHITECTURE.md): the event broker (and, on Postgres, its bridge to the other
 // replicas), the cached permission state, background refresh and, with M2M
-// credentials, the Management API client, River and the admin service that
-// receive and process Kinde webhooks.
+// credentials, the Management API client, the fan-out engine, the admin
+// service and Kinde sync, which receives and processes Kinde webhooks.
 type liveSync struct {
 	log    *slog.Logger
 	broker *events.Broker
@@ -40,8 +39,9 @@ type liveSync struct {
 	cache  *auth.PermCache
 	bg     *auth.BackgroundRefresher
 	kc     *kinde.Client          // nil without M2M credentials
-	jobs   *river.Client[*sql.Tx] // nil without M2M credentials
+	jobs   *fanout.Engine         // nil without M2M credentials
 	admin  *admin.Service         // nil without M2M credentials
+	sync   *kindesync.Syncer      // nil without M2M credentials
 	hooks  *kinde.WebhookVerifier // nil without M2M credentials
 	site   string                 // the app's public URL
 	issuer string
@@ -53,7 +53,8 @@ type liveSync struct {
 }
 
 // newLiveSync builds the broker, the permission cache (loading it) and, with
-// M2M credentials, the Kinde client, River client and admin service.
+// M2M credentials, the Kinde client, fan-out engine, admin service and
+// Kinde sync.
 func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client, m *metrics,
 	log *slog.Logger) (*liveSync, error) {
 	l := &liveSync{log: log, broker: events.NewBroker(), site: cfg.SiteURL, issuer: cfg.IssuerURL,
@@ -78,39 +79,33 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		IssuerURL: cfg.IssuerURL, ClientID: cfg.M2MClientID, ClientSecret: cfg.M2MClientSecret,
 		Rate: cfg.KindeRate, Logger: log.With("component", "kinde"), Observer: m.kindeObserver(),
 	})
-	// The worker needs the service and the service needs the client: the
-	// processor reaches the service once it exists (jobs run only after
-	// Start, by which time it does).
-	var svc *admin.Service
-	proc := webhookProcessorFunc(func(ctx context.Context, id string, attempt int) error {
-		return svc.ProcessWebhook(ctx, id, attempt)
-	})
-	l.jobs, err = admin.NewRiverClient(db, admin.JobDeps{Kinde: l.kc, Events: l.pub, Webhooks: proc,
-		Observer: m.jobObserver(), Logger: log.With("component", "jobs")}, admin.RiverOptions{
-		MaxWorkers: admin.WorkersForRate(cfg.KindeRate), JobTimeout: cfg.JobTimeout, RescueStuckJobsAfter: cfg.JobRescueAfter,
-	})
-	if err != nil {
+	fail := func(err error) (*liveSync, error) {
 		cache.Close()
 		return nil, err
 	}
-	svc, err = admin.NewService(db, l.kc, db, l.pub, l.jobs, admin.Options{
-		AdminPermission: cfg.AdminPermission, Webhooks: admin.DBWebhookStats{DB: db},
+	l.jobs, err = fanout.New(db, fanout.Deps{Kinde: l.kc, Events: l.pub, Observer: m.jobObserver(),
+		Logger: log.With("component", "jobs")}, fanout.Options{
+		MaxWorkers: fanout.WorkersForRate(cfg.KindeRate), JobTimeout: cfg.JobTimeout, RescueStuckJobsAfter: cfg.JobRescueAfter,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	l.admin, err = admin.NewService(db, l.kc, db, l.pub, l.jobs, admin.Options{
+		AdminPermission: cfg.AdminPermission, Webhooks: kindesync.Stats{DB: db},
 		Logger: log.With("component", "admin"),
 	})
 	if err != nil {
-		cache.Close()
-		return nil, err
+		return fail(err)
 	}
-	l.admin = svc
+	l.sync, err = kindesync.New(db, l.kc, db, l.pub, l.jobs, l.admin.Directory(), kindesync.Options{
+		Logger: log.With("component", "kindesync"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	l.jobs.HandleWebhooks(l.sync)
 	l.hooks = kinde.NewWebhookVerifier(cfg.IssuerURL, hc)
 	return l, nil
-}
-
-// webhookProcessorFunc adapts a function to admin.WebhookProcessor.
-type webhookProcessorFunc func(ctx context.Context, webhookID string, attempt int) error
-
-func (f webhookProcessorFunc) ProcessWebhook(ctx context.Context, webhookID string, attempt int) error {
-	return f(ctx, webhookID, attempt)
 }
 
 // start runs the background parts until stop: the cache's drain loop,
@@ -137,7 +132,7 @@ func (l *liveSync) start(ctx context.Context) error {
 	}
 	kctx, kcancel := context.WithTimeout(ctx, startupKindeTimeout)
 	defer kcancel()
-	if err := l.admin.SyncPermissionKeys(kctx); err != nil {
+	if err := l.sync.SyncPermissionKeys(kctx); err != nil {
 		l.log.Warn("could not record Kinde's permission keys at start; webhooks for permissions deleted before the next listing may not resolve",
 			"error", err)
 	}
@@ -151,13 +146,13 @@ func (l *liveSync) start(ctx context.Context) error {
 func (l *liveSync) registerWebhook(ctx context.Context) {
 	endpoint := strings.TrimRight(l.site, "/") + "/webhooks/kinde"
 	if !strings.HasPrefix(endpoint, "https://") && !isLoopback(l.issuer) {
-		admin.LogWebhookHelp(l.log, endpoint, errors.New("the site URL is not https; Kinde only delivers to https endpoints"))
+		kindesync.LogWebhookHelp(l.log, endpoint, errors.New("the site URL is not https; Kinde only delivers to https endpoints"))
 		return
 	}
-	created, err := admin.EnsureWebhook(ctx, l.kc, endpoint)
+	created, err := kindesync.EnsureWebhook(ctx, l.kc, endpoint)
 	switch {
 	case err != nil:
-		admin.LogWebhookHelp(l.log, endpoint, err)
+		kindesync.LogWebhookHelp(l.log, endpoint, err)
 	case created:
 		l.log.Info("registered the webhook endpoint at Kinde", "endpoint", endpoint)
 	default:
@@ -177,11 +172,12 @@ func (l *liveSync) closeStreams() {
 	l.shutdownOnce.Do(func() { close(l.shutdown) })
 }
 
-// stop stops River (running jobs get riverGrace) and the background loops.
+// stop stops the fan-out engine (running jobs get riverGrace) and the
+// background loops.
 func (l *liveSync) stop(ctx context.Context) {
 	l.closeStreams()
 	if l.jobs != nil && l.cancel != nil {
-		if err := admin.StopRiver(ctx, l.jobs, riverGrace); err != nil {
+		if err := l.jobs.Stop(ctx, riverGrace); err != nil {
 			l.log.Warn("stop jobs", "error", err)
 		}
 	}

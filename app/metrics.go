@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"permsync/admin"
 	"permsync/auth"
+	"permsync/fanout"
 	"permsync/handlers"
 	"permsync/kinde"
 	"permsync/store"
@@ -159,7 +159,7 @@ func (m *metrics) kindeObserver() kinde.Observer {
 	return kindeObserver{m}
 }
 
-func (m *metrics) jobObserver() admin.JobObserver {
+func (m *metrics) jobObserver() fanout.JobObserver {
 	if m == nil {
 		return nil
 	}
@@ -210,7 +210,7 @@ func (o kindeObserver) ObserveRetry(method, endpoint string, reason kinde.RetryR
 	o.m.kindeRetries.WithLabelValues(method, endpoint, string(reason)).Inc()
 }
 
-// jobObserver adapts metrics to admin.JobObserver.
+// jobObserver adapts metrics to fanout.JobObserver.
 type jobObserver struct{ m *metrics }
 
 func (o jobObserver) FanoutItemFinished(status string) { o.m.fanoutItems.WithLabelValues(status).Inc() }

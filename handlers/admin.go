@@ -34,6 +34,7 @@ type adminService interface {
 	roleService
 	userService
 	fanoutService
+	authorizer
 }
 
 // adminBase is what every admin feature struct shares: rendering, flashes

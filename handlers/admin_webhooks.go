@@ -7,24 +7,39 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"permsync/admin"
+	"permsync/kindesync"
 	"permsync/views/pages"
 )
 
-// webhookLister lists received webhooks (*admin.Service).
+// webhookLister lists received webhooks (*kindesync.Syncer).
 type webhookLister interface {
-	Webhooks(ctx context.Context, a admin.Actor, limit int) (*admin.WebhookLog, error)
+	Webhooks(ctx context.Context, limit int) (*kindesync.WebhookLog, error)
+}
+
+// authorizer checks an actor holds the admin permission (*admin.Service).
+type authorizer interface {
+	Authorize(ctx context.Context, a admin.Actor) error
 }
 
 // AdminWebhooks serves GET /admin/webhooks: the Kinde webhooks received,
 // what permsync did with each, and the deliveries it refused.
 type AdminWebhooks struct {
-	rd   *renderer
-	list webhookLister
+	rd    *renderer
+	list  webhookLister
+	authz authorizer
 }
 
 // List is GET /admin/webhooks.
 func (h *AdminWebhooks) List(c echo.Context) error {
-	log, err := asActor(c, h.list.Webhooks, 100)
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := h.authz.Authorize(ctx, a); err != nil {
+		return err
+	}
+	log, err := h.list.Webhooks(ctx, 100)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"permsync/admin"
 	"permsync/auth"
 	"permsync/events"
 	"permsync/store"
@@ -138,7 +137,7 @@ func (h *Events) Stream(c echo.Context) error {
 		// Signed out: tell the page to go to sign-in (an EventSource cannot
 		// follow a redirect to a login page).
 		w.WriteHeader(http.StatusOK)
-		_ = writeEvent(w, admin.EventSessionEnded, `{"reason":"You are signed out."}`)
+		_ = writeEvent(w, events.EventSessionEnded, `{"reason":"You are signed out."}`)
 		return nil
 	}
 	release, refused, open := h.limits.acquire(s.ID, s.UserID)
@@ -195,7 +194,7 @@ func (h *Events) Stream(c echo.Context) error {
 			if !ok {
 				return nil
 			}
-			if e.Name == admin.EventSessionEnded {
+			if e.Name == events.EventSessionEnded {
 				// The event is per user; this stream ends only if its own
 				// session is gone (another of the user's sessions may have
 				// ended).
@@ -208,7 +207,7 @@ func (h *Events) Stream(c echo.Context) error {
 			if writeEvent(w, e.Name, e.Data) != nil {
 				return nil
 			}
-			if e.Name == admin.EventClaimsChanged {
+			if e.Name == events.EventClaimsChanged {
 				if st := h.check(ctx, s.ID); st.known {
 					setAdmin(st.admin)
 				}
@@ -223,7 +222,7 @@ func (h *Events) Stream(c echo.Context) error {
 		case <-beat.C:
 			st := h.check(ctx, s.ID)
 			if !st.alive {
-				_ = writeEvent(w, admin.EventSessionEnded, `{"reason":"Your session has ended."}`)
+				_ = writeEvent(w, events.EventSessionEnded, `{"reason":"Your session has ended."}`)
 				return nil
 			}
 			if st.known {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"permsync/admin"
 	"permsync/auth"
 	"permsync/events"
 	"permsync/store"
@@ -312,12 +311,12 @@ func TestAdminStreamFollowsPermission(t *testing.T) {
 		if subs() != 1 {
 			t.Fatalf("admin topic subscribers = %d", subs())
 		}
-		rig.broker.Publish(events.AdminTopic, events.Event{Name: admin.EventFanoutProgress, Data: "{}"})
-		s.expect(t, "event: "+admin.EventFanoutProgress)
+		rig.broker.Publish(events.AdminTopic, events.Event{Name: events.EventFanoutProgress, Data: "{}"})
+		s.expect(t, "event: "+events.EventFanoutProgress)
 
 		rig.setDead("admin:permissions", true)
-		rig.broker.Publish(events.UserTopic("root"), events.Event{Name: admin.EventClaimsChanged, Data: "{}"})
-		s.expect(t, "event: "+admin.EventClaimsChanged)
+		rig.broker.Publish(events.UserTopic("root"), events.Event{Name: events.EventClaimsChanged, Data: "{}"})
+		s.expect(t, "event: "+events.EventClaimsChanged)
 		waitUntil(t, "the admin topic to be dropped", func() bool { return subs() == 0 })
 	})
 	t.Run("heartbeat", func(t *testing.T) {

@@ -97,7 +97,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	adm.GET("/fanouts/:id", fanouts.Show)
 	adm.POST("/fanouts/:id/retry", fanouts.Retry)
 	if d.AdminWebhooks != nil {
-		hooksPage := &AdminWebhooks{rd: rd, list: d.AdminWebhooks}
+		hooksPage := &AdminWebhooks{rd: rd, list: d.AdminWebhooks, authz: d.Admin}
 		adm.GET("/webhooks", hooksPage.List)
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"permsync/admin"
 	"permsync/kinde"
+	"permsync/kindesync"
 )
 
 // MaxWebhookBytes caps a webhook body; Kinde's are a few KB.
@@ -21,13 +21,13 @@ type webhookDecoder interface {
 	Decode(ctx context.Context, raw []byte) (*kinde.Event, error)
 }
 
-// webhookReceiver records verified deliveries (*admin.Service).
+// webhookReceiver records verified deliveries (*kindesync.Syncer).
 type webhookReceiver interface {
-	ReceiveWebhook(ctx context.Context, d admin.WebhookDelivery) (admin.ReceiveResult, error)
+	ReceiveWebhook(ctx context.Context, d kindesync.WebhookDelivery) (kindesync.ReceiveResult, error)
 	RejectWebhook(ctx context.Context, status int, reason, webhookID string)
 }
 
-// Webhooks serves POST /webhooks/kinde (DESIGN §4.4). CSRF is skipped for
+// Webhooks serves POST /webhooks/kinde (see kindesync/receive.go). CSRF is skipped for
 // it: the JWS signature authenticates the sender. Answers are plain text:
 // 200 once recorded (or a duplicate), 4xx for deliveries that will never be
 // accepted, 5xx when Kinde should deliver again.
@@ -64,7 +64,7 @@ func (h *Webhooks) Receive(c echo.Context) error {
 		id = ev.EventID
 	}
 	log := h.log.With("webhook_id", id, "event_id", ev.EventID, "event_type", ev.Type)
-	res, err := h.rcv.ReceiveWebhook(ctx, admin.WebhookDelivery{ID: id, Event: ev})
+	res, err := h.rcv.ReceiveWebhook(ctx, kindesync.WebhookDelivery{ID: id, Event: ev})
 	if err != nil {
 		log.Error("webhook: could not record delivery; Kinde will deliver again", "error", err)
 		h.metrics.webhookDelivery(webhookError, "")

@@ -17,8 +17,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
 
-	"permsync/admin"
 	"permsync/kinde"
+	"permsync/kindesync"
 )
 
 // countingReceiver records what reaches the receiver.
@@ -27,9 +27,9 @@ type countingReceiver struct {
 	rejected atomic.Int32
 }
 
-func (r *countingReceiver) ReceiveWebhook(context.Context, admin.WebhookDelivery) (admin.ReceiveResult, error) {
+func (r *countingReceiver) ReceiveWebhook(context.Context, kindesync.WebhookDelivery) (kindesync.ReceiveResult, error) {
 	r.received.Add(1)
-	return admin.ReceiveResult{}, nil
+	return kindesync.ReceiveResult{}, nil
 }
 
 func (r *countingReceiver) RejectWebhook(context.Context, int, string, string) { r.rejected.Add(1) }

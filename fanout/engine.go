@@ -1,4 +1,4 @@
-package admin
+package fanout
 
 import (
 	"context"
@@ -13,11 +13,12 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"permsync/events"
 	"permsync/store"
 )
 
-// RiverOptions tune the job client. Zero values take the defaults.
-type RiverOptions struct {
+// Options tune the engine. Zero values take the defaults.
+type Options struct {
 	// MaxWorkers is how many fan-out jobs run at once (default 4). The
 	// kinde client's shared rate limit sets the real pace; this only bounds
 	// how many wait for it.
@@ -53,7 +54,7 @@ func WorkersForRate(rate float64) int {
 	return min(32, max(4, int(math.Ceil(rate/5))))
 }
 
-func (o *RiverOptions) defaults() {
+func (o *Options) defaults() {
 	if o.MaxWorkers <= 0 {
 		o.MaxWorkers = 4
 	}
@@ -81,35 +82,56 @@ func (o *RiverOptions) defaults() {
 	}
 }
 
-// NewRiverClient returns the River client that runs fan-out jobs on db
-// (SQLite through riversqlite, Postgres through riverdatabasesql; River's
-// tables are migrated by store.Open). Jobs live in the database, so they
-// survive a restart. The client also inserts jobs: pass it to NewService.
-// Start it with Start(ctx) and stop it with StopRiver.
-func NewRiverClient(db *store.DB, deps JobDeps, opts RiverOptions) (*river.Client[*sql.Tx], error) {
+// Deps are what the engine's workers need.
+type Deps struct {
+	Kinde  ClaimsRefresher  // required: the fan-out worker's refresh_claims
+	Events events.Publisher // required: claims-changed and fanout-progress
+	// Observer, when set, is told how fan-out items end (metrics).
+	Observer JobObserver
+	Logger   *slog.Logger
+}
+
+// Engine runs permsync's durable jobs on River: one refresh_claims job per
+// user of a fan-out, the periodic maintenance, and the processing of
+// received Kinde webhooks (through the WebhookHandler given to
+// HandleWebhooks). Jobs live in the database (SQLite through riversqlite,
+// Postgres through riverdatabasesql; River's tables are migrated by
+// store.Open), so they survive a restart. Callers enqueue inside their own
+// transaction, so a job exists exactly when the records it works on do.
+type Engine struct {
+	db       *store.DB
+	pub      events.Publisher
+	log      *slog.Logger
+	client   *river.Client[*sql.Tx]
+	webhooks WebhookHandler // set by HandleWebhooks before Start; nil: none
+	started  bool
+}
+
+// New returns an engine on db. Call HandleWebhooks (optional), then Start;
+// Stop at the end. The engine enqueues jobs before Start too.
+func New(db *store.DB, deps Deps, opts Options) (*Engine, error) {
 	if db == nil || deps.Kinde == nil || deps.Events == nil {
-		return nil, errors.New("admin: NewRiverClient: db, Kinde and Events are required")
+		return nil, errors.New("fanout: New: db, Kinde and Events are required")
 	}
 	opts.defaults()
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	e := &Engine{db: db, pub: deps.Events, log: log}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &refreshWorker{
 		db: db, kinde: deps.Kinde, pub: deps.Events, obs: deps.Observer, log: log, timeout: opts.JobTimeout,
 	}); err != nil {
-		return nil, fmt.Errorf("admin: register worker: %w", err)
+		return nil, fmt.Errorf("fanout: register worker: %w", err)
 	}
 	if err := river.AddWorkerSafely(workers, &maintenanceWorker{
-		db: db, pub: deps.Events, obs: deps.Observer, log: log, staleAfter: opts.RescueStuckJobsAfter + opts.MaintenanceInterval,
+		engine: e, obs: deps.Observer, staleAfter: opts.RescueStuckJobsAfter + opts.MaintenanceInterval,
 	}); err != nil {
-		return nil, fmt.Errorf("admin: register worker: %w", err)
+		return nil, fmt.Errorf("fanout: register worker: %w", err)
 	}
-	if deps.Webhooks != nil {
-		if err := river.AddWorkerSafely(workers, newWebhookWorker(db, deps.Webhooks, log)); err != nil {
-			return nil, fmt.Errorf("admin: register worker: %w", err)
-		}
+	if err := river.AddWorkerSafely(workers, &webhookWorker{engine: e}); err != nil {
+		return nil, fmt.Errorf("fanout: register worker: %w", err)
 	}
 	cooldown := min(100*time.Millisecond, opts.FetchPollInterval)
 	client, err := river.NewClient(db.RiverDriver(), &river.Config{
@@ -130,24 +152,44 @@ func NewRiverClient(db *store.DB, deps JobDeps, opts RiverOptions) (*river.Clien
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("admin: river client: %w", err)
+		return nil, fmt.Errorf("fanout: river client: %w", err)
 	}
-	return client, nil
+	e.client = client
+	return e, nil
 }
 
-// StopRiver stops the client gracefully: running jobs get up to grace to
+// HandleWebhooks sets who processes received webhooks. Call it before
+// Start; webhook jobs run only after Start.
+func (e *Engine) HandleWebhooks(h WebhookHandler) {
+	if e.started {
+		panic("fanout: HandleWebhooks after Start")
+	}
+	e.webhooks = h
+}
+
+// Start starts working jobs until Stop.
+func (e *Engine) Start(ctx context.Context) error {
+	e.started = true
+	return e.client.Start(ctx)
+}
+
+// Stop stops the engine gracefully: running jobs get up to grace to
 // finish, then they are cancelled (and retried after the next start).
-func StopRiver(ctx context.Context, c *river.Client[*sql.Tx], grace time.Duration) error {
+func (e *Engine) Stop(ctx context.Context, grace time.Duration) error {
 	sctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
-	err := c.Stop(sctx)
+	err := e.client.Stop(sctx)
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	cctx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel2()
-	return c.StopAndCancel(cctx)
+	return e.client.StopAndCancel(cctx)
 }
+
+// StopNow stops at once, cancelling running jobs (tests simulate a crash
+// with it).
+func (e *Engine) StopNow(ctx context.Context) error { return e.client.StopAndCancel(ctx) }
 
 // backoffPolicy retries after base·2^(attempt-1), capped at max, with the
 // upper half jittered so that a fan-out's failures do not retry in step.

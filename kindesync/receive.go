@@ -1,4 +1,4 @@
-package admin
+package kindesync
 
 import (
 	"context"
@@ -8,21 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
-
+	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
 
-// Receiving Kinde webhooks (DESIGN §4.4). The HTTP handler verifies the JWS
-// and calls ReceiveWebhook, which records the delivery and enqueues its job
-// in one transaction; the job (ProcessWebhook) acts on it once.
-
-// JobKindWebhook is the River job kind that processes a received webhook.
-const JobKindWebhook = "kinde_webhook"
-
-// FanoutWebhook is the kind of a fan-out started by a Kinde webhook.
-const FanoutWebhook = "webhook"
+// Receiving Kinde webhooks (handlers/webhooks.go verifies the JWS and calls
+// ReceiveWebhook, which records the delivery and enqueues its job in one
+// transaction; the job (ProcessWebhook) acts on it once.
 
 // DefaultMaxWebhookAge is how old a webhook's payload timestamp may be
 // before the delivery is ignored. Kinde retries for about three days, and
@@ -34,19 +27,6 @@ const DefaultMaxWebhookAge = 7 * 24 * time.Hour
 // the admin page); well beyond DefaultMaxWebhookAge, so an event old enough
 // to be forgotten is also old enough to be ignored.
 const WebhookRetention = 30 * 24 * time.Hour
-
-// WebhookArgs is the job that processes one received webhook.
-type WebhookArgs struct {
-	WebhookID string `json:"webhook_id" river:"unique"`
-}
-
-// Kind implements river.JobArgs.
-func (WebhookArgs) Kind() string { return JobKindWebhook }
-
-// InsertOpts implements river.JobArgsWithInsertOpts: one job per delivery.
-func (WebhookArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
-}
 
 // WebhookDelivery is a verified webhook, ready to record.
 type WebhookDelivery struct {
@@ -65,7 +45,7 @@ type ReceiveResult struct {
 // transaction, enqueues the job that processes it. A delivery whose webhook
 // id or event id is already recorded is a duplicate and changes nothing.
 // Only an error means the sender should deliver again.
-func (s *Service) ReceiveWebhook(ctx context.Context, d WebhookDelivery) (ReceiveResult, error) {
+func (s *Syncer) ReceiveWebhook(ctx context.Context, d WebhookDelivery) (ReceiveResult, error) {
 	ev := d.Event
 	payload, err := json.Marshal(eventJSON(ev))
 	if err != nil {
@@ -89,11 +69,7 @@ func (s *Service) ReceiveWebhook(ctx context.Context, d WebhookDelivery) (Receiv
 			res.Duplicate = !inserted
 			return err
 		}
-		_, err = s.jobs.InsertManyTx(ctx, tx.Tx, []river.InsertManyParams{{Args: WebhookArgs{WebhookID: d.ID}}})
-		if err != nil {
-			return fmt.Errorf("enqueue webhook job: %w", err)
-		}
-		return nil
+		return s.fanouts.EnqueueWebhookTx(ctx, tx, d.ID)
 	})
 	if err != nil {
 		return ReceiveResult{}, err
@@ -103,12 +79,12 @@ func (s *Service) ReceiveWebhook(ctx context.Context, d WebhookDelivery) (Receiv
 
 // RejectWebhook records a delivery refused before it was recorded, for the
 // admin page. Failures are logged, not returned: the caller answers anyway.
-func (s *Service) RejectWebhook(ctx context.Context, status int, reason, webhookID string) {
+func (s *Syncer) RejectWebhook(ctx context.Context, status int, reason, webhookID string) {
 	err := s.db.AddWebhookRejection(context.WithoutCancel(ctx), store.WebhookRejection{
 		HTTPStatus: status, Reason: reason, WebhookID: webhookID,
 	})
 	if err != nil {
-		s.log.WarnContext(ctx, "admin: could not record webhook rejection", "error", err)
+		s.log.WarnContext(ctx, "kindesync: could not record webhook rejection", "error", err)
 	}
 }
 
@@ -131,24 +107,11 @@ func eventJSON(ev *kinde.Event) any {
 	return out
 }
 
-// webhookWorker works WebhookArgs through a WebhookProcessor.
-type webhookWorker struct {
-	river.WorkerDefaults[WebhookArgs]
-	proc WebhookProcessor
-	db   *store.DB
-	log  interface {
-		WarnContext(context.Context, string, ...any)
-	}
-}
-
-// WebhookProcessor processes one recorded webhook (*Service does).
-type WebhookProcessor interface {
-	ProcessWebhook(ctx context.Context, webhookID string, attempt int) error
-}
-
-// Work implements river.Worker.
-func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) error {
-	err := w.proc.ProcessWebhook(ctx, job.Args.WebhookID, job.Attempt)
+// HandleWebhookJob processes a recorded webhook for its job (it
+// implements fanout.WebhookHandler) and records a failed attempt on the
+// webhook for the admin page.
+func (s *Syncer) HandleWebhookJob(ctx context.Context, webhookID string, attempt, maxAttempts int) error {
+	err := s.ProcessWebhook(ctx, webhookID, attempt)
 	if err == nil {
 		return nil
 	}
@@ -156,23 +119,37 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 	defer cancel()
 	permanent := errors.Is(err, errWebhookPermanent)
 	msg := webhookErrorMessage(err)
-	if permanent || job.Attempt >= job.MaxAttempts {
-		w.log.WarnContext(bctx, "admin: webhook processing failed for good", "webhook_id", job.Args.WebhookID,
-			"attempt", job.Attempt, "error", err)
-		if ferr := w.db.FailWebhookEvent(bctx, job.Args.WebhookID, job.Attempt, msg); ferr != nil {
-			w.log.WarnContext(bctx, "admin: could not mark webhook failed", "error", ferr)
+	if permanent || attempt >= maxAttempts {
+		s.log.WarnContext(bctx, "kindesync: webhook processing failed for good", "webhook_id", webhookID,
+			"attempt", attempt, "error", err)
+		if ferr := s.db.FailWebhookEvent(bctx, webhookID, attempt, msg); ferr != nil {
+			s.log.WarnContext(bctx, "kindesync: could not mark webhook failed", "error", ferr)
 		}
 		if permanent {
-			return river.JobCancel(err)
+			return fanout.Cancel(err)
 		}
 		return err
 	}
-	w.log.WarnContext(bctx, "admin: webhook processing failed; will retry", "webhook_id", job.Args.WebhookID,
-		"attempt", job.Attempt, "error", err)
-	if nerr := w.db.NoteWebhookAttempt(bctx, job.Args.WebhookID, job.Attempt, msg+" Retrying."); nerr != nil {
-		w.log.WarnContext(bctx, "admin: could not record webhook attempt", "error", nerr)
+	s.log.WarnContext(bctx, "kindesync: webhook processing failed; will retry", "webhook_id", webhookID,
+		"attempt", attempt, "error", err)
+	if nerr := s.db.NoteWebhookAttempt(bctx, webhookID, attempt, msg+" Retrying."); nerr != nil {
+		s.log.WarnContext(bctx, "kindesync: could not record webhook attempt", "error", nerr)
 	}
 	return err
+}
+
+// bookkeepingTimeout bounds recording a failed attempt, which runs even if
+// the job's context was cancelled meanwhile.
+const bookkeepingTimeout = 30 * time.Second
+
+// PruneWebhooks forgets webhook records older than WebhookRetention (it
+// implements fanout.WebhookHandler; the engine's maintenance calls it).
+func (s *Syncer) PruneWebhooks(ctx context.Context) {
+	if n, err := s.db.PruneWebhookEvents(ctx, time.Now().Add(-WebhookRetention)); err != nil {
+		s.log.WarnContext(ctx, "kindesync: could not prune old webhook records", "error", err)
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "kindesync: pruned old webhook records", "count", n)
+	}
 }
 
 // webhookErrorMessage describes a processing failure for the admin page.
@@ -183,16 +160,8 @@ func webhookErrorMessage(err error) string {
 		msg = strings.TrimPrefix(msg, errWebhookPermanent.Error()+": ")
 		return "Could not be processed: " + msg
 	case kinde.StatusCode(err) != 0:
-		return readableJobError(err)
+		return fanout.ReadableError(err)
 	default:
 		return "Processing failed (see the logs)."
 	}
-}
-
-// newWebhookWorker returns the River worker for webhook jobs; NewRiverClient
-// registers it when JobDeps.Webhooks is set.
-func newWebhookWorker(db *store.DB, proc WebhookProcessor, log interface {
-	WarnContext(context.Context, string, ...any)
-}) *webhookWorker {
-	return &webhookWorker{proc: proc, db: db, log: log}
 }

@@ -1,4 +1,4 @@
-package admin
+package kindesync
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"permsync/events"
+	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -14,10 +15,10 @@ import (
 // errWebhookPermanent marks processing errors that retrying cannot fix.
 var errWebhookPermanent = errors.New("permanent")
 
-// ProcessWebhook acts on a recorded delivery once (DESIGN §4.4). A delivery
+// ProcessWebhook acts on a recorded delivery once. A delivery
 // no longer in status "received" is left alone, so a job that runs twice
 // acts once. Errors wrapping errWebhookPermanent should not be retried.
-func (s *Service) ProcessWebhook(ctx context.Context, webhookID string, attempt int) error {
+func (s *Syncer) ProcessWebhook(ctx context.Context, webhookID string, attempt int) error {
 	rec, err := s.db.WebhookEvent(ctx, webhookID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: webhook %s not recorded", errWebhookPermanent, webhookID)
@@ -62,7 +63,7 @@ func (s *Service) ProcessWebhook(ctx context.Context, webhookID string, attempt 
 	if err != nil {
 		return err
 	}
-	log.InfoContext(rctx, "admin: webhook processed", "status", plan.status, "fanout_id", plan.fanoutID)
+	log.InfoContext(rctx, "kindesync: webhook processed", "status", plan.status, "fanout_id", plan.fanoutID)
 	for _, f := range plan.after {
 		f(rctx)
 	}
@@ -88,7 +89,7 @@ func ignored(outcome string) *webhookPlan {
 // planWebhook decides what an event does. Reads (Kinde, sessions) happen
 // here; writes happen in the plan's transaction or, for session deletions,
 // which are idempotent, here too.
-func (s *Service) planWebhook(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planWebhook(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	switch ev.Type {
 	case kinde.EventPermissionCreated, kinde.EventPermissionUpdated:
 		return s.planPermissionChanged(ctx, ev)
@@ -109,7 +110,7 @@ func (s *Service) planWebhook(ctx context.Context, ev *kinde.Event) (*webhookPla
 // planPermissionChanged keeps the id→key map current. When an update changed
 // the key, the old key is handled like a deleted permission: tokens still
 // carry it.
-func (s *Service) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	p, err := ev.Permission()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
@@ -123,8 +124,8 @@ func (s *Service) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	s.rememberPermissions(ctx, []kinde.Permission{{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}})
-	s.invalidateDirectory()
+	s.dir.RememberPermissions(ctx, []kinde.Permission{{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}})
+	s.dir.Invalidate()
 	after := func(context.Context) { events.NotifyTombstonesChanged(s.pub) } // a re-created key may have been lifted
 	if ev.Type == kinde.EventPermissionCreated || oldKey == "" || oldKey == p.Key {
 		pl := &webhookPlan{status: store.WebhookProcessed, outcome: "Recorded permission " + p.Key + "."}
@@ -137,10 +138,10 @@ func (s *Service) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*
 	if err != nil {
 		return nil, err
 	}
-	if kindeHolders, err := s.resolveAffected(ctx, kinde.Permission{ID: p.ID, Key: p.Key}, s.knownOrgs(ctx)); err == nil {
-		affected = mergeAffected(affected, kindeHolders)
+	if kindeHolders, err := s.dir.PermissionHolders(ctx, kinde.Permission{ID: p.ID, Key: p.Key}); err == nil {
+		affected = fanout.MergeAffected(affected, kindeHolders)
 	} else {
-		s.log.WarnContext(ctx, "admin: could not list holders of a renamed permission; using local sessions",
+		s.log.WarnContext(ctx, "kindesync: could not list holders of a renamed permission; using local sessions",
 			"permission_id", p.ID, "error", err)
 	}
 	pl := s.revokeKeyPlan(p.ID, oldKey, "Permission "+oldKey+" was renamed to "+p.Key+" at Kinde.", affected, false)
@@ -153,14 +154,14 @@ func (s *Service) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*
 // kept from listings and earlier events. Kinde no longer lists holders of a
 // deleted permission, so holders are the users with a live session carrying
 // the key plus the members the last directory snapshot showed holding it.
-func (s *Service) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	p, err := ev.Permission()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
 	}
 	known, err := s.db.PermissionKeyByID(ctx, p.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		if dp, ok := s.snapshotPermission(p.ID); ok {
+		if dp, ok := s.dir.Permission(p.ID); ok {
 			known = &store.PermissionKey{ID: dp.ID, Key: dp.Key}
 			err = nil
 		}
@@ -178,19 +179,19 @@ func (s *Service) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*
 	if err != nil {
 		return nil, err
 	}
-	affected = mergeAffected(affected, s.snapshotHolders(known.Key))
-	s.invalidateDirectory()
+	affected = fanout.MergeAffected(affected, s.dir.Holders(known.Key))
+	s.dir.Invalidate()
 	return s.revokeKeyPlan(p.ID, known.Key, "Permission "+known.Key+" was deleted at Kinde.", affected, true), nil
 }
 
 // revokeKeyPlan tombstones key and fans out to the affected users.
-func (s *Service) revokeKeyPlan(permID, key, reason string, affected []AffectedUser, markDeleted bool) *webhookPlan {
+func (s *Syncer) revokeKeyPlan(permID, key, reason string, affected []fanout.AffectedUser, markDeleted bool) *webhookPlan {
 	now := time.Now()
 	tomb := store.Tombstone{PermissionKey: key, PermissionID: permID, CreatedAt: now,
 		ExpiresAt: now.Add(s.tombstoneTTL), Reason: "webhook: " + reason}
-	f := &store.Fanout{ID: newFanoutID(), Kind: FanoutWebhook, ActorEmail: "Kinde webhook", PermissionID: permID,
+	f := &store.Fanout{ID: fanout.NewID(), Kind: fanout.KindWebhook, ActorEmail: "Kinde webhook", PermissionID: permID,
 		PermissionKey: key, Reason: reason, CreatedAt: now}
-	items := fanoutItems(affected)
+	items := fanout.Items(affected)
 	pl := &webhookPlan{
 		status:   store.WebhookProcessed,
 		outcome:  fmt.Sprintf("Tombstoned %s; %d user(s) queued for a claims refresh.", key, len(items)),
@@ -205,16 +206,16 @@ func (s *Service) revokeKeyPlan(permID, key, reason string, affected []AffectedU
 				return err
 			}
 		}
-		return s.startFanoutTx(ctx, tx, f, items)
+		return s.fanouts.StartTx(ctx, tx, f, items)
 	}
 	pl.after = append(pl.after, func(ctx context.Context) {
 		events.NotifyTombstonesChanged(s.pub)
 		for _, u := range affected {
-			publishJSON(s.pub, events.UserTopic(u.UserID), EventClaimsChanged, ClaimsChangedData{
-				Stage: StageTombstoned, Reason: reason, PermissionKey: key, FanoutID: f.ID,
+			events.PublishJSON(s.pub, events.UserTopic(u.UserID), events.EventClaimsChanged, events.ClaimsChangedData{
+				Stage: events.StageTombstoned, Reason: reason, PermissionKey: key, FanoutID: f.ID,
 			})
 		}
-		s.publishProgress(ctx, f.ID, "", "")
+		s.publishProgress(ctx, f.ID)
 	})
 	return pl
 }
@@ -223,28 +224,28 @@ func (s *Service) revokeKeyPlan(permID, key, reason string, affected []AffectedU
 // (a role's permissions changing does not clear Kinde's claim cache), and,
 // since Kinde no longer lists the holders of a deleted role, from local
 // sessions whose token carries the role and the last directory snapshot.
-func (s *Service) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	r, err := ev.Role()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
 	}
 	key := r.Key
 	if key == "" {
-		key = s.snapshotRoleKey(r.ID)
+		key = s.dir.RoleKey(r.ID)
 	}
 	label := key
 	if label == "" {
 		label = r.ID
 	}
-	byID := map[string]*AffectedUser{}
-	add := func(id string, why Reason) {
+	byID := map[string]*fanout.AffectedUser{}
+	add := func(id string, why fanout.Reason) {
 		id = kinde.NormalizeUserID(id)
 		if byID[id] == nil {
-			byID[id] = &AffectedUser{UserID: id}
+			byID[id] = &fanout.AffectedUser{UserID: id}
 		}
-		byID[id].Reasons = addReason(byID[id].Reasons, why)
+		byID[id].Reasons = fanout.AddReason(byID[id].Reasons, why)
 	}
-	roleReason := Reason{Kind: ReasonRole, RoleKey: label}
+	roleReason := fanout.Reason{Kind: fanout.ReasonRole, RoleKey: label}
 	if ev.Type == kinde.EventRoleUpdated {
 		holders, err := s.kinde.AllRoleUsers(ctx, r.ID)
 		if err != nil && !kinde.IsNotFound(err) {
@@ -254,7 +255,7 @@ func (s *Service) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhoo
 			add(h.ID, roleReason)
 		}
 	} else {
-		for _, id := range s.snapshotRoleHolders(key) {
+		for _, id := range s.dir.RoleHolders(key) {
 			add(id, roleReason)
 		}
 	}
@@ -270,15 +271,15 @@ func (s *Service) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhoo
 		local = append(local, byKey...)
 	}
 	for _, id := range local {
-		add(id, Reason{Kind: ReasonSession})
+		add(id, fanout.Reason{Kind: fanout.ReasonSession})
 	}
-	s.invalidateDirectory()
+	s.dir.Invalidate()
 	verb := "changed"
 	if ev.Type == kinde.EventRoleDeleted {
 		verb = "deleted"
 	}
 	reason := "Role " + label + " was " + verb + " at Kinde."
-	affected := make([]AffectedUser, 0, len(byID))
+	affected := make([]fanout.AffectedUser, 0, len(byID))
 	for _, u := range byID {
 		affected = append(affected, *u)
 	}
@@ -286,23 +287,23 @@ func (s *Service) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhoo
 		return &webhookPlan{status: store.WebhookProcessed, outcome: reason + " Nobody holds it; nothing to refresh."}, nil
 	}
 	now := time.Now()
-	f := &store.Fanout{ID: newFanoutID(), Kind: FanoutWebhook, ActorEmail: "Kinde webhook", Reason: reason, CreatedAt: now}
-	items := fanoutItems(affected)
+	f := &store.Fanout{ID: fanout.NewID(), Kind: fanout.KindWebhook, ActorEmail: "Kinde webhook", Reason: reason, CreatedAt: now}
+	items := fanout.Items(affected)
 	return &webhookPlan{
 		status:   store.WebhookProcessed,
 		outcome:  fmt.Sprintf("%s %d user(s) queued for a claims refresh.", reason, len(items)),
 		fanoutID: f.ID,
 		inTx: func(ctx context.Context, tx *store.Tx) error {
-			return s.startFanoutTx(ctx, tx, f, items)
+			return s.fanouts.StartTx(ctx, tx, f, items)
 		},
-		after: []func(context.Context){func(ctx context.Context) { s.publishProgress(ctx, f.ID, "", "") }},
+		after: []func(context.Context){func(ctx context.Context) { s.publishProgress(ctx, f.ID) }},
 	}, nil
 }
 
 // planUserUpdated bumps the user's epoch: Kinde clears its claim cache on
 // direct changes to a user, so no refresh_claims is needed; their sessions
 // refresh on the next request, or in the background.
-func (s *Service) planUserUpdated(ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planUserUpdated(ev *kinde.Event) (*webhookPlan, error) {
 	u, err := ev.User()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
@@ -319,15 +320,15 @@ func (s *Service) planUserUpdated(ev *kinde.Event) (*webhookPlan, error) {
 		},
 		after: []func(context.Context){func(context.Context) {
 			events.NotifyEpochChanged(s.pub, u.ID)
-			publishJSON(s.pub, events.UserTopic(u.ID), EventClaimsChanged, ClaimsChangedData{
-				Stage: StageRefreshed, Reason: reason, Epoch: epoch,
+			events.PublishJSON(s.pub, events.UserTopic(u.ID), events.EventClaimsChanged, events.ClaimsChangedData{
+				Stage: events.StageRefreshed, Reason: reason, Epoch: epoch,
 			})
 		}},
 	}, nil
 }
 
 // planUserDeleted ends the user's sessions.
-func (s *Service) planUserDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planUserDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	u, err := ev.User()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
@@ -340,14 +341,14 @@ func (s *Service) planUserDeleted(ctx context.Context, ev *kinde.Event) (*webhoo
 		status:  store.WebhookProcessed,
 		outcome: fmt.Sprintf("User %s was deleted at Kinde; ended %d session(s).", u.ID, n),
 		after: []func(context.Context){func(context.Context) {
-			publishJSON(s.pub, events.UserTopic(u.ID), EventSessionEnded,
-				SessionEndedData{Reason: "Your account was deleted."})
+			events.PublishJSON(s.pub, events.UserTopic(u.ID), events.EventSessionEnded,
+				events.SessionEndedData{Reason: "Your account was deleted."})
 		}},
 	}, nil
 }
 
 // planOrganizationDeleted ends every session in the organization.
-func (s *Service) planOrganizationDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planOrganizationDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	o, err := ev.Organization()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
@@ -356,15 +357,19 @@ func (s *Service) planOrganizationDeleted(ctx context.Context, ev *kinde.Event) 
 	if err != nil {
 		return nil, err
 	}
-	s.invalidateDirectory()
+	s.dir.Invalidate()
 	return &webhookPlan{
 		status:  store.WebhookProcessed,
 		outcome: fmt.Sprintf("Organization %s was deleted at Kinde; ended the sessions of %d user(s).", o.Code, len(users)),
 		after: []func(context.Context){func(context.Context) {
 			for _, id := range users {
-				publishJSON(s.pub, events.UserTopic(id), EventSessionEnded,
-					SessionEndedData{Reason: "Your organization was deleted."})
+				events.PublishJSON(s.pub, events.UserTopic(id), events.EventSessionEnded,
+					events.SessionEndedData{Reason: "Your organization was deleted."})
 			}
 		}},
 	}, nil
 }
+
+// recordTimeout bounds the local bookkeeping of a processed webhook; it runs
+// even if the job's context ends meanwhile.
+const recordTimeout = 30 * time.Second

@@ -1,9 +1,10 @@
-package admin
+package kindesync
 
 import (
 	"context"
 	"time"
 
+	"permsync/apperr"
 	"permsync/events"
 	"permsync/store"
 )
@@ -35,22 +36,20 @@ type WebhookLog struct {
 }
 
 // Webhooks lists the received webhooks and their outcomes, newest first,
-// and the deliveries refused before they were recorded.
-func (s *Service) Webhooks(ctx context.Context, a Actor, limit int) (*WebhookLog, error) {
-	if err := s.authorize(ctx, a); err != nil {
-		return nil, err
-	}
+// and the deliveries refused before they were recorded. It does not check
+// who asks: the admin page's handler has (admin.Service.Authorize).
+func (s *Syncer) Webhooks(ctx context.Context, limit int) (*WebhookLog, error) {
 	evs, err := s.db.WebhookEvents(ctx, limit)
 	if err != nil {
-		return nil, errInternal(err)
+		return nil, apperr.Wrap(err, apperr.Internal, "Something went wrong. Please try again.")
 	}
 	rej, err := s.db.WebhookRejections(ctx, 50)
 	if err != nil {
-		return nil, errInternal(err)
+		return nil, apperr.Wrap(err, apperr.Internal, "Something went wrong. Please try again.")
 	}
 	st, err := s.db.WebhookStats(ctx, time.Now().Add(-24*time.Hour))
 	if err != nil {
-		return nil, errInternal(err)
+		return nil, apperr.Wrap(err, apperr.Internal, "Something went wrong. Please try again.")
 	}
 	out := &WebhookLog{Rejections: rej, Stats: st}
 	for _, e := range evs {
@@ -63,12 +62,20 @@ func (s *Service) Webhooks(ctx context.Context, a Actor, limit int) (*WebhookLog
 	return out, nil
 }
 
-// DBWebhookStats feeds the admin overview's webhook health from the
-// database.
-type DBWebhookStats struct{ DB *store.DB }
+// WebhookHealth summarises received webhooks.
+type WebhookHealth struct {
+	Known          bool      // false when no stats are configured or they failed
+	Received24h    int       // webhooks received in the last 24 hours
+	Failed24h      int       // of those, how many could not be verified or processed
+	LastReceivedAt time.Time // zero if none yet
+}
 
-// WebhookHealth implements WebhookStats.
-func (d DBWebhookStats) WebhookHealth(ctx context.Context) (WebhookHealth, error) {
+// Stats feeds the admin overview's webhook health from the database
+// (admin.WebhookStats).
+type Stats struct{ DB *store.DB }
+
+// WebhookHealth summarises the webhooks received in the last 24 hours.
+func (d Stats) WebhookHealth(ctx context.Context) (WebhookHealth, error) {
 	st, err := d.DB.WebhookStats(ctx, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		return WebhookHealth{}, err
@@ -80,12 +87,12 @@ func (d DBWebhookStats) WebhookHealth(ctx context.Context) (WebhookHealth, error
 // SyncPermissionKeys records the id and key of every permission at Kinde,
 // so that permission.deleted webhooks, which carry only the id, resolve. The
 // app calls it at start; listings and permission.* webhooks keep it current.
-func (s *Service) SyncPermissionKeys(ctx context.Context) error {
+func (s *Syncer) SyncPermissionKeys(ctx context.Context) error {
 	perms, err := s.kinde.AllPermissions(ctx)
 	if err != nil {
 		return err
 	}
-	s.rememberPermissions(ctx, perms)
+	s.dir.RememberPermissions(ctx, perms)
 	events.NotifyTombstonesChanged(s.pub) // a re-created key's tombstone may have been lifted
 	return nil
 }

@@ -1,7 +1,7 @@
-package admin
+package fanout
 
-// JobObserver is told how fan-out jobs end, for metrics (JobDeps.Observer;
-// optional). admin stays free of any metrics library: the app adapts it.
+// JobObserver is told how fan-out jobs end, for metrics (Deps.Observer;
+// optional). fanout stays free of any metrics library: the app adapts it.
 type JobObserver interface {
 	// FanoutItemFinished reports a fan-out item counted as done or failed
 	// (store.FanoutItemDone, store.FanoutItemFailed): once per item and

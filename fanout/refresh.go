@@ -1,4 +1,4 @@
-package admin
+package fanout
 
 import (
 	"context"
@@ -22,25 +22,31 @@ import (
 // JobKindRefreshClaims is the River job kind of a fan-out item.
 const JobKindRefreshClaims = "refresh_claims"
 
-// FanoutArgs is the River job that refreshes one user's claims for one
+// ClaimsRefresher invalidates one user's claim cache at Kinde
+// (POST /users/{id}/refresh_claims). *kinde.Client satisfies it.
+type ClaimsRefresher interface {
+	RefreshUserClaims(ctx context.Context, userID string) error
+}
+
+// RefreshArgs is the River job that refreshes one user's claims for one
 // fan-out. Jobs are unique per (fan-out, user, round) while waiting,
-// running or retrying: one live job per user and fan-out. RetryFanout moves
+// running or retrying: one live job per user and fan-out. A retry moves
 // failed users to a new round, so their new jobs never collide with the
 // old ones still being finalised. A job whose item is not pending in its
 // round does nothing, so a user is never counted twice.
-type FanoutArgs struct {
+type RefreshArgs struct {
 	FanoutID string `json:"fanout_id" river:"unique"`
 	UserID   string `json:"user_id" river:"unique"`
-	// Round is the item's retry round: 0 at first, one more per
-	// RetryFanout. A job of an older round does nothing.
+	// Round is the item's retry round: 0 at first, one more per retry of
+	// the fan-out. A job of an older round does nothing.
 	Round int `json:"round,omitempty" river:"unique"`
 }
 
 // Kind implements river.JobArgs.
-func (FanoutArgs) Kind() string { return JobKindRefreshClaims }
+func (RefreshArgs) Kind() string { return JobKindRefreshClaims }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
-func (FanoutArgs) InsertOpts() river.InsertOpts {
+func (RefreshArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: river.QueueDefault, UniqueOpts: river.UniqueOpts{
 		ByArgs: true,
 		ByState: []rivertype.JobState{
@@ -50,46 +56,33 @@ func (FanoutArgs) InsertOpts() river.InsertOpts {
 	}}
 }
 
-// JobDeps are what the job workers need.
-type JobDeps struct {
-	Kinde  ClaimsRefresher // required: the fan-out worker's refresh_claims
-	Events Publisher       // required: claims-changed and fanout-progress
-	// Webhooks, when set, processes received Kinde webhooks (JobKindWebhook
-	// jobs); usually the *Service, reached through a small adapter because
-	// the Service is built after the River client.
-	Webhooks WebhookProcessor
-	// Observer, when set, is told how fan-out items end (metrics).
-	Observer JobObserver
-	Logger   *slog.Logger
-}
-
-// refreshWorker works FanoutArgs: refresh_claims at Kinde, then, in one
+// refreshWorker works RefreshArgs: refresh_claims at Kinde, then, in one
 // transaction, bump the user's epoch, mark the item done, count it and
 // complete the job; then publish the events.
 type refreshWorker struct {
-	river.WorkerDefaults[FanoutArgs]
+	river.WorkerDefaults[RefreshArgs]
 	db      *store.DB
 	kinde   ClaimsRefresher
-	pub     Publisher
+	pub     events.Publisher
 	obs     JobObserver // nil: not observed
 	log     *slog.Logger
 	timeout time.Duration
 }
 
 // Timeout bounds one attempt; the kinde client's own retries happen inside it.
-func (w *refreshWorker) Timeout(*river.Job[FanoutArgs]) time.Duration { return w.timeout }
+func (w *refreshWorker) Timeout(*river.Job[RefreshArgs]) time.Duration { return w.timeout }
 
 // bookkeepingTimeout bounds the database work after Kinde answered, which
 // runs even if the job's context was cancelled meanwhile.
 const bookkeepingTimeout = 30 * time.Second
 
 // Work implements river.Worker.
-func (w *refreshWorker) Work(ctx context.Context, job *river.Job[FanoutArgs]) error {
+func (w *refreshWorker) Work(ctx context.Context, job *river.Job[RefreshArgs]) error {
 	args := job.Args
 	log := w.log.With("fanout_id", args.FanoutID, "user_id", args.UserID, "job_id", job.ID, "attempt", job.Attempt)
 	item, err := w.db.FanoutItem(ctx, args.FanoutID, args.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		log.WarnContext(ctx, "admin: fan-out item gone; cancelling job")
+		log.WarnContext(ctx, "fanout: fan-out item gone; cancelling job")
 		return river.JobCancel(fmt.Errorf("fan-out item %s/%s not found", args.FanoutID, args.UserID))
 	}
 	if err != nil {
@@ -128,48 +121,48 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[FanoutArgs]) er
 	if err != nil {
 		// Kinde's cache was invalidated but nothing was recorded: the retry
 		// calls refresh_claims again, which is harmless.
-		log.WarnContext(bctx, "admin: could not record refreshed claims; will retry", "error", err)
+		log.WarnContext(bctx, "fanout: could not record refreshed claims; will retry", "error", err)
 		return err
 	}
 	if !counted {
 		return nil
 	}
-	log.DebugContext(bctx, "admin: claims refreshed", "epoch", epoch)
+	log.DebugContext(bctx, "fanout: claims refreshed", "epoch", epoch)
 	itemFinished(w.obs, store.FanoutItemDone)
 	events.NotifyEpochChanged(w.pub, args.UserID) // caches and background refresh first
-	publishJSON(w.pub, events.UserTopic(args.UserID), EventClaimsChanged, ClaimsChangedData{
-		Stage: StageRefreshed, Reason: fo.Reason, PermissionKey: fo.PermissionKey, FanoutID: fo.ID, Epoch: epoch,
+	events.PublishJSON(w.pub, events.UserTopic(args.UserID), events.EventClaimsChanged, events.ClaimsChangedData{
+		Stage: events.StageRefreshed, Reason: fo.Reason, PermissionKey: fo.PermissionKey, FanoutID: fo.ID, Epoch: epoch,
 	})
-	publishProgress(bctx, w.db, w.pub, w.log, args.FanoutID, args.UserID, store.FanoutItemDone)
+	PublishProgress(bctx, w.db, w.pub, w.log, args.FanoutID, args.UserID, store.FanoutItemDone)
 	return nil
 }
 
 // attemptFailed records a failed attempt. Permanent errors (the user is gone,
 // the request is refused) fail the item at once and cancel the job; others
 // are retried by River with backoff, and the last attempt fails the item.
-func (w *refreshWorker) attemptFailed(ctx context.Context, log *slog.Logger, job *river.Job[FanoutArgs], cause error) error {
+func (w *refreshWorker) attemptFailed(ctx context.Context, log *slog.Logger, job *river.Job[RefreshArgs], cause error) error {
 	args := job.Args
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	msg := readableJobError(cause)
-	permanent := isPermanent(cause)
+	msg := ReadableError(cause)
+	permanent := IsPermanent(cause)
 	if !permanent && job.Attempt < job.MaxAttempts {
-		log.InfoContext(bctx, "admin: refresh_claims failed; will retry", "error", cause)
+		log.InfoContext(bctx, "fanout: refresh_claims failed; will retry", "error", cause)
 		if err := w.db.NoteFanoutAttempt(bctx, args.FanoutID, args.UserID, job.Attempt, msg+" Retrying."); err != nil {
-			log.WarnContext(bctx, "admin: could not record attempt", "error", err)
+			log.WarnContext(bctx, "fanout: could not record attempt", "error", err)
 		}
 		jobRetrying(w.obs)
 		return cause
 	}
-	log.WarnContext(bctx, "admin: refresh_claims failed for good", "error", cause, "permanent", permanent)
+	log.WarnContext(bctx, "fanout: refresh_claims failed for good", "error", cause, "permanent", permanent)
 	changed, err := w.db.FailFanoutItem(bctx, args.FanoutID, args.UserID, job.Attempt, msg)
 	if err != nil {
-		log.ErrorContext(bctx, "admin: could not mark fan-out item failed", "error", err)
+		log.ErrorContext(bctx, "fanout: could not mark fan-out item failed", "error", err)
 		return cause
 	}
 	if changed {
 		itemFinished(w.obs, store.FanoutItemFailed)
-		publishProgress(bctx, w.db, w.pub, w.log, args.FanoutID, args.UserID, store.FanoutItemFailed)
+		PublishProgress(bctx, w.db, w.pub, w.log, args.FanoutID, args.UserID, store.FanoutItemFailed)
 	}
 	if permanent {
 		return river.JobCancel(cause)
@@ -177,10 +170,10 @@ func (w *refreshWorker) attemptFailed(ctx context.Context, log *slog.Logger, job
 	return cause
 }
 
-// isPermanent reports whether retrying cannot help: the user does not exist
+// IsPermanent reports whether retrying cannot help: the user does not exist
 // (404), the request is malformed (400), or Kinde refuses our credentials or
 // scopes (401/403), which an admin must fix before retrying the fan-out.
-func isPermanent(err error) bool {
+func IsPermanent(err error) bool {
 	switch kinde.StatusCode(err) {
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
 		return true
@@ -188,10 +181,10 @@ func isPermanent(err error) bool {
 	return false
 }
 
-// readableJobError describes a refresh_claims failure for the fan-out page.
+// ReadableError describes a failed Kinde call for the admin pages.
 // It never includes tokens: the kinde client's errors carry only the
 // method, path, status and Kinde's own message.
-func readableJobError(err error) string {
+func ReadableError(err error) string {
 	switch status := kinde.StatusCode(err); {
 	case status == http.StatusNotFound:
 		return "User not found at Kinde (404)."
@@ -223,7 +216,7 @@ func apiMessage(err error) string {
 // completeJobTx completes the River job in tx, so that the job and our
 // bookkeeping commit or roll back together. The driver type parameter must
 // match the client's driver, which depends on the dialect.
-func completeJobTx(ctx context.Context, db *store.DB, tx *sql.Tx, job *river.Job[FanoutArgs]) error {
+func completeJobTx(ctx context.Context, db *store.DB, tx *sql.Tx, job *river.Job[RefreshArgs]) error {
 	var err error
 	if db.Dialect() == store.Postgres {
 		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)

@@ -1,10 +1,9 @@
-package admin
+package fanout
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -38,10 +37,8 @@ func (MaintenanceArgs) InsertOpts() river.InsertOpts {
 
 type maintenanceWorker struct {
 	river.WorkerDefaults[MaintenanceArgs]
-	db         *store.DB
-	pub        Publisher
+	engine     *Engine
 	obs        JobObserver // nil: not observed
-	log        *slog.Logger
 	staleAfter time.Duration
 }
 
@@ -50,18 +47,17 @@ const maxReconcile = 200
 
 // Work implements river.Worker.
 func (w *maintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
-	if n, err := w.db.ExpireTombstones(ctx, time.Now()); err != nil {
-		w.log.WarnContext(ctx, "admin: could not expire tombstones", "error", err)
+	db, log := w.engine.db, w.engine.log
+	if n, err := db.ExpireTombstones(ctx, time.Now()); err != nil {
+		log.WarnContext(ctx, "fanout: could not expire tombstones", "error", err)
 	} else if n > 0 {
-		w.log.InfoContext(ctx, "admin: expired tombstones", "count", n)
+		log.InfoContext(ctx, "fanout: expired tombstones", "count", n)
 	}
-	if n, err := w.db.PruneWebhookEvents(ctx, time.Now().Add(-WebhookRetention)); err != nil {
-		w.log.WarnContext(ctx, "admin: could not prune old webhook records", "error", err)
-	} else if n > 0 {
-		w.log.InfoContext(ctx, "admin: pruned old webhook records", "count", n)
+	if h := w.engine.webhooks; h != nil {
+		h.PruneWebhooks(ctx)
 	}
 	client := river.ClientFromContext[*sql.Tx](ctx)
-	items, err := w.db.StalePendingFanoutItems(ctx, time.Now().Add(-w.staleAfter), maxReconcile)
+	items, err := db.StalePendingFanoutItems(ctx, time.Now().Add(-w.staleAfter), maxReconcile)
 	if err != nil {
 		return err
 	}
@@ -74,30 +70,31 @@ func (w *maintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceAr
 // reconcile fails a pending item whose job is finished without it, and
 // touches the others so they are looked at again later.
 func (w *maintenanceWorker) reconcile(ctx context.Context, client *river.Client[*sql.Tx], it store.FanoutItem) {
+	db, log := w.engine.db, w.engine.log
 	job, err := client.JobGet(ctx, it.JobID)
 	var msg string
 	switch {
 	case errors.Is(err, river.ErrNotFound):
 		msg = "The job for this user disappeared before it finished. Retry the fan-out."
 	case err != nil:
-		w.log.WarnContext(ctx, "admin: could not read job", "job_id", it.JobID, "error", err)
+		log.WarnContext(ctx, "fanout: could not read job", "job_id", it.JobID, "error", err)
 		return
 	case job.State == rivertype.JobStateDiscarded || job.State == rivertype.JobStateCancelled:
 		msg = "The job for this user gave up before it recorded why. Retry the fan-out."
 	case job.State == rivertype.JobStateCompleted:
 		msg = "The job for this user completed without recording the refresh. Retry the fan-out."
 	default:
-		_ = w.db.TouchFanoutItem(ctx, it.FanoutID, it.UserID)
+		_ = db.TouchFanoutItem(ctx, it.FanoutID, it.UserID)
 		return
 	}
-	changed, err := w.db.FailFanoutItem(ctx, it.FanoutID, it.UserID, it.Attempts, msg)
+	changed, err := db.FailFanoutItem(ctx, it.FanoutID, it.UserID, it.Attempts, msg)
 	if err != nil {
-		w.log.WarnContext(ctx, "admin: could not fail abandoned item", "fanout_id", it.FanoutID, "user_id", it.UserID, "error", err)
+		log.WarnContext(ctx, "fanout: could not fail abandoned item", "fanout_id", it.FanoutID, "user_id", it.UserID, "error", err)
 		return
 	}
 	if changed {
 		itemFinished(w.obs, store.FanoutItemFailed)
-		w.log.WarnContext(ctx, "admin: fan-out item abandoned by its job", "fanout_id", it.FanoutID, "user_id", it.UserID, "job_id", it.JobID)
-		publishProgress(ctx, w.db, w.pub, w.log, it.FanoutID, it.UserID, store.FanoutItemFailed)
+		log.WarnContext(ctx, "fanout: fan-out item abandoned by its job", "fanout_id", it.FanoutID, "user_id", it.UserID, "job_id", it.JobID)
+		PublishProgress(ctx, db, w.engine.pub, log, it.FanoutID, it.UserID, store.FanoutItemFailed)
 	}
 }

@@ -1,12 +1,10 @@
-package admin
+package events
 
-import (
-	"encoding/json"
+import "encoding/json"
 
-	"permsync/events"
-)
-
-// Server-sent event names published by the admin package.
+// Server-sent event names and payloads that pages listen for. The browser
+// side names them too: static/js/live.js, views/components/live.templ and
+// views/pages/admin_fanouts.templ.
 const (
 	// EventClaimsChanged goes to a user's topic when their permissions
 	// changed: first when a permission they hold is tombstoned (Stage
@@ -55,11 +53,11 @@ type FanoutProgressData struct {
 	Status string `json:"status,omitempty"`
 }
 
-// publishJSON publishes an event whose data is v as one line of JSON.
-func publishJSON(p Publisher, topic, name string, v any) {
+// PublishJSON publishes an event whose data is v as one line of JSON.
+func PublishJSON(p Publisher, topic, name string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return // the payload types above always marshal
 	}
-	p.Publish(topic, events.Event{Name: name, Data: string(b)})
+	p.Publish(topic, Event{Name: name, Data: string(b)})
 }

@@ -1,0 +1,36 @@
+package kindesync
+
+import (
+	"context"
+	"time"
+
+	"permsync/fanout"
+	"permsync/kinde"
+)
+
+// sessionHolders returns the users with a live session carrying key.
+func (s *Syncer) sessionHolders(ctx context.Context, key string) ([]fanout.AffectedUser, error) {
+	ids, err := s.sessions.UsersWithPermission(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fanout.AffectedUser, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, fanout.AffectedUser{UserID: kinde.NormalizeUserID(id), Reasons: []fanout.Reason{{Kind: fanout.ReasonSession}}})
+	}
+	return out, nil
+}
+
+// tombstoned reports whether key has a live tombstone written for permID.
+func (s *Syncer) tombstoned(ctx context.Context, key, permID string) bool {
+	ts, err := s.db.LiveTombstones(ctx, time.Now())
+	if err != nil {
+		return false
+	}
+	for _, t := range ts {
+		if t.PermissionKey == key && (t.PermissionID == permID || t.PermissionID == "") {
+			return true
+		}
+	}
+	return false
+}
