@@ -11,7 +11,8 @@ type Actor struct {
 	UserID string
 	Email  string
 	// Permissions are the actor's effective permission keys: their token's
-	// permissions minus live tombstones, as the request guard computed them.
+	// permissions minus the denials that apply, as the request guard
+	// computed them.
 	Permissions []string
 }
 
@@ -26,14 +27,14 @@ func (a Actor) name() string {
 // Can reports whether the actor holds the permission key.
 func (a Actor) Can(key string) bool { return key != "" && slices.Contains(a.Permissions, key) }
 
-// authorize checks that the actor holds the admin permission and that it has
-// not been tombstoned since their token was issued. It returns ErrForbidden
-// otherwise.
+// authorize checks that the actor holds the admin permission and that it is
+// not denied to everyone (defence in depth: the guard already applied the
+// denials to the actor's session). It returns ErrForbidden otherwise.
 func (s *Service) authorize(ctx context.Context, a Actor) error {
 	if a.UserID == "" || !a.Can(s.adminKey) {
 		return ErrForbidden
 	}
-	keys, err := s.db.LiveTombstoneKeys(ctx, time.Now())
+	keys, err := s.db.LiveDeniedKeys(ctx, time.Now())
 	if err != nil {
 		return errInternal(err)
 	}

@@ -75,7 +75,8 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 	defer cancel()
 	affected = s.addLateSessions(rctx, affected, p.Key)
 	now := time.Now()
-	tomb := store.Tombstone{PermissionKey: p.Key, PermissionID: p.ID, CreatedAt: now,
+	// Kinde deleted it before now: the denial is settled at once.
+	tomb := store.Denial{PermissionKey: p.Key, PermissionID: p.ID, CreatedAt: now, SettledAt: now,
 		ExpiresAt: now.Add(s.tombstoneTTL), Reason: "deleted by " + a.name()}
 	f := &store.Fanout{
 		ID: fanout.NewID(), Kind: FanoutPermissionDeleted, ActorID: a.UserID, ActorEmail: a.Email,
@@ -86,7 +87,8 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		items[i] = store.FanoutItem{UserID: u.UserID, Email: u.Email, Reasons: fanout.FormatReasons(u.Reasons)}
 	}
 	err = s.db.InTx(rctx, func(tx *store.Tx) error {
-		if err := tx.PutTombstone(rctx, tomb); err != nil {
+		tomb.FanoutID = f.ID
+		if _, err := tx.AddDenial(rctx, tomb); err != nil {
 			return err
 		}
 		if err := tx.MarkPermissionDeleted(rctx, p.ID, p.Key); err != nil {
@@ -97,7 +99,7 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		}
 		return tx.AddAudit(rctx, store.AuditEntry{
 			ActorID: a.UserID, Actor: a.name(), Action: "permission.delete", Target: target, Outcome: store.AuditOK,
-			Detail: fmt.Sprintf("Deleted at Kinde; key tombstoned until %s; %d user(s) queued for a claims refresh (fan-out %s).",
+			Detail: fmt.Sprintf("Deleted at Kinde; key denied to older tokens until %s; %d user(s) queued for a claims refresh (fan-out %s).",
 				tomb.ExpiresAt.UTC().Format(time.RFC3339), len(items), f.ID),
 		})
 	})
@@ -142,14 +144,15 @@ func (s *Service) addLateSessions(ctx context.Context, affected []AffectedUser, 
 // recordFailed handles the worst case: Kinde deleted the permission but the
 // fan-out could not be recorded. It still tries to tombstone the key, so the
 // permission stops working locally, and audits what happened.
-func (s *Service) recordFailed(ctx context.Context, a Actor, target string, tomb store.Tombstone, cause error) error {
+func (s *Service) recordFailed(ctx context.Context, a Actor, target string, tomb store.Denial, cause error) error {
 	s.log.ErrorContext(ctx, "admin: permission deleted at Kinde but the fan-out was not recorded",
 		"permission_key", tomb.PermissionKey, "error", cause)
 	detail := "Deleted at Kinde, but the fan-out could not be recorded."
-	if err := s.db.PutTombstone(ctx, tomb); err != nil {
-		detail += " The key could not be tombstoned either."
+	tomb.FanoutID = ""
+	if _, err := s.db.AddDenial(ctx, tomb); err != nil {
+		detail += " The key could not be denied either."
 	} else {
-		detail += " The key was tombstoned."
+		detail += " The key was denied to everyone."
 		events.NotifyTombstonesChanged(s.pub)
 	}
 	s.audit(ctx, a, "permission.delete", target, store.AuditPartial, detail)

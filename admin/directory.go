@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"permsync/events"
 	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
@@ -265,40 +264,18 @@ func (s *Service) directGrants(ctx context.Context, d *directory, org string, me
 	return nil
 }
 
-// rememberPermissions keeps the permission id → key map current, and lifts
-// the tombstone of a key that exists again under a new id (an admin
-// re-created it, so holding it is intended again). Failures are logged: the
-// listing itself succeeded.
+// rememberPermissions keeps the permission id → key map current. A key
+// created again under a new id lifts nothing: its denial keeps it from the
+// tokens whose claims predate the deletion, and tokens granted after the new
+// grant carry it (store.Denial). Failures are logged: the listing itself
+// succeeded.
 func (s *Service) rememberPermissions(ctx context.Context, perms []kinde.Permission) {
 	rows := make([]store.PermissionKey, len(perms))
-	byKey := make(map[string]string, len(perms))
 	for i, p := range perms {
 		rows[i] = store.PermissionKey{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}
-		byKey[p.Key] = p.ID
 	}
 	if err := s.db.UpsertPermissionKeys(ctx, rows); err != nil {
 		s.log.WarnContext(ctx, "admin: could not record permission keys", "error", err)
-	}
-	live, err := s.db.LiveTombstones(ctx, time.Now())
-	if err != nil {
-		s.log.WarnContext(ctx, "admin: could not read tombstones", "error", err)
-		return
-	}
-	for _, t := range live {
-		id, ok := byKey[t.PermissionKey]
-		if !ok || id == t.PermissionID || t.PermissionID == "" {
-			continue
-		}
-		lifted, err := s.db.LiftTombstone(ctx, t.PermissionKey, t.PermissionID)
-		if err != nil {
-			s.log.WarnContext(ctx, "admin: could not lift tombstone", "permission_key", t.PermissionKey, "error", err)
-			continue
-		}
-		if lifted {
-			events.NotifyTombstonesChanged(s.pub)
-			s.log.InfoContext(ctx, "admin: permission re-created; tombstone lifted",
-				"permission_key", t.PermissionKey, "old_permission_id", t.PermissionID, "permission_id", id)
-		}
 	}
 }
 

@@ -60,7 +60,7 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	if res.Affected != 3 || res.PermissionKey != "export:reports" || time.Until(res.TombstoneExpiresAt) < 24*time.Hour {
 		t.Fatalf("result = %+v", res)
 	}
-	keys, err := h.db.LiveTombstoneKeys(ctx, time.Now())
+	keys, err := h.db.LiveDeniedKeys(ctx, time.Now())
 	if err != nil || !slices.Contains(keys, "export:reports") {
 		t.Fatalf("tombstones = %v, %v", keys, err)
 	}

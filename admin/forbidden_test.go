@@ -64,8 +64,8 @@ func TestForbiddenForNonAdmins(t *testing.T) {
 
 	// Once admin:permissions is tombstoned, even a token carrying it is refused.
 	now := time.Now()
-	if err := h.db.PutTombstone(ctx, store.Tombstone{PermissionKey: "admin:permissions", PermissionID: "x",
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if _, err := h.db.AddDenial(ctx, store.Denial{PermissionKey: "admin:permissions", PermissionID: "x",
+		CreatedAt: now, SettledAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	for mname, call := range methods {

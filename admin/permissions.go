@@ -33,13 +33,17 @@ type PermissionList struct {
 	AsOf       time.Time // when Kinde was read
 }
 
-// Tombstone is a deleted permission key that sessions no longer honour.
+// Tombstone is a deleted permission key, denied to everyone: sessions whose
+// claims predate its deletion at Kinde no longer honour it.
 type Tombstone struct {
 	PermissionKey string
 	PermissionID  string
 	CreatedAt     time.Time
-	ExpiresAt     time.Time
+	ExpiresAt     time.Time // zero while Pending
 	Reason        string
+	// Pending: not deleted at Kinde yet (an undo window, or Kinde
+	// refusing); denied to every session until then.
+	Pending bool
 }
 
 // PermissionDetail is the permission page: the permission and who deleting
@@ -87,16 +91,23 @@ func (s *Service) summary(d *directory, p kinde.Permission) PermissionSummary {
 	}
 }
 
-// tombstones lists the live tombstones.
+// tombstones lists the live denials of a key to everyone.
 func (s *Service) tombstones(ctx context.Context) ([]Tombstone, error) {
-	ts, err := s.db.LiveTombstones(ctx, time.Now())
+	ds, err := s.db.LiveDenials(ctx, time.Now())
 	if err != nil {
 		return nil, errInternal(err)
 	}
-	out := make([]Tombstone, len(ts))
-	for i, t := range ts {
-		out[i] = Tombstone{PermissionKey: t.PermissionKey, PermissionID: t.PermissionID,
-			CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Reason: t.Reason}
+	var out []Tombstone
+	for _, d := range ds {
+		if !d.Everyone() {
+			continue
+		}
+		t := Tombstone{PermissionKey: d.PermissionKey, PermissionID: d.PermissionID, CreatedAt: d.CreatedAt,
+			Reason: d.Reason, Pending: d.SettledAt.IsZero()}
+		if !t.Pending {
+			t.ExpiresAt = d.ExpiresAt
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

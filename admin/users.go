@@ -22,7 +22,7 @@ type UserSummary struct {
 	Orgs  []string // organization codes
 	Roles []string // role keys
 	// Permissions are the user's effective permission keys at Kinde (through
-	// roles and direct grants) minus live tombstones, sorted.
+	// roles and direct grants) minus keys denied to everyone, sorted.
 	Permissions  []string
 	LiveSessions int
 	ClaimsEpoch  int64
@@ -48,7 +48,7 @@ type UserPermission struct {
 	Name       string
 	OrgCode    string
 	Reasons    []Reason
-	Tombstoned bool // deleted recently; sessions no longer honour it
+	Tombstoned bool // deleted recently: denied to everyone (sessions with older claims no longer honour it)
 }
 
 // SessionInfo is one of the user's live permsync sessions. It never carries
@@ -99,7 +99,7 @@ func (s *Service) Users(ctx context.Context, a Actor, query string) (*UserList, 
 	if err != nil {
 		return nil, errInternal(err)
 	}
-	tombs, err := s.db.LiveTombstoneKeys(ctx, time.Now())
+	tombs, err := s.db.LiveDeniedKeys(ctx, time.Now())
 	if err != nil {
 		return nil, errInternal(err)
 	}
@@ -147,7 +147,7 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 	if err != nil {
 		return nil, err
 	}
-	tombs, err := s.db.LiveTombstoneKeys(ctx, time.Now())
+	tombs, err := s.db.LiveDeniedKeys(ctx, time.Now())
 	if err != nil {
 		return nil, errInternal(err)
 	}

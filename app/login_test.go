@@ -77,7 +77,7 @@ func TestBobIsForbiddenFromExport(t *testing.T) {
 	}
 }
 
-func TestTombstoneRevokesAtOnce(t *testing.T) {
+func TestDenialRevokesAtOnce(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
 	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusOK {
@@ -85,13 +85,14 @@ func TestTombstoneRevokesAtOnce(t *testing.T) {
 	}
 	// An admin deleted export:reports: the token still carries it, but the
 	// server stops honouring it on the very next request.
-	err := env.DB.PutTombstone(t.Context(), store.Tombstone{
-		PermissionKey: "export:reports", ExpiresAt: time.Now().Add(time.Hour), Reason: "test",
+	now := time.Now()
+	_, err := env.DB.AddDenial(t.Context(), store.Denial{
+		PermissionKey: "export:reports", SettledAt: now, ExpiresAt: now.Add(time.Hour), Reason: "test",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	events.NotifyTombstonesChanged(env.App.Events()) // as every writer of tombstones does
+	events.NotifyTombstonesChanged(env.App.Events()) // as every writer of denials does
 	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("after: GET /reports/export = %d; want 403", resp.StatusCode)
 	}
@@ -104,5 +105,16 @@ func TestTombstoneRevokesAtOnce(t *testing.T) {
 	}
 	if dash.TestID(t, "link-export").Length() != 0 {
 		t.Error("the Export link is still shown")
+	}
+
+	// The denial is dated: a sign-in after it (the key is granted again, as
+	// devkinde never deleted it) carries claims newer than the change, and
+	// the key works for that session only.
+	fresh := env.Login(t, "alice@acme.test")
+	if resp := fresh.Get(t, "/reports/export"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a sign-in after the denial: GET /reports/export = %d; want 200", resp.StatusCode)
+	}
+	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the older session after a new sign-in: GET /reports/export = %d; want 403", resp.StatusCode)
 	}
 }

@@ -2,9 +2,13 @@ package auth
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"permsync/store"
 )
 
 func TestSafeReturnTo(t *testing.T) {
@@ -87,12 +91,16 @@ func TestSecureCookies(t *testing.T) {
 	}
 }
 
-func TestCanSubtractsTombstones(t *testing.T) {
-	s := &Session{Permissions: []string{"read:reports", "export:reports"}}
+func TestCanSubtractsDenials(t *testing.T) {
+	claims := time.Now().Add(-time.Minute)
+	s := &Session{UserID: "kp_alice", OrgCode: "org_acme", ClaimsAt: claims,
+		Permissions: []string{"read:reports", "export:reports"}}
 	if !s.Can("export:reports") {
-		t.Fatal("token permission denied before tombstones")
+		t.Fatal("token permission denied before denials")
 	}
-	s.applyTombstones(map[string]struct{}{"export:reports": {}})
+	d, _ := newDenials([]store.Denial{{PermissionKey: "export:reports", SettledAt: time.Now(),
+		ExpiresAt: time.Now().Add(time.Hour)}}, time.Now())
+	s.applyDenials(d)
 	if s.Can("export:reports") || !s.Can("read:reports") {
 		t.Fatalf("effective = %v", s.Effective())
 	}
@@ -102,5 +110,55 @@ func TestCanSubtractsTombstones(t *testing.T) {
 	var none *Session
 	if none.Can("read:reports") {
 		t.Fatal("nil session can")
+	}
+}
+
+// TestDenialsAreDatedAndScoped: a denial takes a key from sessions whose
+// claims are not newer than the change at Kinde, and from every session
+// while the change has not reached Kinde; a scoped one only from its user
+// (in its organization).
+func TestDenialsAreDatedAndScoped(t *testing.T) {
+	now := time.Now()
+	change := now.Add(-10 * time.Minute)
+	before, after := change.Add(-time.Minute), change.Add(time.Minute)
+	settled := func(key, user, org string) store.Denial {
+		return store.Denial{PermissionKey: key, UserID: user, OrgCode: org, CreatedAt: change, SettledAt: change,
+			ExpiresAt: now.Add(time.Hour)}
+	}
+	d, next := newDenials([]store.Denial{
+		settled("export:reports", "", ""),
+		{PermissionKey: "delete:reports", CreatedAt: change},       // on its way to Kinde
+		settled("read:reports", "kp_alice", "org_acme"),            // alice, in acme only
+		settled("admin:permissions", "kp_bob", ""),                 // bob, everywhere
+		settled("audit:read", "", "org_beta"),                      // everyone in beta
+		{PermissionKey: "gone", SettledAt: change, ExpiresAt: now}, // expired
+		settled("export:reports", "", "")},                         // a second, same change
+		now)
+	if !next.Equal(now.Add(time.Hour)) {
+		t.Errorf("next expiry = %v; want %v", next, now.Add(time.Hour))
+	}
+	all := []string{"export:reports", "delete:reports", "read:reports", "admin:permissions", "audit:read", "gone"}
+	tests := []struct {
+		user, org string
+		claims    time.Time
+		want      []string
+	}{
+		{"kp_alice", "org_acme", before, []string{"delete:reports", "export:reports", "read:reports"}},
+		{"kp_alice", "org_acme", after, []string{"delete:reports"}},
+		{"kp_alice", "org_acme", change, []string{"delete:reports", "export:reports", "read:reports"}},
+		{"kp_alice", "org_beta", before, []string{"audit:read", "delete:reports", "export:reports"}},
+		{"kp_bob", "org_acme", before, []string{"admin:permissions", "delete:reports", "export:reports"}},
+		{"kp_bob", "", after, []string{"delete:reports"}},
+		{"kp_carol", "org_acme", time.Time{}, []string{"delete:reports", "export:reports"}}, // unknown claims time
+	}
+	for _, tt := range tests {
+		got := slices.Sorted(maps.Keys(d.Denied(tt.user, tt.org, tt.claims, all)))
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s in %q, claims %v: denied %v; want %v", tt.user, tt.org, tt.claims.Sub(change), got, tt.want)
+		}
+	}
+	var none *Denials
+	if none.Denies("kp_alice", "", before, "export:reports") {
+		t.Error("nil Denials denies")
 	}
 }

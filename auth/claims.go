@@ -71,6 +71,11 @@ type Grant struct {
 	AccessExpiresAt  time.Time
 	RefreshExpiresAt time.Time
 	Tokens           Tokens
+
+	// ClaimsAt is when the claims are known to be current at Kinde: for a
+	// sign-in, when the code exchange started (Kinde builds a sign-in's
+	// claims afresh). Set by CompleteLogin; a refresh works it out itself.
+	ClaimsAt time.Time
 }
 
 // sortedUnique returns the keys sorted with duplicates and blanks removed.

@@ -47,7 +47,7 @@ func (m *Middleware) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if s == nil {
 			return next(c)
 		}
-		if err := m.applyTombstones(r, s, s.seenTombstones); err != nil {
+		if err := m.applyDenials(r, s, s.seenDenials); err != nil {
 			return err
 		}
 		c.SetRequest(r.WithContext(WithSession(r.Context(), s)))
@@ -55,16 +55,16 @@ func (m *Middleware) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// applyTombstones computes s's effective permissions from the live
-// tombstones as of at least version (the one read with the session row:
-// with several replicas, this replica's cache may not have heard of
-// another's change yet).
-func (m *Middleware) applyTombstones(r *http.Request, s *Session, version int64) error {
-	dead, err := m.state.TombstonedAsOf(r.Context(), version)
+// applyDenials computes s's effective permissions from the live denials as
+// of at least version (the one read with the session row: with several
+// replicas, this replica's cache may not have heard of another's change
+// yet).
+func (m *Middleware) applyDenials(r *http.Request, s *Session, version int64) error {
+	d, err := m.state.DenialsAsOf(r.Context(), version)
 	if err != nil {
-		return fmt.Errorf("read tombstones: %w", err)
+		return fmt.Errorf("read denials: %w", err)
 	}
-	s.applyTombstones(dead)
+	s.applyDenials(d)
 	return nil
 }
 
@@ -119,14 +119,14 @@ func (m *Middleware) Guard(next echo.HandlerFunc) echo.HandlerFunc {
 // permissions.
 func (m *Middleware) Replace(c echo.Context, fresh *Session) error {
 	r := c.Request()
-	version := fresh.seenTombstones
+	version := fresh.seenDenials
 	if old := SessionFrom(r.Context()); old != nil {
 		if fresh.Web == nil {
 			fresh.Web = old.Web
 		}
-		version = max(version, old.seenTombstones)
+		version = max(version, old.seenDenials)
 	}
-	if err := m.applyTombstones(r, fresh, version); err != nil {
+	if err := m.applyDenials(r, fresh, version); err != nil {
 		return err
 	}
 	c.SetRequest(r.WithContext(WithSession(r.Context(), fresh)))

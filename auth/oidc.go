@@ -225,6 +225,7 @@ func (o *OIDC) CompleteLogin(ctx context.Context, w http.ResponseWriter, r *http
 	if code == "" {
 		return nil, "", apperr.E(apperr.Invalid, "The sign-in response had no code. Please sign in again.")
 	}
+	claimsAt := time.Now() // the claims Kinde puts in these tokens are at least this fresh
 	tok, err := o.oauth.Exchange(o.clientCtx(ctx), code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -237,6 +238,7 @@ func (o *OIDC) CompleteLogin(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return nil, "", apperr.Wrap(err, apperr.Invalid, "The tokens from Kinde did not verify. Please sign in again.")
 	}
+	g.ClaimsAt = claimsAt
 	returnTo := f.ReturnTo
 	if returnTo == "" {
 		returnTo = o.cfg.PostLoginRedirect

@@ -22,8 +22,8 @@ type Subscriber interface {
 type PermStateSource interface {
 	AllUserEpochs(ctx context.Context) (map[string]int64, error)
 	UserEpoch(ctx context.Context, userID string) (int64, error)
-	LiveTombstones(ctx context.Context, now time.Time) ([]store.Tombstone, error)
-	TombstoneVersion(ctx context.Context) (int64, error)
+	LiveDenials(ctx context.Context, now time.Time) ([]store.Denial, error)
+	DenialVersion(ctx context.Context) (int64, error)
 }
 
 // DefaultPermCacheResync is how often PermCache reloads everything as a
@@ -35,7 +35,7 @@ const DefaultPermCacheResync = 5 * time.Minute
 const permCachePoll = 200 * time.Millisecond
 
 // PermCache is a PermissionState held in memory: every user's claims epoch
-// and the live tombstones, loaded at start and re-read from the database
+// and the live denials, loaded at start and re-read from the database
 // when an events.PermStateTopic event says they changed. When nothing
 // changed, a guard read is a map lookup under a read lock: no database round
 // trip.
@@ -51,10 +51,10 @@ const permCachePoll = 200 * time.Millisecond
 // Other replicas. On Postgres their changes arrive as notifications, a few
 // milliseconds after they committed: too late for a request that reached
 // this replica right after another one answered. So the session row is read
-// together with the tombstone version (store.Session.TombstoneVersion) and
-// the user's epoch, in the query the request makes anyway; TombstonedAsOf
-// re-reads the tombstones when the cache holds an older version, and the
-// guard compares the session with the epoch read with it.
+// together with the denial version (store.Session.DenialVersion) and the
+// user's epoch, in the query the request makes anyway; DenialsAsOf re-reads
+// the denials when the cache holds an older version, and the guard compares
+// the session with the epoch read with it.
 //
 // Lost events. If the inbox was full when drained (the broker drops the
 // oldest event of a full subscriber), or an events.Resync arrives, or a
@@ -70,14 +70,14 @@ type PermCache struct {
 
 	mu         sync.RWMutex
 	epochs     map[string]int64
-	expiries   map[string]time.Time // tombstoned key → expiry
-	live       map[string]struct{}  // keys live as of liveAt; never mutated once published
-	nextExpiry time.Time            // earliest expiry in live; zero when live is empty
-	tombsAt    int64                // tombstone version the tombstones were read at (or after)
+	denials    []store.Denial // as last read
+	live       *Denials       // built from denials; never mutated once published
+	nextExpiry time.Time      // earliest expiry in live; zero when none expires
+	deniedAt   int64          // denial version the denials were read at (or after)
 	// Work left by a failed re-read, retried on the next read.
-	pendingUsers map[string]struct{}
-	pendingTombs bool
-	pendingAll   bool
+	pendingUsers   map[string]struct{}
+	pendingDenials bool
+	pendingAll     bool
 }
 
 var _ PermissionState = (*PermCache)(nil)
@@ -113,10 +113,9 @@ func (c *PermCache) UserEpoch(ctx context.Context, userID string) (int64, error)
 	return epoch, err
 }
 
-// Tombstoned returns the keys hidden by live tombstones. The map is shared:
-// callers must not modify it.
-func (c *PermCache) Tombstoned(ctx context.Context) (map[string]struct{}, error) {
-	var live map[string]struct{}
+// Denials returns the live denials.
+func (c *PermCache) Denials(ctx context.Context) (*Denials, error) {
+	var live *Denials
 	var next time.Time
 	if err := c.read(ctx, func() { live, next = c.live, c.nextExpiry }); err != nil {
 		return nil, err
@@ -124,8 +123,8 @@ func (c *PermCache) Tombstoned(ctx context.Context) (map[string]struct{}, error)
 	if next.IsZero() || c.now().Before(next) {
 		return live, nil
 	}
-	// A tombstone expired since the set was computed: recompute it from the
-	// expiries held in memory.
+	// A denial expired since the set was built: rebuild it from the denials
+	// held in memory.
 	c.mu.Lock()
 	c.recomputeLiveLocked()
 	live = c.live
@@ -133,22 +132,22 @@ func (c *PermCache) Tombstoned(ctx context.Context) (map[string]struct{}, error)
 	return live, nil
 }
 
-// TombstonedAsOf is Tombstoned, re-reading the tombstones first when the
-// cache holds them at an older version than the one given (read from the
-// database with the session row): another replica changed them and its
-// notification has not arrived yet.
-func (c *PermCache) TombstonedAsOf(ctx context.Context, version int64) (map[string]struct{}, error) {
+// DenialsAsOf is Denials, re-reading the denials first when the cache holds
+// them at an older version than the one given (read from the database with
+// the session row): another replica changed them and its notification has
+// not arrived yet.
+func (c *PermCache) DenialsAsOf(ctx context.Context, version int64) (*Denials, error) {
 	c.mu.RLock()
-	stale := version > c.tombsAt
+	stale := version > c.deniedAt
 	c.mu.RUnlock()
 	if stale {
 		c.mu.Lock()
-		if version > c.tombsAt {
-			c.pendingTombs = true
+		if version > c.deniedAt {
+			c.pendingDenials = true
 		}
 		c.mu.Unlock()
 	}
-	return c.Tombstoned(ctx)
+	return c.Denials(ctx)
 }
 
 // read runs f under the read lock once the inbox is empty and nothing is
@@ -171,7 +170,7 @@ func (c *PermCache) read(ctx context.Context, f func()) error {
 }
 
 func (c *PermCache) dirtyLocked() bool {
-	return c.pendingAll || c.pendingTombs || len(c.pendingUsers) > 0
+	return c.pendingAll || c.pendingDenials || len(c.pendingUsers) > 0
 }
 
 // applyLocked drains the inbox into the pending work, then does it. Pending
@@ -191,7 +190,7 @@ func (c *PermCache) applyLocked(ctx context.Context) error {
 			case events.EpochChanged:
 				c.pendingUsers[e.Data] = struct{}{}
 			case events.TombstonesChanged:
-				c.pendingTombs = true
+				c.pendingDenials = true
 			default: // events.Resync and anything unknown
 				c.pendingAll = true
 			}
@@ -205,18 +204,18 @@ func (c *PermCache) applyLocked(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := c.reloadTombstonesLocked(ctx); err != nil {
+		if err := c.reloadDenialsLocked(ctx); err != nil {
 			return err
 		}
 		c.epochs = epochs
-		c.pendingAll, c.pendingTombs = false, false
+		c.pendingAll, c.pendingDenials = false, false
 		clear(c.pendingUsers)
 		return nil
-	case c.pendingTombs:
-		if err := c.reloadTombstonesLocked(ctx); err != nil {
+	case c.pendingDenials:
+		if err := c.reloadDenialsLocked(ctx); err != nil {
 			return err
 		}
-		c.pendingTombs = false
+		c.pendingDenials = false
 	}
 	for id := range c.pendingUsers {
 		epoch, err := c.src.UserEpoch(ctx, id)
@@ -229,43 +228,35 @@ func (c *PermCache) applyLocked(ctx context.Context) error {
 	return nil
 }
 
-func (c *PermCache) reloadTombstonesLocked(ctx context.Context) error {
+func (c *PermCache) reloadDenialsLocked(ctx context.Context) error {
 	// The version first: a change committed between the two reads leaves
-	// the cache at an older version than its tombstones (one more re-read
+	// the cache at an older version than its denials (one more re-read
 	// later), never the other way round.
-	version, err := c.src.TombstoneVersion(ctx)
+	version, err := c.src.DenialVersion(ctx)
 	if err != nil {
 		return err
 	}
-	ts, err := c.src.LiveTombstones(ctx, c.now())
+	ds, err := c.src.LiveDenials(ctx, c.now())
 	if err != nil {
 		return err
 	}
-	c.tombsAt = version
-	c.expiries = make(map[string]time.Time, len(ts))
-	for _, t := range ts {
-		c.expiries[t.PermissionKey] = t.ExpiresAt
-	}
+	c.deniedAt, c.denials = version, ds
 	c.recomputeLiveLocked()
 	return nil
 }
 
-// recomputeLiveLocked publishes a new live set from the expiries.
+// recomputeLiveLocked publishes a new Denials from the denials, dropping
+// the ones that expired.
 func (c *PermCache) recomputeLiveLocked() {
 	now := c.now()
-	live := make(map[string]struct{}, len(c.expiries))
-	var next time.Time
-	for k, exp := range c.expiries {
-		if !now.Before(exp) {
-			delete(c.expiries, k)
-			continue
-		}
-		live[k] = struct{}{}
-		if next.IsZero() || exp.Before(next) {
-			next = exp
+	kept := c.denials[:0]
+	for _, d := range c.denials {
+		if d.SettledAt.IsZero() || now.Before(d.ExpiresAt) {
+			kept = append(kept, d)
 		}
 	}
-	c.live, c.nextExpiry = live, next
+	c.denials = kept
+	c.live, c.nextExpiry = newDenials(kept, now)
 }
 
 // Run keeps the inbox drained and reloads everything every resync interval,

@@ -11,11 +11,12 @@ import (
 )
 
 // BenchmarkGuardState measures what the request guard adds to a signed-in
-// request besides loading the session: reading the live tombstones, reading
+// request besides loading the session: reading the live denials, reading
 // the user's claims epoch and computing the effective permissions. "db"
 // reads the tables every time (DBPermissionState, on SQLite); "cached" is
-// PermCache with nothing changed. Seeded with 1,000 users' epochs and 3
-// tombstones; the session carries 4 permissions.
+// PermCache with nothing changed. Seeded with 1,000 users' epochs, 3
+// denials for everyone and 3 for single users; the session carries 4
+// permissions.
 func BenchmarkGuardState(b *testing.B) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, store.Options{DataDir: b.TempDir()})
@@ -28,9 +29,13 @@ func BenchmarkGuardState(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for _, k := range []string{"export:reports", "old:one", "old:two"} {
-		if err := db.PutTombstone(ctx, store.Tombstone{PermissionKey: k, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
-			b.Fatal(err)
+	now := time.Now()
+	for i, k := range []string{"export:reports", "old:one", "old:two"} {
+		for _, user := range []string{"", fmt.Sprintf("kp_%032d", i)} {
+			if _, err := db.AddDenial(ctx, store.Denial{PermissionKey: k, UserID: user, SettledAt: now,
+				ExpiresAt: now.Add(time.Hour)}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	cache, err := NewPermCache(ctx, db, events.NewBroker(), nil)
@@ -46,13 +51,13 @@ func BenchmarkGuardState(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				s := &Session{UserID: user, ClaimsEpoch: 1,
+				s := &Session{UserID: user, OrgCode: "org_acme", ClaimsEpoch: 1, ClaimsAt: now.Add(-time.Minute),
 					Permissions: []string{"read:reports", "export:reports", "delete:reports", "admin:permissions"}}
-				dead, err := tc.state.Tombstoned(ctx)
+				d, err := tc.state.Denials(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
-				s.applyTombstones(dead)
+				s.applyDenials(d)
 				epoch, err := tc.state.UserEpoch(ctx, s.UserID)
 				if err != nil || epoch != 1 || s.Can("export:reports") {
 					b.Fatalf("epoch %d, err %v, can export %v", epoch, err, s.Can("export:reports"))

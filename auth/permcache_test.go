@@ -14,13 +14,13 @@ import (
 
 // fakeState is a PermStateSource in memory that counts reads.
 type fakeState struct {
-	mu     sync.Mutex
-	epochs map[string]int64
-	tombs  []store.Tombstone
-	// tombVersion is the tombstone version (store.DB.TombstoneVersion).
-	tombVersion int64
-	reads       atomic.Int64
-	fail        bool
+	mu      sync.Mutex
+	epochs  map[string]int64
+	denials []store.Denial
+	// version is the denial version (store.DB.DenialVersion).
+	version int64
+	reads   atomic.Int64
+	fail    bool
 }
 
 func (f *fakeState) AllUserEpochs(context.Context) (map[string]int64, error) {
@@ -47,29 +47,41 @@ func (f *fakeState) UserEpoch(_ context.Context, id string) (int64, error) {
 	return f.epochs[id], nil
 }
 
-func (f *fakeState) LiveTombstones(_ context.Context, now time.Time) ([]store.Tombstone, error) {
+func (f *fakeState) LiveDenials(_ context.Context, now time.Time) ([]store.Denial, error) {
 	f.reads.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
 		return nil, fmt.Errorf("db down")
 	}
-	var out []store.Tombstone
-	for _, t := range f.tombs {
-		if t.ExpiresAt.After(now) {
-			out = append(out, t)
+	var out []store.Denial
+	for _, d := range f.denials {
+		if d.SettledAt.IsZero() || d.ExpiresAt.After(now) {
+			out = append(out, d)
 		}
 	}
 	return out, nil
 }
 
-func (f *fakeState) TombstoneVersion(context.Context) (int64, error) {
+func (f *fakeState) DenialVersion(context.Context) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
 		return 0, fmt.Errorf("db down")
 	}
-	return f.tombVersion, nil
+	return f.version, nil
+}
+
+// tomb is a settled denial of key for everyone, issued an hour ago.
+func tomb(key string, expires time.Time) store.Denial {
+	at := time.Now().Add(-time.Hour)
+	return store.Denial{PermissionKey: key, CreatedAt: at, SettledAt: at, ExpiresAt: expires}
+}
+
+// deniedOf is what d takes from a session of kp_alice in org_acme with old
+// claims holding keys.
+func deniedOf(d *Denials, keys ...string) map[string]struct{} {
+	return d.Denied("kp_alice", "org_acme", time.Now().Add(-2*time.Hour), keys)
 }
 
 func (f *fakeState) set(fn func(*fakeState)) {
@@ -92,7 +104,7 @@ func newTestCache(t *testing.T, src *fakeState, opts ...events.Option) (*PermCac
 func TestPermCacheServesFromMemoryUntilToldOtherwise(t *testing.T) {
 	ctx := context.Background()
 	src := &fakeState{epochs: map[string]int64{"kp_alice": 2},
-		tombs: []store.Tombstone{{PermissionKey: "export:reports", ExpiresAt: time.Now().Add(time.Hour)}}}
+		denials: []store.Denial{tomb("export:reports", time.Now().Add(time.Hour))}}
 	c, b := newTestCache(t, src)
 	loads := src.reads.Load()
 
@@ -103,9 +115,10 @@ func TestPermCacheServesFromMemoryUntilToldOtherwise(t *testing.T) {
 		if e, _ := c.UserEpoch(ctx, "kp_bob"); e != 0 {
 			t.Fatalf("unknown user epoch = %d, want 0", e)
 		}
-		dead, err := c.Tombstoned(ctx)
+		d, err := c.Denials(ctx)
+		dead := deniedOf(d, "export:reports", "read:reports")
 		if _, ok := dead["export:reports"]; err != nil || !ok || len(dead) != 1 {
-			t.Fatalf("Tombstoned = %v, %v", dead, err)
+			t.Fatalf("Denials = %v, %v", dead, err)
 		}
 	}
 	if n := src.reads.Load() - loads; n != 0 {
@@ -127,25 +140,25 @@ func TestPermCacheServesFromMemoryUntilToldOtherwise(t *testing.T) {
 	}
 
 	src.set(func(f *fakeState) {
-		f.tombs = append(f.tombs, store.Tombstone{PermissionKey: "read:reports", ExpiresAt: time.Now().Add(time.Hour)})
+		f.denials = append(f.denials, tomb("read:reports", time.Now().Add(time.Hour)))
 	})
 	events.NotifyTombstonesChanged(b)
-	if dead, _ := c.Tombstoned(ctx); len(dead) != 2 {
-		t.Fatalf("after TombstonesChanged, tombstones = %v", dead)
+	if d, _ := c.Denials(ctx); len(deniedOf(d, "export:reports", "read:reports")) != 2 {
+		t.Fatalf("after TombstonesChanged, denied = %v", deniedOf(d, "export:reports", "read:reports"))
 	}
 }
 
-// TestPermCacheTombstonedAsOfSeesOtherReplicasAtOnce: another replica wrote a
-// tombstone and its notification has not arrived; a request that read the
-// newer tombstone version with its session row still sees the tombstone, and
-// a request at the cached version costs no read.
-func TestPermCacheTombstonedAsOfSeesOtherReplicasAtOnce(t *testing.T) {
+// TestPermCacheDenialsAsOfSeesOtherReplicasAtOnce: another replica wrote a
+// denial and its notification has not arrived; a request that read the newer
+// denial version with its session row still sees the denial, and a request
+// at the cached version costs no read.
+func TestPermCacheDenialsAsOfSeesOtherReplicasAtOnce(t *testing.T) {
 	ctx := context.Background()
-	src := &fakeState{epochs: map[string]int64{}, tombVersion: 4}
+	src := &fakeState{epochs: map[string]int64{}, version: 4}
 	c, _ := newTestCache(t, src)
 	loads := src.reads.Load()
-	if dead, err := c.TombstonedAsOf(ctx, 4); err != nil || len(dead) != 0 {
-		t.Fatalf("TombstonedAsOf(4) = %v, %v; want none", dead, err)
+	if d, err := c.DenialsAsOf(ctx, 4); err != nil || len(deniedOf(d, "export:reports")) != 0 {
+		t.Fatalf("DenialsAsOf(4) = %v, %v; want none", deniedOf(d, "export:reports"), err)
 	}
 	if n := src.reads.Load() - loads; n != 0 {
 		t.Fatalf("%d reads at the cached version; want 0", n)
@@ -153,20 +166,20 @@ func TestPermCacheTombstonedAsOfSeesOtherReplicasAtOnce(t *testing.T) {
 
 	// No event: the change is another replica's.
 	src.set(func(f *fakeState) {
-		f.tombVersion = 5
-		f.tombs = append(f.tombs, store.Tombstone{PermissionKey: "export:reports", ExpiresAt: time.Now().Add(time.Hour)})
+		f.version = 5
+		f.denials = append(f.denials, tomb("export:reports", time.Now().Add(time.Hour)))
 	})
-	if dead, _ := c.Tombstoned(ctx); len(dead) != 0 {
-		t.Fatalf("Tombstoned without an event = %v; want the cached (empty) set", dead)
+	if d, _ := c.Denials(ctx); len(deniedOf(d, "export:reports")) != 0 {
+		t.Fatalf("Denials without an event = %v; want the cached (empty) set", deniedOf(d, "export:reports"))
 	}
-	dead, err := c.TombstonedAsOf(ctx, 5)
-	if _, ok := dead["export:reports"]; err != nil || !ok {
-		t.Fatalf("TombstonedAsOf(5) = %v, %v; want export:reports", dead, err)
+	d, err := c.DenialsAsOf(ctx, 5)
+	if _, ok := deniedOf(d, "export:reports")["export:reports"]; err != nil || !ok {
+		t.Fatalf("DenialsAsOf(5) = %v, %v; want export:reports", deniedOf(d, "export:reports"), err)
 	}
 	loads = src.reads.Load()
 	for _, v := range []int64{5, 4, 0} {
-		if dead, _ := c.TombstonedAsOf(ctx, v); len(dead) != 1 {
-			t.Fatalf("TombstonedAsOf(%d) = %v", v, dead)
+		if d, _ := c.DenialsAsOf(ctx, v); len(deniedOf(d, "export:reports")) != 1 {
+			t.Fatalf("DenialsAsOf(%d) = %v", v, deniedOf(d, "export:reports"))
 		}
 	}
 	if n := src.reads.Load() - loads; n != 0 {
@@ -174,22 +187,24 @@ func TestPermCacheTombstonedAsOfSeesOtherReplicasAtOnce(t *testing.T) {
 	}
 }
 
-func TestPermCacheExpiresTombstonesInMemory(t *testing.T) {
+func TestPermCacheExpiresDenialsInMemory(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
-	src := &fakeState{epochs: map[string]int64{}, tombs: []store.Tombstone{
-		{PermissionKey: "a", ExpiresAt: now.Add(time.Minute)},
-		{PermissionKey: "b", ExpiresAt: now.Add(time.Hour)},
+	src := &fakeState{epochs: map[string]int64{}, denials: []store.Denial{
+		tomb("a", now.Add(time.Minute)),
+		tomb("b", now.Add(time.Hour)),
+		{PermissionKey: "c", CreatedAt: now, ExpiresAt: now}, // unsettled: no expiry
 	}}
 	c, _ := newTestCache(t, src)
-	if dead, _ := c.Tombstoned(ctx); len(dead) != 2 {
-		t.Fatalf("tombstones = %v", dead)
+	if d, _ := c.Denials(ctx); len(deniedOf(d, "a", "b", "c")) != 3 {
+		t.Fatalf("denied = %v", deniedOf(d, "a", "b", "c"))
 	}
 	loads := src.reads.Load()
 	c.now = func() time.Time { return now.Add(2 * time.Minute) }
-	dead, _ := c.Tombstoned(ctx)
-	if _, ok := dead["a"]; ok || len(dead) != 1 {
-		t.Fatalf("after a's expiry, tombstones = %v; want only b", dead)
+	d, _ := c.Denials(ctx)
+	dead := deniedOf(d, "a", "b", "c")
+	if _, ok := dead["a"]; ok || len(dead) != 2 {
+		t.Fatalf("after a's expiry, denied = %v; want b and c", dead)
 	}
 	if src.reads.Load() != loads {
 		t.Fatal("expiry re-read the database")

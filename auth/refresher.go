@@ -236,6 +236,13 @@ func (rf *Refresher) grantAndSave(ctx context.Context, row *store.Session, req R
 	if req.InvalidateClaims {
 		rf.invalidateClaims(ctx, row.UserID, &change)
 	}
+	// Read after any refresh_claims above and before the grant: the grant's
+	// claims are at least as fresh as the latest clearing of the user's
+	// claim cache, and as the claims the session had.
+	cleared, err := rf.db.ClaimsClearedAt(ctx, row.UserID)
+	if err != nil {
+		return nil, err
+	}
 
 	tok, err := rf.oidc.refreshGrant(ctx, toks.Refresh)
 	if err != nil {
@@ -258,6 +265,9 @@ func (rf *Refresher) grantAndSave(ctx context.Context, row *store.Session, req R
 	updated.OrgCode, updated.Email, updated.Name = firstNonEmpty(g.OrgCode, row.OrgCode), g.Email, g.Name
 	updated.Tokens, updated.Permissions, updated.Roles = sealed, g.Permissions, g.Roles
 	updated.ClaimsEpoch = max(epoch, row.ClaimsEpoch)
+	if change.TokenChanged { // the same access token carries the same, older claims
+		updated.ClaimsAt = laterOf(row.ClaimsAt, cleared)
+	}
 	updated.AccessIssuedAt, updated.AccessExpiresAt = g.AccessIssuedAt, g.AccessExpiresAt
 	updated.RefreshExpiresAt, updated.RefreshedAt = g.RefreshExpiresAt, now
 	updated.ExpiresAt = sessionExpiry(g, now)
@@ -298,6 +308,13 @@ func (rf *Refresher) invalidateClaims(ctx context.Context, userID string, change
 	if err := rf.db.MarkClaimsCleared(ctx, userID, start); err != nil {
 		rf.log.Warn("could not record the claims refresh", "user_id", userID, "error", err)
 	}
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // classify maps a grant failure: invalid_grant ends the session, anything

@@ -37,10 +37,13 @@ type Session struct {
 	Name    string
 
 	// Permissions are the keys the access token carries. Use Can or
-	// Effective for decisions: they also subtract tombstones.
+	// Effective for decisions: they also subtract the denials that apply.
 	Permissions []string
 	Roles       []Role
 	ClaimsEpoch int64
+	// ClaimsAt is when the claims are known to be current at Kinde; a denial
+	// settled at or after it applies (store.Session.ClaimsAt).
+	ClaimsAt time.Time
 
 	AccessIssuedAt   time.Time
 	AccessExpiresAt  time.Time
@@ -56,11 +59,11 @@ type Session struct {
 	Web *sessions.Session
 
 	tokens    []byte              // sealed Tokens
-	effective map[string]struct{} // Permissions minus live tombstones; nil until computed
+	effective map[string]struct{} // Permissions minus the denials that apply; nil until computed
 
 	// The database's permission state read with the row: the user's claims
-	// epoch and the tombstone version (zero when not read with a row).
-	seenEpoch, seenTombstones int64
+	// epoch and the denial version (zero when not read with a row).
+	seenEpoch, seenDenials int64
 }
 
 // Can reports whether the session's effective permissions include key.
@@ -92,7 +95,7 @@ func (s *Session) Effective() []string {
 	return out
 }
 
-// Revoked returns the token permissions that tombstones currently hide.
+// Revoked returns the token permissions that denials currently take away.
 func (s *Session) Revoked() []string {
 	if s == nil || s.effective == nil {
 		return nil
@@ -106,11 +109,12 @@ func (s *Session) Revoked() []string {
 	return out
 }
 
-// applyTombstones computes the effective permissions.
-func (s *Session) applyTombstones(dead map[string]struct{}) {
+// applyDenials computes the effective permissions.
+func (s *Session) applyDenials(d *Denials) {
+	v := d.view(s.UserID, s.OrgCode, s.ClaimsAt)
 	s.effective = make(map[string]struct{}, len(s.Permissions))
 	for _, k := range s.Permissions {
-		if _, gone := dead[k]; !gone {
+		if !v.denies(k) {
 			s.effective[k] = struct{}{}
 		}
 	}
@@ -119,11 +123,11 @@ func (s *Session) applyTombstones(dead map[string]struct{}) {
 func fromRow(row *store.Session) *Session {
 	return &Session{
 		ID: row.ID, UserID: row.UserID, OrgCode: row.OrgCode, Email: row.Email, Name: row.Name,
-		Permissions: row.Permissions, Roles: row.Roles, ClaimsEpoch: row.ClaimsEpoch,
+		Permissions: row.Permissions, Roles: row.Roles, ClaimsEpoch: row.ClaimsEpoch, ClaimsAt: row.ClaimsAt,
 		AccessIssuedAt: row.AccessIssuedAt, AccessExpiresAt: row.AccessExpiresAt,
 		RefreshExpiresAt: row.RefreshExpiresAt, RefreshedAt: row.RefreshedAt, CreatedAt: row.CreatedAt,
 		LastSeenAt: row.LastSeenAt, ExpiresAt: row.ExpiresAt, Generation: row.Generation, tokens: row.Tokens,
-		seenEpoch: row.UserEpoch, seenTombstones: row.TombstoneVersion,
+		seenEpoch: row.UserEpoch, seenDenials: row.DenialVersion,
 	}
 }
 
@@ -268,7 +272,7 @@ func (st *SessionStore) Start(ctx context.Context, w http.ResponseWriter, r *htt
 	now := st.now()
 	row := &store.Session{
 		ID: id, UserID: g.UserID, OrgCode: g.OrgCode, Email: g.Email, Name: g.Name,
-		Tokens: sealed, Permissions: g.Permissions, Roles: g.Roles, ClaimsEpoch: epoch,
+		Tokens: sealed, Permissions: g.Permissions, Roles: g.Roles, ClaimsEpoch: epoch, ClaimsAt: g.ClaimsAt,
 		AccessIssuedAt: g.AccessIssuedAt, AccessExpiresAt: g.AccessExpiresAt, RefreshExpiresAt: g.RefreshExpiresAt,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: sessionExpiry(g, now), UserAgent: trimUA(r.UserAgent()),
 	}

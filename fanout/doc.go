@@ -13,7 +13,7 @@
 // Permanent Kinde errors fail the item at once; others are retried with
 // jittered exponential backoff, and the last attempt fails the item.
 //
-// The periodic maintenance job expires tombstones, lets the webhook handler
+// The periodic maintenance job expires denials, lets the webhook handler
 // prune old records, and fails items whose job ended without recording it
 // (a process that died during the last attempt).
 //

@@ -37,7 +37,7 @@ type Options struct {
 	// RescueStuckJobsAfter is when a job left running by a crashed process is
 	// retried (default 10m; at least JobTimeout).
 	RescueStuckJobsAfter time.Duration
-	// MaintenanceInterval is how often expired tombstones are removed and
+	// MaintenanceInterval is how often expired denials are removed and
 	// abandoned fan-out items are reconciled (default 1m).
 	MaintenanceInterval time.Duration
 	// ID names this client; it must be unique per database among running

@@ -16,7 +16,7 @@ import (
 const JobKindMaintenance = "admin_maintenance"
 
 // MaintenanceArgs is the periodic housekeeping job: it removes expired
-// tombstones and fails fan-out items whose job River gave up on without the
+// denials and fails fan-out items whose job River gave up on without the
 // worker recording it (a process that died during the last attempt).
 type MaintenanceArgs struct{}
 
@@ -48,10 +48,10 @@ const maxReconcile = 200
 // Work implements river.Worker.
 func (w *maintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
 	db, log := w.engine.db, w.engine.log
-	if n, err := db.ExpireTombstones(ctx, time.Now()); err != nil {
-		log.WarnContext(ctx, "fanout: could not expire tombstones", "error", err)
+	if n, err := db.ExpireDenials(ctx, time.Now()); err != nil {
+		log.WarnContext(ctx, "fanout: could not expire denials", "error", err)
 	} else if n > 0 {
-		log.InfoContext(ctx, "fanout: expired tombstones", "count", n)
+		log.InfoContext(ctx, "fanout: expired denials", "count", n)
 	}
 	if h := w.engine.webhooks; h != nil {
 		h.PruneWebhooks(ctx)

@@ -136,8 +136,8 @@ func MergeAffected(a, b []AffectedUser) []AffectedUser {
 	return a
 }
 
-// DefaultTombstoneTTL is how long a deleted permission's key stays removed
-// from every session by default. It outlives Kinde's default (and
+// DefaultTombstoneTTL is how long a denial (a deleted permission's key, for
+// everyone) lasts after Kinde made the change, by default. It outlives Kinde's default (and
 // recommended maximum) access-token lifetime of 24 hours, with an hour to
 // spare.
 const DefaultTombstoneTTL = 25 * time.Hour

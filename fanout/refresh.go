@@ -98,6 +98,8 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[RefreshArgs]) e
 		return err
 	}
 
+	ctx = kinde.WithPriority(ctx, kinde.PriorityFanout)
+	start := time.Now() // tokens granted after this call succeeds carry claims at least this fresh
 	if err := w.kinde.RefreshUserClaims(ctx, args.UserID); err != nil {
 		return w.attemptFailed(ctx, log, job, err)
 	}
@@ -107,6 +109,11 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[RefreshArgs]) e
 	var epoch int64
 	var counted bool
 	err = w.db.InTx(bctx, func(tx *store.Tx) error {
+		// Before the epoch bump is visible: the refresh it triggers dates
+		// the session's claims from this (store.Session.ClaimsAt).
+		if err := tx.MarkClaimsCleared(bctx, args.UserID, start); err != nil {
+			return err
+		}
 		var err error
 		if counted, err = tx.CompleteFanoutItem(bctx, args.FanoutID, args.UserID, job.Attempt); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"permsync/kinde"
 	"permsync/store"
 )
 
@@ -67,6 +68,9 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 	if h == nil {
 		return river.JobCancel(errors.New("no webhook handler configured"))
 	}
+	// Kinde calls made while processing a webhook (holders of a changed
+	// role, say) wait behind interactive ones.
+	ctx = kinde.WithPriority(ctx, kinde.PriorityFanout)
 	err := h.HandleWebhookJob(ctx, job.Args.WebhookID, job.Attempt, job.MaxAttempts)
 	if ce, ok := errors.AsType[*cancelError](err); ok {
 		return river.JobCancel(ce.err)

@@ -71,7 +71,7 @@ func (h *Dashboard) Show(c echo.Context) error {
 		panel.Notice = &components.Alert{Kind: n.Kind, Message: n.Message}
 	}
 	return h.rd.render(c, http.StatusOK, pages.Dashboard(pages.DashboardProps{
-		Greeting: greeting(s, time.Now()), Flashes: alerts, Panel: panel,
+		Greeting: greeting(s), Flashes: alerts, Panel: panel,
 	}))
 }
 
@@ -173,23 +173,13 @@ func changeProps(c *auth.Change) *components.Change {
 	}
 }
 
-// justSignedIn is how long after signing in the dashboard greets with
-// "Welcome" rather than "Welcome back".
-const justSignedIn = 10 * time.Minute
-
-// greeting is the dashboard's heading: "Welcome, Alice" right after
-// signing in, "Welcome back, Alice" when coming back to a session later.
-func greeting(s *auth.Session, now time.Time) string {
+func greeting(s *auth.Session) string {
 	name := strings.TrimSpace(s.Name)
 	if i := strings.IndexByte(name, ' '); i > 0 {
 		name = name[:i]
 	}
-	hello := "Welcome back"
-	if s.CreatedAt.IsZero() || now.Sub(s.CreatedAt) < justSignedIn {
-		hello = "Welcome"
-	}
 	if name == "" {
-		return hello
+		return "Welcome back"
 	}
-	return hello + ", " + name
+	return "Welcome back, " + name
 }

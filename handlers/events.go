@@ -43,10 +43,9 @@ type sessionGetter interface {
 	GetSession(ctx context.Context, id string) (*store.Session, error)
 }
 
-// tombstoneReader lists the permission keys deleted but possibly still in
-// tokens (auth.PermissionState).
-type tombstoneReader interface {
-	Tombstoned(ctx context.Context) (map[string]struct{}, error)
+// denialReader reads the live denials (auth.PermissionState).
+type denialReader interface {
+	Denials(ctx context.Context) (*auth.Denials, error)
 }
 
 // Events serves GET /events, the server-sent event stream of a signed-in
@@ -57,14 +56,14 @@ type tombstoneReader interface {
 // refreshes the session: pages react to claims-changed with an ordinary
 // request that goes through the guard.
 type Events struct {
-	sub        eventSubscriber
-	sessions   sessionGetter
-	tombstones tombstoneReader
-	adminPerm  string
-	heartbeat  time.Duration
-	done       <-chan struct{}
-	limits     *streamLimits
-	log        *slog.Logger
+	sub       eventSubscriber
+	sessions  sessionGetter
+	denials   denialReader
+	adminPerm string
+	heartbeat time.Duration
+	done      <-chan struct{}
+	limits    *streamLimits
+	log       *slog.Logger
 }
 
 // streamLimits counts open event streams per session and per user and
@@ -244,8 +243,8 @@ type streamState struct {
 }
 
 // check reads the session row: whether it still exists and whether its
-// effective permissions (token keys minus tombstones) still hold the admin
-// permission. A database error counts as alive with admin unknown: the
+// effective permissions (token keys minus the denials that apply) still
+// hold the admin permission. A database error counts as alive with admin unknown: the
 // stream is not the place to sign anyone out.
 func (h *Events) check(ctx context.Context, id string) streamState {
 	row, err := h.sessions.GetSession(ctx, id)
@@ -262,12 +261,12 @@ func (h *Events) check(ctx context.Context, id string) streamState {
 	if h.adminPerm == "" || !slices.Contains(row.Permissions, h.adminPerm) {
 		return st
 	}
-	if h.tombstones != nil {
-		dead, err := h.tombstones.Tombstoned(ctx)
+	if h.denials != nil {
+		d, err := h.denials.Denials(ctx)
 		if err != nil {
 			return streamState{alive: true}
 		}
-		if _, gone := dead[h.adminPerm]; gone {
+		if d.Denies(row.UserID, row.OrgCode, row.ClaimsAt, h.adminPerm) {
 			return st
 		}
 	}

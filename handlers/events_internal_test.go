@@ -78,7 +78,7 @@ type streamRig struct {
 func newStreamRig(t *testing.T, heartbeat time.Duration, perSession, perUser int) *streamRig {
 	rig := &streamRig{t: t, broker: events.NewBroker(), done: make(chan struct{}), logs: &lockedBuffer{},
 		sessions: map[string]*auth.Session{}, rows: map[string]*store.Session{}, dead: map[string]struct{}{}}
-	rig.h = &Events{sub: rig.broker, sessions: rig, tombstones: rig, adminPerm: "admin:permissions",
+	rig.h = &Events{sub: rig.broker, sessions: rig, denials: rig, adminPerm: "admin:permissions",
 		heartbeat: heartbeat, done: rig.done, limits: newStreamLimits(perSession, perUser),
 		log: slog.New(slog.NewTextHandler(rig.logs, nil))}
 	e := echo.New()
@@ -125,14 +125,15 @@ func (rig *streamRig) GetSession(_ context.Context, id string) (*store.Session, 
 	return nil, store.ErrNotFound
 }
 
-func (rig *streamRig) Tombstoned(context.Context) (map[string]struct{}, error) {
+func (rig *streamRig) Denials(context.Context) (*auth.Denials, error) {
 	rig.mu.Lock()
 	defer rig.mu.Unlock()
-	out := map[string]struct{}{}
+	now := time.Now()
+	var ds []store.Denial
 	for k := range rig.dead {
-		out[k] = struct{}{}
+		ds = append(ds, store.Denial{PermissionKey: k, CreatedAt: now, SettledAt: now, ExpiresAt: now.Add(time.Hour)})
 	}
-	return out, nil
+	return auth.NewDenials(ds, now), nil
 }
 
 func (rig *streamRig) setDead(key string, dead bool) {

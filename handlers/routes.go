@@ -43,7 +43,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	// signed-out stream gets session-ended (an EventSource cannot follow a
 	// redirect to the sign-in page), and nothing here refreshes sessions.
 	if d.Events != nil {
-		live := &Events{sub: d.Events, sessions: d.SessionRows, tombstones: d.PermState,
+		live := &Events{sub: d.Events, sessions: d.SessionRows, denials: d.PermState,
 			adminPerm: d.AdminPermission, heartbeat: d.Heartbeat, done: d.Shutdown,
 			limits: newStreamLimits(d.MaxStreamsPerSession, d.MaxStreamsPerUser), log: d.Log}
 		e.GET("/events", live.Stream)
@@ -92,7 +92,6 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	adm.GET("/users", users.List)
 	adm.GET("/users/:id", users.Show)
 	adm.POST("/users/:id/refresh-claims", users.RefreshClaims)
-	adm.GET("/users/:id/sessions/revoke", users.ConfirmRevoke)
 	adm.POST("/users/:id/sessions/revoke", users.RevokeSessions)
 	adm.GET("/fanouts", fanouts.List)
 	adm.GET("/fanouts/:id", fanouts.Show)

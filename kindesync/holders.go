@@ -21,14 +21,15 @@ func (s *Syncer) sessionHolders(ctx context.Context, key string) ([]fanout.Affec
 	return out, nil
 }
 
-// tombstoned reports whether key has a live tombstone written for permID.
+// tombstoned reports whether key is denied to everyone by a live denial
+// written for permID.
 func (s *Syncer) tombstoned(ctx context.Context, key, permID string) bool {
-	ts, err := s.db.LiveTombstones(ctx, time.Now())
+	ds, err := s.db.LiveDenials(ctx, time.Now())
 	if err != nil {
 		return false
 	}
-	for _, t := range ts {
-		if t.PermissionKey == key && (t.PermissionID == permID || t.PermissionID == "") {
+	for _, t := range ds {
+		if t.Everyone() && t.PermissionKey == key && (t.PermissionID == permID || t.PermissionID == "") {
 			return true
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"permsync/apperr"
-	"permsync/events"
 	"permsync/store"
 )
 
@@ -93,6 +92,5 @@ func (s *Syncer) SyncPermissionKeys(ctx context.Context) error {
 		return err
 	}
 	s.dir.RememberPermissions(ctx, perms)
-	events.NotifyTombstonesChanged(s.pub) // a re-created key's tombstone may have been lifted
 	return nil
 }

@@ -126,11 +126,10 @@ func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*w
 	}
 	s.dir.RememberPermissions(ctx, []kinde.Permission{{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}})
 	s.dir.Invalidate()
-	after := func(context.Context) { events.NotifyTombstonesChanged(s.pub) } // a re-created key may have been lifted
+	// A key created again stays denied in tokens whose claims predate its
+	// deletion (store.Denial): nothing to lift.
 	if ev.Type == kinde.EventPermissionCreated || oldKey == "" || oldKey == p.Key {
-		pl := &webhookPlan{status: store.WebhookProcessed, outcome: "Recorded permission " + p.Key + "."}
-		pl.after = append(pl.after, after)
-		return pl, nil
+		return &webhookPlan{status: store.WebhookProcessed, outcome: "Recorded permission " + p.Key + "."}, nil
 	}
 	// The key changed: holders at Kinde now get the new key on their next
 	// token; sessions carrying the old one must lose it.
@@ -144,12 +143,11 @@ func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*w
 		s.log.WarnContext(ctx, "kindesync: could not list holders of a renamed permission; using local sessions",
 			"permission_id", p.ID, "error", err)
 	}
-	pl := s.revokeKeyPlan(p.ID, oldKey, "Permission "+oldKey+" was renamed to "+p.Key+" at Kinde.", affected, false)
-	pl.after = append(pl.after, after)
-	return pl, nil
+	return s.revokeKeyPlan(p.ID, oldKey, "Permission "+oldKey+" was renamed to "+p.Key+" at Kinde.", affected, false), nil
 }
 
-// planPermissionDeleted tombstones the deleted permission's key and fans out
+// planPermissionDeleted denies the deleted permission's key to everyone (a
+// tombstone) and fans out
 // to its holders. The event carries only the id: the key comes from the map
 // kept from listings and earlier events. Kinde no longer lists holders of a
 // deleted permission, so holders are the users with a live session carrying
@@ -173,7 +171,7 @@ func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*w
 		return nil, err
 	}
 	if !known.DeletedAt.IsZero() && s.tombstoned(ctx, known.Key, p.ID) {
-		return ignored("Already handled: permission " + known.Key + " was deleted through permsync, which tombstoned it and refreshed its holders."), nil
+		return ignored("Already handled: permission " + known.Key + " was deleted through permsync, which denied it to everyone and refreshed its holders."), nil
 	}
 	affected, err := s.sessionHolders(ctx, known.Key)
 	if err != nil {
@@ -184,21 +182,23 @@ func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*w
 	return s.revokeKeyPlan(p.ID, known.Key, "Permission "+known.Key+" was deleted at Kinde.", affected, true), nil
 }
 
-// revokeKeyPlan tombstones key and fans out to the affected users.
+// revokeKeyPlan denies key to everyone (a tombstone, settled now: Kinde made
+// the change before it sent the webhook) and fans out to the affected users.
 func (s *Syncer) revokeKeyPlan(permID, key, reason string, affected []fanout.AffectedUser, markDeleted bool) *webhookPlan {
 	now := time.Now()
-	tomb := store.Tombstone{PermissionKey: key, PermissionID: permID, CreatedAt: now,
+	tomb := store.Denial{PermissionKey: key, PermissionID: permID, CreatedAt: now, SettledAt: now,
 		ExpiresAt: now.Add(s.tombstoneTTL), Reason: "webhook: " + reason}
 	f := &store.Fanout{ID: fanout.NewID(), Kind: fanout.KindWebhook, ActorEmail: "Kinde webhook", PermissionID: permID,
 		PermissionKey: key, Reason: reason, CreatedAt: now}
 	items := fanout.Items(affected)
 	pl := &webhookPlan{
 		status:   store.WebhookProcessed,
-		outcome:  fmt.Sprintf("Tombstoned %s; %d user(s) queued for a claims refresh.", key, len(items)),
+		outcome:  fmt.Sprintf("Denied %s to everyone; %d user(s) queued for a claims refresh.", key, len(items)),
 		fanoutID: f.ID,
 	}
 	pl.inTx = func(ctx context.Context, tx *store.Tx) error {
-		if err := tx.PutTombstone(ctx, tomb); err != nil {
+		tomb.FanoutID = f.ID
+		if _, err := tx.AddDenial(ctx, tomb); err != nil {
 			return err
 		}
 		if markDeleted {

@@ -110,7 +110,7 @@ func TestPreparedStatementsAreReusedAndClosed(t *testing.T) {
 	if _, err := db.prepared(ctx, q); err == nil {
 		t.Fatal("prepared after Close succeeded")
 	}
-	if _, err := db.TombstoneVersion(ctx); err == nil {
-		t.Fatal("TombstoneVersion after Close succeeded")
+	if _, err := db.DenialVersion(ctx); err == nil {
+		t.Fatal("DenialVersion after Close succeeded")
 	}
 }

@@ -119,31 +119,6 @@ func TestEpochsTombstonesAuditKeys(t *testing.T) {
 	}
 
 	key := fmt.Sprintf("test:%d", time.Now().UnixNano())
-	now := time.Now()
-	if err := db.InTx(ctx, func(tx *Tx) error {
-		return tx.PutTombstone(ctx, Tombstone{PermissionKey: key, PermissionID: "p1", ExpiresAt: now.Add(time.Hour)})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	live, err := db.LiveTombstones(ctx, now)
-	if err != nil || len(live) == 0 {
-		t.Fatalf("live = %+v, %v", live, err)
-	}
-	if ok, err := db.LiftTombstone(ctx, key, "other-id"); err != nil || ok {
-		t.Fatalf("lift with another id = %v, %v", ok, err)
-	}
-	if ok, err := db.LiftTombstone(ctx, key, "p1"); err != nil || !ok {
-		t.Fatalf("lift = %v, %v", ok, err)
-	}
-	// Only tombstones already expired are removed.
-	if err := db.PutTombstone(ctx, Tombstone{PermissionKey: key, PermissionID: "p1", CreatedAt: now.Add(-2 * time.Hour),
-		ExpiresAt: now.Add(-time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := db.ExpireTombstones(ctx, now); err != nil || n < 1 {
-		t.Fatalf("expire = %d, %v", n, err)
-	}
-
 	if err := db.UpsertPermissionKeys(ctx, []PermissionKey{{ID: "pid-" + key, Key: key, Name: "Test"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,10 @@ type Session struct {
 	Permissions []string // permission keys from the access token
 	Roles       []Role   // roles from the access token, when present
 	ClaimsEpoch int64    // the user's claims epoch the tokens were built at
+	// ClaimsAt is when the tokens' claims are known to be current at Kinde:
+	// the start of the sign-in, or of the latest refresh_claims for the user
+	// before the last refresh. Denials settled at or after it apply.
+	ClaimsAt time.Time
 
 	AccessIssuedAt   time.Time
 	AccessExpiresAt  time.Time
@@ -45,14 +49,14 @@ type Session struct {
 	WebValues  []byte // encrypted gorilla/sessions values
 
 	// Read with the row by GetSession and SessionForUpdate on Postgres,
-	// never stored: the user's claims epoch and the tombstone version (see
-	// TombstoneVersion) in the same snapshot as the row. A replica's cached
+	// never stored: the user's claims epoch and the denial version (see
+	// DB.DenialVersion) in the same snapshot as the row. A replica's cached
 	// copy of either that is older than these is stale: another replica
 	// changed it and its notification has not arrived yet. Zero on SQLite,
 	// which serves a single instance, whose cache is told of every change
 	// before the change's request answers.
-	UserEpoch        int64
-	TombstoneVersion int64
+	UserEpoch     int64
+	DenialVersion int64
 }
 
 // Role is a role claim of an access token.
@@ -64,12 +68,12 @@ type Role struct {
 
 const sessionColumns = `id, user_id, org_code, email, name, tokens, permissions, roles, claims_epoch,
 	access_issued_at, access_expires_at, refresh_expires_at, refreshed_at, created_at, last_seen_at,
-	expires_at, generation, user_agent, web_values`
+	expires_at, generation, user_agent, web_values, claims_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 // sessionStateColumns follow sessionColumns in single-session reads: the
-// user's current claims epoch and the tombstone version.
+// user's current claims epoch and the denial version.
 const sessionStateColumns = `COALESCE((SELECT epoch FROM user_epochs WHERE user_epochs.user_id = sessions.user_id), 0),
 	(SELECT tombstone_version FROM perm_state WHERE id = 1)`
 
@@ -79,12 +83,12 @@ func scanSession(sc scanner, withState bool) (*Session, error) {
 		s                                         Session
 		perms, roles                              string
 		issued, expires, rexp, refreshed, created int64
-		seen, dead                                int64
+		seen, dead, claimsAt                      int64
 	)
 	dest := []any{&s.ID, &s.UserID, &s.OrgCode, &s.Email, &s.Name, &s.Tokens, &perms, &roles, &s.ClaimsEpoch,
-		&issued, &expires, &rexp, &refreshed, &created, &seen, &dead, &s.Generation, &s.UserAgent, &s.WebValues}
+		&issued, &expires, &rexp, &refreshed, &created, &seen, &dead, &s.Generation, &s.UserAgent, &s.WebValues, &claimsAt}
 	if withState {
-		dest = append(dest, &s.UserEpoch, &s.TombstoneVersion)
+		dest = append(dest, &s.UserEpoch, &s.DenialVersion)
 	}
 	err := sc.Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -102,6 +106,7 @@ func scanSession(sc scanner, withState bool) (*Session, error) {
 	s.AccessIssuedAt, s.AccessExpiresAt = FromMillis(issued), FromMillis(expires)
 	s.RefreshExpiresAt, s.RefreshedAt = FromMillis(rexp), FromMillis(refreshed)
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = FromMillis(created), FromMillis(seen), FromMillis(dead)
+	s.ClaimsAt = FromMillis(claimsAt)
 	return &s, nil
 }
 
@@ -136,10 +141,11 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 	}
 	return db.InTx(ctx, func(tx *Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			s.ID, s.UserID, s.OrgCode, s.Email, s.Name, s.Tokens, perms, roles, s.ClaimsEpoch,
 			Millis(s.AccessIssuedAt), Millis(s.AccessExpiresAt), Millis(s.RefreshExpiresAt), Millis(s.RefreshedAt),
-			Millis(s.CreatedAt), Millis(s.LastSeenAt), Millis(s.ExpiresAt), s.Generation, s.UserAgent, s.WebValues)
+			Millis(s.CreatedAt), Millis(s.LastSeenAt), Millis(s.ExpiresAt), s.Generation, s.UserAgent, s.WebValues,
+			Millis(s.ClaimsAt))
 		if err != nil {
 			return fmt.Errorf("create session: %w", err)
 		}
@@ -193,11 +199,11 @@ func (tx *Tx) UpdateSessionTokens(ctx context.Context, s *Session) error {
 	}
 	res, err := tx.Exec(ctx, `UPDATE sessions SET org_code = ?, email = ?, name = ?, tokens = ?, permissions = ?,
 		roles = ?, claims_epoch = ?, access_issued_at = ?, access_expires_at = ?, refresh_expires_at = ?,
-		refreshed_at = ?, expires_at = ?, generation = generation + 1
+		refreshed_at = ?, expires_at = ?, claims_at = ?, generation = generation + 1
 		WHERE id = ? AND generation = ?`,
 		s.OrgCode, s.Email, s.Name, s.Tokens, perms, roles, s.ClaimsEpoch, Millis(s.AccessIssuedAt),
 		Millis(s.AccessExpiresAt), Millis(s.RefreshExpiresAt), Millis(s.RefreshedAt), Millis(s.ExpiresAt),
-		s.ID, s.Generation)
+		Millis(s.ClaimsAt), s.ID, s.Generation)
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func newSession(id, user string, perms ...string) *Session {
 		ID: id, UserID: user, Tokens: []byte("sealed"), Permissions: perms,
 		Roles:          []Role{{ID: "r1", Key: "analyst", Name: "Analyst"}},
 		AccessIssuedAt: now, AccessExpiresAt: now.Add(time.Hour), CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(24 * time.Hour),
+		ExpiresAt: now.Add(24 * time.Hour), ClaimsAt: now.Add(-time.Second),
 	}
 }
 
@@ -40,15 +41,20 @@ func TestSessionLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Generation != 1 || !slices.Equal(got.Permissions, s.Permissions) || got.Roles[0].Key != "analyst" {
+	if got.Generation != 1 || !slices.Equal(got.Permissions, s.Permissions) || got.Roles[0].Key != "analyst" ||
+		got.ClaimsAt.UnixMilli() != s.ClaimsAt.UnixMilli() {
 		t.Fatalf("got %+v", got)
 	}
 
 	// Compare and swap: the first update wins, a stale one is refused.
 	stale := *got
 	got.Permissions = []string{"read:reports"}
+	got.ClaimsAt = got.ClaimsAt.Add(time.Minute)
 	if err := db.UpdateSessionTokens(ctx, got); err != nil {
 		t.Fatal(err)
+	}
+	if again, err := db.GetSession(ctx, h1); err != nil || !again.ClaimsAt.Equal(got.ClaimsAt) {
+		t.Fatalf("claims time after an update = %v, %v; want %v", again.ClaimsAt, err, got.ClaimsAt)
 	}
 	if got.Generation != 2 {
 		t.Fatalf("generation = %d; want 2", got.Generation)
@@ -109,7 +115,7 @@ func TestExpiredSessionsAreInvisibleAndSwept(t *testing.T) {
 	}
 }
 
-func TestEpochsAndTombstones(t *testing.T) {
+func TestEpochsAndDenials(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	user := uniq("kp_c")
@@ -122,33 +128,104 @@ func TestEpochsAndTombstones(t *testing.T) {
 		}
 	}
 	now := time.Now()
-	live, dead := uniq("live:"), uniq("dead:")
-	_ = db.PutTombstone(ctx, Tombstone{PermissionKey: live, ExpiresAt: now.Add(time.Hour)})
-	_ = db.PutTombstone(ctx, Tombstone{PermissionKey: dead, ExpiresAt: now.Add(-time.Hour)})
-	keys, err := db.LiveTombstoneKeys(ctx, now)
-	if err != nil || !slices.Contains(keys, live) || slices.Contains(keys, dead) {
-		t.Fatalf("live tombstones = %v, %v", keys, err)
+	live, dead, pending, scoped := uniq("live:"), uniq("dead:"), uniq("pending:"), uniq("scoped:")
+	for _, d := range []Denial{
+		{PermissionKey: live, SettledAt: now, ExpiresAt: now.Add(time.Hour)},
+		{PermissionKey: dead, SettledAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
+		{PermissionKey: pending, FanoutID: uniq("f"), ExpiresAt: now.Add(-time.Hour)}, // unsettled: no expiry
+		{PermissionKey: scoped, UserID: user, OrgCode: "org_a", SettledAt: now, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if _, err := db.AddDenial(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := db.LiveDeniedKeys(ctx, now)
+	if err != nil || !slices.Contains(keys, live) || !slices.Contains(keys, pending) || slices.Contains(keys, dead) ||
+		slices.Contains(keys, scoped) {
+		t.Fatalf("keys denied to everyone = %v, %v; want %s and %s", keys, err, live, pending)
+	}
+	all, err := db.LiveDenials(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]Denial{}
+	for _, d := range all {
+		found[d.PermissionKey] = d
+	}
+	if d, ok := found[scoped]; !ok || d.UserID != user || d.OrgCode != "org_a" || d.Everyone() {
+		t.Fatalf("scoped denial = %+v (found %v)", d, ok)
+	}
+	if _, ok := found[dead]; ok {
+		t.Fatal("an expired denial is live")
+	}
+	if n, err := db.ExpireDenials(ctx, now); err != nil || n < 1 {
+		t.Fatalf("expire = %d, %v", n, err)
+	}
+	if keys, _ := db.LiveDeniedKeys(ctx, now); !slices.Contains(keys, pending) {
+		t.Fatal("expiry removed an unsettled denial")
+	}
+}
+
+// TestDenialsSettleAndWithdrawByFanout: a fan-out's unsettled denials are
+// settled (then they expire) or withdrawn; a settled one is never withdrawn.
+func TestDenialsSettleAndWithdrawByFanout(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	f1, f2, key := uniq("f1-"), uniq("f2-"), uniq("k:")
+	for _, f := range []string{f1, f2} {
+		if _, err := db.AddDenial(ctx, Denial{PermissionKey: key, FanoutID: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled := now.Add(-time.Minute)
+	if err := db.InTx(ctx, func(tx *Tx) error {
+		n, err := tx.SettleDenials(ctx, f1, settled, settled.Add(time.Hour))
+		if err == nil && n != 1 {
+			err = fmt.Errorf("settled %d; want 1", n)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InTx(ctx, func(tx *Tx) error {
+		if n, err := tx.WithdrawDenials(ctx, f1); err != nil || n != 0 {
+			return fmt.Errorf("withdrew a settled denial: %d, %v", n, err)
+		}
+		if n, err := tx.WithdrawDenials(ctx, f2); err != nil || n != 1 {
+			return fmt.Errorf("withdrew %d, %v; want 1", n, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := db.FanoutDenials(ctx, f1)
+	if err != nil || len(ds) != 1 || !ds[0].SettledAt.Equal(time.UnixMilli(settled.UnixMilli())) {
+		t.Fatalf("f1 denials = %+v, %v", ds, err)
+	}
+	if ds, err := db.FanoutDenials(ctx, f2); err != nil || len(ds) != 0 {
+		t.Fatalf("f2 denials after withdrawal = %+v, %v", ds, err)
 	}
 }
 
 // TestSessionReadCarriesPermissionState: on Postgres a session is read with
-// its user's current epoch and the tombstone version, which every tombstone
-// write or lift bumps, so a replica can tell its cached state is older than
+// its user's current epoch and the denial version, which every denial write
+// or withdrawal bumps, so a replica can tell its cached state is older than
 // the database. (The version is kept on SQLite too; sessions there are read
 // without it.)
 func TestSessionReadCarriesPermissionState(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	if db.Dialect() != Postgres {
-		v0, err := db.TombstoneVersion(ctx)
+		v0, err := db.DenialVersion(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.PutTombstone(ctx, Tombstone{PermissionKey: uniq("state:"), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		if _, err := db.AddDenial(ctx, Denial{PermissionKey: uniq("state:")}); err != nil {
 			t.Fatal(err)
 		}
-		if v, err := db.TombstoneVersion(ctx); err != nil || v != v0+1 {
-			t.Fatalf("TombstoneVersion after a write = %d, %v; want %d", v, err, v0+1)
+		if v, err := db.DenialVersion(ctx); err != nil || v != v0+1 {
+			t.Fatalf("DenialVersion after a write = %d, %v; want %d", v, err, v0+1)
 		}
 		return // sessions are read without it: SQLite serves one instance
 	}
@@ -169,9 +246,9 @@ func TestSessionReadCarriesPermissionState(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if locked.UserEpoch != s.UserEpoch || locked.TombstoneVersion != s.TombstoneVersion {
-			t.Fatalf("SessionForUpdate read %d/%d, GetSession %d/%d", locked.UserEpoch, locked.TombstoneVersion,
-				s.UserEpoch, s.TombstoneVersion)
+		if locked.UserEpoch != s.UserEpoch || locked.DenialVersion != s.DenialVersion {
+			t.Fatalf("SessionForUpdate read %d/%d, GetSession %d/%d", locked.UserEpoch, locked.DenialVersion,
+				s.UserEpoch, s.DenialVersion)
 		}
 		return s
 	}
@@ -179,32 +256,33 @@ func TestSessionReadCarriesPermissionState(t *testing.T) {
 	if s.UserEpoch != 0 {
 		t.Fatalf("epoch of a user never bumped = %d", s.UserEpoch)
 	}
-	v0 := s.TombstoneVersion
-	if v, err := db.TombstoneVersion(ctx); err != nil || v != v0 {
-		t.Fatalf("TombstoneVersion = %d, %v; the session read %d", v, err, v0)
+	v0 := s.DenialVersion
+	if v, err := db.DenialVersion(ctx); err != nil || v != v0 {
+		t.Fatalf("DenialVersion = %d, %v; the session read %d", v, err, v0)
 	}
 	if _, err := db.BumpUserEpoch(ctx, user, "test"); err != nil {
 		t.Fatal(err)
 	}
-	key := uniq("state:")
-	if err := db.PutTombstone(ctx, Tombstone{PermissionKey: key, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+	key, f := uniq("state:"), uniq("f")
+	if _, err := db.AddDenial(ctx, Denial{PermissionKey: key, FanoutID: f}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.InTx(ctx, func(tx *Tx) error {
-		return tx.PutTombstone(ctx, Tombstone{PermissionKey: key, ExpiresAt: time.Now().Add(2 * time.Hour)})
+		_, err := tx.SettleDenials(ctx, f, time.Now(), time.Now().Add(time.Hour))
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	// At least: the Postgres database may be shared with other writers.
 	s = read()
-	if s.UserEpoch != 1 || s.TombstoneVersion < v0+2 {
-		t.Fatalf("after a bump and two tombstone writes: epoch %d, version %d; want 1, ≥ %d", s.UserEpoch, s.TombstoneVersion, v0+2)
+	if s.UserEpoch != 1 || s.DenialVersion < v0+2 {
+		t.Fatalf("after a bump, a denial and its settling: epoch %d, version %d; want 1, ≥ %d", s.UserEpoch, s.DenialVersion, v0+2)
 	}
-	v1 := s.TombstoneVersion
-	if ok, err := db.LiftTombstone(ctx, key, ""); err != nil || !ok {
-		t.Fatalf("lift = %v, %v", ok, err)
+	v1 := s.DenialVersion
+	if _, err := db.AddDenial(ctx, Denial{PermissionKey: key, FanoutID: uniq("g")}); err != nil {
+		t.Fatal(err)
 	}
-	if s := read(); s.TombstoneVersion <= v1 {
-		t.Fatalf("after a lift: version %d; want > %d", s.TombstoneVersion, v1)
+	if s := read(); s.DenialVersion <= v1 {
+		t.Fatalf("after another denial: version %d; want > %d", s.DenialVersion, v1)
 	}
 }
