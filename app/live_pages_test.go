@@ -95,7 +95,7 @@ func TestLiveUpdateKeepsReportsTrue(t *testing.T) {
 	if nav.Find(`a.nav-link[href="/reports"]`).Length() != 1 || nav.Find(`a.nav-link[href="/admin"]`).Length() != 0 {
 		t.Errorf("navigation = %q", strings.Join(strings.Fields(nav.Find("nav").Text()), " "))
 	}
-	if toast := r.TestID(t, "toast").Text(); toast != "Your permissions changed: −export:reports" {
+	if toast := r.TestID(t, "toast").Text(); toast != "Export reports was removed from your access." {
 		t.Errorf("toast = %q", toast)
 	}
 	if h := r.Header.Get("HX-Retarget"); h != "" {
@@ -120,7 +120,7 @@ func TestLiveUpdateKeepsReportsTrue(t *testing.T) {
 		t.Errorf("title = %q", title)
 	}
 	toast := r.TestID(t, "toast")
-	if toast.AttrOr("data-kind", "") != "warning" || !strings.Contains(toast.Text(), "−export:reports") ||
+	if toast.AttrOr("data-kind", "") != "warning" || !strings.Contains(toast.Text(), "Export reports was removed from your access.") ||
 		!strings.Contains(toast.Text(), "no longer open this page") {
 		t.Errorf("toast = %q (%s)", toast.Text(), toast.AttrOr("data-kind", ""))
 	}
@@ -169,7 +169,7 @@ func TestLiveUpdateTakesAdminAway(t *testing.T) {
 		if r.Doc(t).Find(`#topbar a[href="/admin"]`).Length() != 0 {
 			t.Errorf("%s: the Admin link is still in the navigation", path)
 		}
-		if !strings.Contains(r.TestID(t, "toast").Text(), "−admin:permissions") {
+		if !strings.Contains(r.TestID(t, "toast").Text(), "Admin permissions was removed") {
 			t.Errorf("%s: toast = %q", path, r.TestID(t, "toast").Text())
 		}
 		if r.TestID(t, "admin").Length() != 0 {

@@ -228,7 +228,7 @@ func TestDashboardLiveFragment(t *testing.T) {
 		t.Errorf("shown keys = %q", shown)
 	}
 	toast := strings.TrimSpace(r.TestID(t, "toast").Text())
-	if toast != "Your permissions changed: −delete:reports" {
+	if toast != "Delete reports was removed from your access." {
 		t.Errorf("toast = %q", toast)
 	}
 	r = alice.LiveSync(t, "/dashboard", "read:reports export:reports")

@@ -66,7 +66,7 @@ func TestAccessibilityBasics(t *testing.T) {
 				const el = document.createElement("div");
 				el.className = "toast toast-" + kind;
 				el.dataset.testid = "toast";
-				el.textContent = "Your permissions changed: −export:reports";
+				el.textContent = "Export reports was removed from your access.";
 				box.appendChild(el);
 			}
 			return true;

@@ -65,7 +65,7 @@ func TestAdminDeleteUpdatesReportsPage(t *testing.T) {
 	if got := eval[string](t, alice, navLinks); got != "Dashboard,Reports" {
 		t.Errorf("alice's navigation after export:reports went = %q", got)
 	}
-	waitFor(t, alice, "the toast", `[...document.querySelectorAll('[data-testid="toast"]')].some(e => e.textContent.includes("−export:reports"))`)
+	waitFor(t, alice, "the toast", `[...document.querySelectorAll('[data-testid="toast"]')].some(e => e.textContent.includes("Export reports was removed"))`)
 	if eval[int](t, alice, `document.querySelectorAll('[data-testid="report"]').length`) == 0 {
 		t.Error("the reports table went with the Export button")
 	}
@@ -80,7 +80,7 @@ func TestAdminDeleteUpdatesReportsPage(t *testing.T) {
 	if n := eval[int](t, alice, `document.querySelectorAll('[data-testid="reports"], [data-testid="report"]').length`); n != 0 {
 		t.Errorf("%d pieces of the reports page are still shown", n)
 	}
-	waitFor(t, alice, "the warning toast", `[...document.querySelectorAll('[data-testid="toast"][data-kind="warning"]')].some(e => e.textContent.includes("−read:reports"))`)
+	waitFor(t, alice, "the warning toast", `[...document.querySelectorAll('[data-testid="toast"][data-kind="warning"]')].some(e => e.textContent.includes("Read reports was removed"))`)
 	if title := eval[string](t, alice, `document.title`); !strings.Contains(title, "access") {
 		t.Errorf("title = %q", title)
 	}
@@ -145,8 +145,8 @@ func liveDeletion(t *testing.T, del func(t *testing.T, env *apptest.Env, adminTa
 		}
 	}
 	waitFor(t, alice, "the toast", `!!document.querySelector('[data-testid="toast"]')`)
-	if toast := eval[string](t, alice, `document.querySelector('[data-testid="toast"]').textContent`); !strings.Contains(toast, "−export:reports") {
-		t.Errorf("toast = %q; want it to say −export:reports", toast)
+	if toast := eval[string](t, alice, `document.querySelector('[data-testid="toast"]').textContent`); !strings.Contains(toast, "Export reports was removed from your access") {
+		t.Errorf("toast = %q; want it to say Export reports was removed from your access", toast)
 	}
 
 	// Kinde's webhook for the deletion reaches permsync either way; the

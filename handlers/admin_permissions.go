@@ -9,6 +9,7 @@ import (
 
 	"permsync/admin"
 	"permsync/apperr"
+	"permsync/views/components"
 	"permsync/views/layouts"
 	"permsync/views/pages"
 )
@@ -54,13 +55,24 @@ func (h *AdminPermissions) Show(c echo.Context) error {
 		return h.failPage(c, layouts.AdminPermissions, "Permission", err)
 	}
 	p := h.detailProps(d)
-	p.Flashes = h.takeFlashes(c)
+	for _, a := range h.takeFlashes(c) {
+		if a.Kind == flashConfirmError {
+			p.ConfirmError = a.Message
+			continue
+		}
+		p.Flashes = append(p.Flashes, a)
+	}
 	return h.page(c, pages.AdminPermissionPage(p))
 }
 
+// flashConfirmError is the kind of flash that carries a wrong delete
+// confirmation back to the permission page, where the form shows it.
+const flashConfirmError = "confirm-error"
+
 // Delete is POST /admin/permissions/{id}/delete with the typed key in
 // "confirm". On success it redirects to the fan-out page. A wrong key
-// re-renders the page with the error (400) and changes nothing.
+// changes nothing and goes back to the permission page (303), whose delete
+// form shows the error, so the address stays one that can be reopened.
 func (h *AdminPermissions) Delete(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
@@ -71,11 +83,8 @@ func (h *AdminPermissions) Delete(c echo.Context) error {
 	res, err := h.svc.DeletePermission(ctx, a, id, c.FormValue("confirm"))
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.Invalid && !isHTMX(c) {
-			if d, derr := h.svc.PermissionDetail(ctx, a, id); derr == nil {
-				p := h.detailProps(d)
-				p.ConfirmError = apperr.MessageOf(err)
-				return h.rd.render(c, http.StatusBadRequest, pages.AdminPermissionPage(p))
-			}
+			h.flash(c, flashConfirmError, apperr.MessageOf(err))
+			return c.Redirect(http.StatusSeeOther, permissionHref(id))
 		}
 		return err
 	}
@@ -99,9 +108,4 @@ func (h *AdminPermissions) detailProps(d *admin.PermissionDetail) pages.AdminPer
 }
 
 // plural reads like "1 user" or "3 users".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
+func plural(n int, one, many string) string { return components.Plural(n, one, many) }

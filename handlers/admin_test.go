@@ -170,7 +170,8 @@ func TestAdminPermissionPreviewShowsAffectedUsersAndWhy(t *testing.T) {
 
 	// The admin permission cannot be deleted from here.
 	resp = adm.Get(t, "/admin/permissions/"+permissionID(t, env, "admin:permissions"))
-	if resp.TestID(t, "delete-blocked").Length() != 1 || resp.TestID(t, "delete-form").Length() != 0 {
+	if resp.TestID(t, "delete-blocked").Length() != 1 || resp.TestID(t, "delete-form").Length() != 0 ||
+		resp.TestID(t, "danger-zone").Length() != 0 {
 		t.Error("the admin permission offers a delete form")
 	}
 	if resp := adm.Get(t, "/admin/permissions/perm_nope"); resp.StatusCode != http.StatusNotFound {
@@ -178,6 +179,16 @@ func TestAdminPermissionPreviewShowsAffectedUsersAndWhy(t *testing.T) {
 	}
 	if resp := adm.Get(t, "/admin/fanouts/fo_nope"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown fan-out = %d; want 404", resp.StatusCode)
+	}
+	// An admin's 404 keeps the admin navigation; a non-admin's does not
+	// show it.
+	nf := adm.Get(t, "/admin/no-such-page")
+	if nf.StatusCode != http.StatusNotFound || nf.TestID(t, "admin").Length() != 1 || nf.TestID(t, "error-page").Length() != 1 {
+		t.Errorf("admin 404 = %d, admin layout %d:\n%.1500s", nf.StatusCode, nf.TestID(t, "admin").Length(), nf.Body)
+	}
+	bob := env.Login(t, "bob@acme.test")
+	if page := bob.Get(t, "/dashboard/nope"); page.TestID(t, "admin").Length() != 0 {
+		t.Error("a non-admin's 404 shows the admin navigation")
 	}
 }
 
@@ -188,12 +199,23 @@ func TestAdminDeleteNeedsTheKeyTyped(t *testing.T) {
 	adm.Get(t, path)
 
 	for _, typed := range []string{"", "export:report", "read:reports"} {
+		// Post, redirect, get: the error shows on the permission page,
+		// whose address can be reopened.
 		resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {typed}})
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("delete confirmed with %q = %d; want 400", typed, resp.StatusCode)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != path {
+			t.Fatalf("delete confirmed with %q = %d, Location %q; want 303 to %s", typed, resp.StatusCode,
+				resp.Header.Get("Location"), path)
 		}
-		if msg := resp.TestID(t, "confirm-error").Text(); !strings.Contains(msg, "export:reports") {
+		page := adm.Get(t, path)
+		if msg := page.TestID(t, "confirm-error").Text(); !strings.Contains(msg, "export:reports") {
 			t.Errorf("confirmation error %q does not name the key", msg)
+		}
+		if page.TestID(t, "confirm-key").AttrOr("autofocus", "no") == "no" {
+			t.Error("after a wrong key the field is not focused")
+		}
+		// Once shown, the error is gone from the next visit.
+		if adm.Get(t, path).TestID(t, "confirm-error").Length() != 0 {
+			t.Error("the confirmation error is shown again on the next visit")
 		}
 	}
 	// As htmx the same mistake is an alert fragment.
@@ -364,6 +386,25 @@ func TestAdminUserActions(t *testing.T) {
 	eventually(t, "bob's claims refresh", func() bool {
 		return adm.HTMX(t, http.MethodGet, loc, nil).TestID(t, "progress").AttrOr("data-done", "") == "1"
 	})
+	// The fan-out page names bob and speaks to the admin.
+	fo := adm.Get(t, loc)
+	if h1 := strings.Join(strings.Fields(fo.Doc(t).Find("h1").Text()), " "); h1 != "Claims refresh for bob@acme.test" {
+		t.Errorf("fan-out heading = %q", h1)
+	}
+	if strings.Contains(fo.Body, "refreshed your claims") {
+		t.Error("the admin's fan-out page speaks as if to bob")
+	}
+
+	// Without JavaScript, Revoke sessions asks on a page of its own first.
+	confirm := adm.Get(t, "/admin/users/"+bobID+"/sessions/revoke?return_to=/admin/users/"+bobID)
+	form := confirm.TestID(t, "revoke-confirm").Find(`form[method="post"]`)
+	if confirm.StatusCode != http.StatusOK || form.AttrOr("action", "") != "/admin/users/"+bobID+"/sessions/revoke" ||
+		form.Find(`input[name="return_to"]`).AttrOr("value", "") != "/admin/users/"+bobID {
+		t.Fatalf("revoke confirmation = %d:\n%.2000s", confirm.StatusCode, confirm.Body)
+	}
+	if confirm.TestID(t, "session").Length() != 0 || bob.NoRedirect().Get(t, "/dashboard").StatusCode != http.StatusOK {
+		t.Error("opening the confirmation revoked bob's sessions")
+	}
 
 	resp = adm.NoRedirect().PostForm(t, "/admin/users/"+bobID+"/sessions/revoke",
 		url.Values{"return_to": {"/admin/users/" + bobID}})
@@ -425,6 +466,7 @@ func TestAdminRoutesAreGated(t *testing.T) {
 		{http.MethodGet, "/admin/users", http.StatusOK},
 		{http.MethodGet, user, http.StatusOK},
 		{http.MethodPost, user + "/refresh-claims", 0},
+		{http.MethodGet, user + "/sessions/revoke", http.StatusOK},
 		{http.MethodPost, user + "/sessions/revoke", 0},
 		{http.MethodGet, "/admin/fanouts", http.StatusOK},
 		{http.MethodGet, fanout, http.StatusOK},

@@ -59,6 +59,18 @@ func (h *AdminUsers) Show(c echo.Context) error {
 	return h.page(c, pages.AdminUserPage(p))
 }
 
+// ConfirmRevoke is GET /admin/users/{id}/sessions/revoke: the page that
+// asks before revoking, which the Revoke sessions button opens when the
+// browser runs no JavaScript (with it, htmx asks in a dialog).
+func (h *AdminUsers) ConfirmRevoke(c echo.Context) error {
+	d, err := asActor(c, h.svc.UserDetail, c.Param("id"))
+	if err != nil {
+		return h.failPage(c, layouts.AdminUsers, "Revoke sessions", err)
+	}
+	u := viewUser(d.UserSummary)
+	return h.page(c, pages.AdminRevokeConfirm(pages.AdminRevokeProps{User: u, ReturnTo: adminReturnTo(c, u.Href)}))
+}
+
 // RefreshClaims is POST /admin/users/{id}/refresh-claims: a one-user
 // fan-out (refresh_claims at Kinde, then the epoch bump that refreshes the
 // user's sessions). It redirects to the fan-out's page.

@@ -73,9 +73,14 @@ func fanoutTitle(f admin.FanoutSummary) string {
 }
 
 func viewFanout(f admin.FanoutSummary) pages.AdminFanout {
+	// The stored reason is written for the affected user (their toast);
+	// the admin pages say what the fan-out does.
 	reason := f.Reason
-	if f.Kind == admin.FanoutPermissionDeleted {
+	switch f.Kind {
+	case admin.FanoutPermissionDeleted:
 		reason = "Every user who held it gets their claims refreshed at Kinde; their sessions drop it on their next request."
+	case admin.FanoutUserRefresh:
+		reason = "Kinde's claim cache for this user is cleared; their sessions then refresh on their next request, with their current permissions."
 	}
 	return pages.AdminFanout{
 		ID: f.ID, Href: fanoutHref(f.ID), Title: fanoutTitle(f), Kind: f.Kind, PermissionKey: f.PermissionKey,
@@ -106,6 +111,7 @@ func viewUser(u admin.UserSummary) pages.AdminUser {
 		Permissions: u.Permissions, LiveSessions: u.LiveSessions, ClaimsEpoch: u.ClaimsEpoch,
 		LastClaimsRefresh: u.LastClaimsRefresh, LastSessionRefresh: u.LastSessionRefresh,
 		RefreshURL: userHref(u.ID) + "/refresh-claims", RevokeURL: userHref(u.ID) + "/sessions/revoke",
+		ConfirmRevokeURL: userHref(u.ID) + "/sessions/revoke",
 	}
 }
 
@@ -143,6 +149,9 @@ func viewFanoutProgress(p *admin.FanoutProgress) pages.AdminFanoutProps {
 	out := pages.AdminFanoutProps{
 		Fanout: viewFanout(p.FanoutSummary), Rate: rateText(p.Rate), ETA: etaText(p),
 		PanelURL: fanoutHref(p.ID), RetryURL: fanoutHref(p.ID) + "/retry",
+	}
+	if p.Kind == admin.FanoutUserRefresh && len(p.Items) == 1 && p.Items[0].Email != "" {
+		out.Fanout.Title = "Claims refresh for " + p.Items[0].Email
 	}
 	for _, it := range p.Items {
 		out.Items = append(out.Items, pages.AdminFanoutItem{

@@ -71,7 +71,7 @@ func (h *Dashboard) Show(c echo.Context) error {
 		panel.Notice = &components.Alert{Kind: n.Kind, Message: n.Message}
 	}
 	return h.rd.render(c, http.StatusOK, pages.Dashboard(pages.DashboardProps{
-		Greeting: greeting(s), Flashes: alerts, Panel: panel,
+		Greeting: greeting(s, time.Now()), Flashes: alerts, Panel: panel,
 	}))
 }
 
@@ -173,13 +173,23 @@ func changeProps(c *auth.Change) *components.Change {
 	}
 }
 
-func greeting(s *auth.Session) string {
+// justSignedIn is how long after signing in the dashboard greets with
+// "Welcome" rather than "Welcome back".
+const justSignedIn = 10 * time.Minute
+
+// greeting is the dashboard's heading: "Welcome, Alice" right after
+// signing in, "Welcome back, Alice" when coming back to a session later.
+func greeting(s *auth.Session, now time.Time) string {
 	name := strings.TrimSpace(s.Name)
 	if i := strings.IndexByte(name, ' '); i > 0 {
 		name = name[:i]
 	}
-	if name == "" {
-		return "Welcome back"
+	hello := "Welcome back"
+	if s.CreatedAt.IsZero() || now.Sub(s.CreatedAt) < justSignedIn {
+		hello = "Welcome"
 	}
-	return "Welcome back, " + name
+	if name == "" {
+		return hello
+	}
+	return hello + ", " + name
 }

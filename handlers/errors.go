@@ -6,11 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"permsync/apperr"
 	"permsync/auth"
+	"permsync/views/layouts"
 	"permsync/views/pages"
 )
 
@@ -45,6 +47,11 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	p.SignedIn = auth.SessionFrom(c.Request().Context()) != nil
 	if p.Status == http.StatusNotFound && c.Request().Method == http.MethodGet {
 		p.Path = shortPath(c.Request().URL.Path)
+		// An admin's 404 under /admin keeps the admin navigation.
+		if s := auth.SessionFrom(c.Request().Context()); s != nil && h.rd.adminPerm != "" && s.Can(h.rd.adminPerm) &&
+			(c.Request().URL.Path == "/admin" || strings.HasPrefix(c.Request().URL.Path, "/admin/")) {
+			p.AdminSection = layouts.AdminSectionOf(c.Request().URL.Path)
+		}
 	}
 	attrs := []any{"request_id", requestID(c), "method", c.Request().Method,
 		"path", c.Request().URL.Path, "status", p.Status, "error", err}

@@ -64,10 +64,11 @@ func (rd *renderer) liveUpdate(c echo.Context, parts liveParts, forbidden *pages
 		return errNoSession
 	}
 	diff := permissionDiff(strings.Fields(c.QueryParam("shown")), s.Effective())
-	if forbidden != nil && diff.Empty() {
-		// The page was rendered with these very keys, so it already is this
-		// error (an earlier live update put it in place, or it was a 403
-		// from the start): nothing on it to replace or announce.
+	if forbidden != nil && (diff.Empty() || (forbidden.Permission != "" && !diff.Removes(forbidden.Permission))) {
+		// The page was rendered without the key it needs, so it already is
+		// this error (an earlier live update put it in place, or it was a
+		// 403 from the start): nothing on it to replace, and only what
+		// changed, if anything, to announce.
 		forbidden, parts = nil, nil
 	}
 	var out []templ.Component
@@ -81,10 +82,9 @@ func (rd *renderer) liveUpdate(c echo.Context, parts liveParts, forbidden *pages
 	out = append(out, layouts.LiveStateOOB())
 	switch {
 	case forbidden != nil:
-		out = append(out, components.ToastOOB("warning",
-			"Your permissions changed: "+diff.Summary()+". You can no longer open this page."))
+		out = append(out, components.ToastOOB("warning", diff.Summary()+" You can no longer open this page."))
 	case !diff.Empty():
-		out = append(out, components.ToastOOB("info", "Your permissions changed: "+diff.Summary()))
+		out = append(out, components.ToastOOB("info", diff.Summary()))
 	}
 	if n := auth.NoticeFrom(ctx); n != nil {
 		out = append(out, components.ToastOOB(n.Kind, n.Message))

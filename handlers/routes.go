@@ -92,6 +92,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	adm.GET("/users", users.List)
 	adm.GET("/users/:id", users.Show)
 	adm.POST("/users/:id/refresh-claims", users.RefreshClaims)
+	adm.GET("/users/:id/sessions/revoke", users.ConfirmRevoke)
 	adm.POST("/users/:id/sessions/revoke", users.RevokeSessions)
 	adm.GET("/fanouts", fanouts.List)
 	adm.GET("/fanouts/:id", fanouts.Show)

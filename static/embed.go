@@ -8,5 +8,5 @@ import "embed"
 
 // FS is the static tree served under /static/.
 //
-//go:embed css js vendor
+//go:embed css js img vendor
 var FS embed.FS

@@ -3,16 +3,77 @@
 // hx-trigger="sse:claims-changed"); this file only
 //   - sends the page to sign-in when the stream says session-ended;
 //   - dismisses toasts after a while;
-//   - marks <html data-live="open"> once the stream is open.
+//   - marks <html data-live="open"> once the stream is open;
+//   - shows the stream's state in the top bar's live indicator
+//     (.live-status): Live, Reconnecting… or Offline.
 // No inline script anywhere: the CSP forbids it.
 (function () {
   "use strict";
 
   var TOAST_MS = 10000;
+  // How long a stream may try to reconnect before the indicator says
+  // offline.
+  var OFFLINE_AFTER_MS = 8000;
+
+  var STATES = {
+    connecting: { text: "Connecting…", title: "Connecting to live updates" },
+    open: { text: "Live", title: "Live: this page updates by itself when your access changes" },
+    reconnecting: { text: "Reconnecting…", title: "The live connection dropped; reconnecting" },
+    offline: { text: "Offline", title: "No live connection: this page will not update by itself until it reconnects. Reload to see the latest." }
+  };
+  var state = "connecting";
+  var offlineTimer = 0;
+
+  function paint() {
+    document.documentElement.setAttribute("data-live", state);
+    document.querySelectorAll(".live-status").forEach(function (el) {
+      var s = STATES[state];
+      el.setAttribute("data-state", state);
+      el.setAttribute("title", s.title);
+      var label = el.querySelector(".live-status-text");
+      if (label) {
+        label.textContent = s.text;
+      }
+    });
+  }
+
+  function setState(next) {
+    if (next === state) {
+      return; // keep a running offline timer: retries do not restart it
+    }
+    window.clearTimeout(offlineTimer);
+    state = next;
+    if (next === "reconnecting") {
+      offlineTimer = window.setTimeout(function () { setState("offline"); }, OFFLINE_AFTER_MS);
+    }
+    paint();
+  }
 
   function goToSignIn() {
     var back = window.location.pathname + window.location.search;
     window.location.assign("/login?return_to=" + encodeURIComponent(back));
+  }
+
+  document.addEventListener("htmx:sseOpen", function () { setState("open"); });
+  document.addEventListener("htmx:sseError", function () {
+    if (navigator.onLine === false) {
+      setState("offline");
+    } else if (state !== "offline") {
+      setState("reconnecting");
+    }
+  });
+  window.addEventListener("offline", function () { setState("offline"); });
+  window.addEventListener("online", function () {
+    if (state !== "open") {
+      setState("reconnecting");
+    }
+  });
+  // The navigation (which holds the indicator) is swapped by live updates.
+  document.addEventListener("htmx:oobAfterSwap", paint);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", paint);
+  } else {
+    paint();
   }
 
   document.addEventListener("htmx:sseOpen", function (event) {
@@ -21,8 +82,6 @@
       return;
     }
     source.permsyncBound = true;
-    // Tests and styles can tell whether the page is live.
-    document.documentElement.setAttribute("data-live", "open");
     source.addEventListener("session-ended", function () {
       source.close();
       goToSignIn();

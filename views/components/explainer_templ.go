@@ -10,7 +10,8 @@ import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
 // RefreshExplainer explains the three things Kinde calls "refresh", in the
-// order permsync runs them.
+// order permsync runs them. It is folded away until asked for: most people
+// only need the Refresh session button.
 func RefreshExplainer() templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -28,14 +29,14 @@ func RefreshExplainer() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card explainer\" aria-labelledby=\"explainer-title\" data-testid=\"explainer\"><header class=\"card-header\"><h2 id=\"explainer-title\">Three kinds of refresh</h2><p class=\"muted\">Kinde uses one word for three different things. permsync runs them in this order.</p></header><ol class=\"steps\"><li class=\"step\"><span class=\"step-num\" aria-hidden=\"true\">1</span><div><h3>Clear Kinde's claim cache <code>refresh_claims</code></h3><p>Kinde caches each user's claims. Adding or removing a permission on a role, or deleting a permission, does not clear that cache. permsync calls the Management API's <code>POST /users/")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<details class=\"card explainer explainer-details\" data-testid=\"explainer\"><summary><span class=\"card-header\"><span class=\"explainer-title\">How Refresh session works</span> <span class=\"muted explainer-sub\">Kinde uses one word, refresh, for three different things. permsync runs them in this order.</span></span></summary><ol class=\"steps\"><li class=\"step\"><span class=\"step-num\" aria-hidden=\"true\">1</span><div><h3>Clear Kinde's claim cache <code>refresh_claims</code></h3><p>Kinde caches each user's claims. Adding or removing a permission on a role, or deleting a permission, does not clear that cache. permsync calls the Management API's <code>POST /users/")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs("{id}")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/explainer.templ`, Line: 19, Col: 32}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/explainer.templ`, Line: 22, Col: 32}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {
@@ -48,13 +49,13 @@ func RefreshExplainer() templ.Component {
 		var templ_7745c5c3_Var3 string
 		templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs("for every affected user.")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/explainer.templ`, Line: 19, Col: 85}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/explainer.templ`, Line: 22, Col: 85}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</p></div></li><li class=\"step\"><span class=\"step-num\" aria-hidden=\"true\">2</span><div><h3>Get new tokens <code>refresh_token grant</code></h3><p>A refresh-token grant at <code>/oauth2/token</code> returns new tokens, and the refresh token rotates. Until the cache is cleared, Kinde may return the same access token. permsync runs one grant at a time for each session.</p></div></li><li class=\"step\"><span class=\"step-num\" aria-hidden=\"true\">3</span><div><h3>Show the new claims <code>refreshData</code></h3><p>The page redraws its permission panels from the new session without a reload. That happens when you click <em>Refresh session</em>, and on its own when an admin changes your access.</p></div></li></ol></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</p></div></li><li class=\"step\"><span class=\"step-num\" aria-hidden=\"true\">2</span><div><h3>Get new tokens <code>refresh_token grant</code></h3><p>A refresh-token grant at <code>/oauth2/token</code> returns new tokens, and the refresh token rotates. Until the cache is cleared, Kinde may return the same access token. permsync runs one grant at a time for each session.</p></div></li><li class=\"step\"><span class=\"step-num\" aria-hidden=\"true\">3</span><div><h3>Show the new claims <code>refreshData</code></h3><p>The page redraws its permission panels from the new session without a reload. That happens when you click <em>Refresh session</em>, and on its own when an admin changes your access.</p></div></li></ol></details>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -290,7 +290,7 @@ func sessionPanel(p SessionPanel, oob bool) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if p.CanExport {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<a class=\"btn btn-secondary\" href=\"/reports/export\" data-testid=\"link-export\" download>Download CSV</a>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<a class=\"btn btn-secondary\" href=\"/reports/export\" data-testid=\"link-export\">Download CSV</a>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

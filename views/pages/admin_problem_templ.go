@@ -16,6 +16,17 @@ import (
 	"permsync/views/layouts"
 )
 
+// AdminProblemProps are an admin page that could not load its data: the
+// sub-navigation stays usable and the message says what happened.
+type AdminProblemProps struct {
+	Section string
+	Title   string
+	Status  int
+	Message string
+	// Retry reloads the page.
+	Retry string
+}
+
 // AdminProblem is an admin page whose data could not be loaded (Kinde
 // unreachable, say): the message says what happened, and the admin
 // navigation stays usable.
@@ -59,7 +70,7 @@ func AdminProblem(p AdminProblemProps) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(p.Status)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/admin_problem.templ`, Line: 16, Col: 96}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/admin_problem.templ`, Line: 27, Col: 96}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var3)
 			if templ_7745c5c3_Err != nil {
@@ -85,7 +96,7 @@ func AdminProblem(p AdminProblemProps) templ.Component {
 				var templ_7745c5c3_Var4 string
 				templ_7745c5c3_Var4, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(p.Retry)).ResolveURL(ctx)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/admin_problem.templ`, Line: 22, Col: 65}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/admin_problem.templ`, Line: 33, Col: 65}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var4)
 				if templ_7745c5c3_Err != nil {

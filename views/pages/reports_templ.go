@@ -243,7 +243,7 @@ func ExportAction(canExport, oob bool) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if canExport {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<a class=\"btn btn-primary\" href=\"/reports/export\" download data-testid=\"export\">Export CSV</a>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<a class=\"btn btn-primary\" href=\"/reports/export\" data-testid=\"export\">Export CSV</a>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
