@@ -12,8 +12,14 @@ help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Start permsync with embedded devkinde on http://localhost:8080 (no configuration needed)
-	$(GO) run ./cmd/permsync serve
+run: ## Start permsync with embedded devkinde on http://localhost:8080 (no configuration needed; Ctrl-C stops it)
+	@$(GO) build -o bin/permsync ./cmd/permsync
+	@exec ./bin/permsync serve
+
+.PHONY: demo-reset
+demo-reset: ## Start the demo afresh: forget devkinde's changes, sessions and jobs (stop make run first)
+	rm -rf "$${PERMSYNC_DATA_DIR:-data}"
+	@echo "demo reset: the next 'make run' starts from devkinde's seed (admin, alice, bob, carol)"
 
 .PHONY: devkinde
 devkinde: ## Run only devkinde, the Kinde-compatible provider, on :7070

@@ -2,12 +2,18 @@ package devkinde
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"syscall"
 	"time"
 )
+
+// ErrHelp is what Main returns when asked for its usage (-h, --help): it
+// has printed the usage and the program should exit with success.
+var ErrHelp = flag.ErrHelp
 
 // Main runs devkinde as a program until ctx is done: the lead wires it as
 // `permsync devkinde`. Flags:
@@ -34,7 +40,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	faults := fs.Float64("fault-rate", 0, "fraction of Management API requests answered 500 (0..1)")
 	redirects := fs.String("redirect", "", "comma-separated callback/logout URLs to allow for the web client "+WebClientID)
 	debug := fs.Bool("debug", false, "log every request")
+	usage := func(w io.Writer) {
+		fs.SetOutput(w)
+		fmt.Fprintln(w, "Usage: permsync devkinde [flags]\n\nRuns devkinde, the Kinde-compatible provider, alone.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	fs.Usage = func() {} // printed below, to the right stream
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout) // asked for: standard output, and success
+			return ErrHelp
+		}
+		usage(stderr)
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -63,6 +80,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		srv.AllowRedirect(WebClientID, urls...)
 	}
 	if err := srv.Start(); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("devkinde cannot listen on %s: the address is already in use. Pass --addr with a free address, e.g. --addr 127.0.0.1:7071", *addr)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "devkinde is running at %s\n", srv.URL())
@@ -71,7 +91,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  web client: %s / %s (add callback URLs with AllowRedirect or a seed file)\n",
 			WebClientID, WebClientSecret)
 		fmt.Fprintf(stdout, "  m2m client: %s / %s, audience %s/api\n", M2MClientID, M2MClientSecret, srv.URL())
-		fmt.Fprintf(stdout, "  demo users: admin@, alice@, bob@, carol@acme.test, password %q\n", DemoPassword)
+		for _, a := range srv.DemoAccounts() {
+			fmt.Fprintf(stdout, "  demo user:  %s (%s), password %q\n", a.Email, a.Access, a.Password)
+		}
 	}
 	<-ctx.Done()
 	done := make(chan error, 1)

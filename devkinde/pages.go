@@ -19,14 +19,25 @@ type signInPage struct {
 	RequestID string
 	Create    bool
 	Error     string
-	Demo      []demoAccount
+	Demo      []DemoAccount
 }
 
-// demoAccount is a seed account listed on the sign-in page.
-type demoAccount struct {
+// DemoAccount is a demo user as the sign-in page (and permsync's start-up
+// banner) lists it, from the current state: a permission deleted or a role
+// changed since the seed shows at once.
+type DemoAccount struct {
 	Email    string
 	Password string
-	Roles    string
+	// Access reads like "viewer + export:reports": the user's roles, then
+	// the permissions granted to them directly.
+	Access string
+}
+
+// DemoAccounts lists the demo users as they stand now.
+func (s *Server) DemoAccounts() []DemoAccount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.demoAccountsLocked()
 }
 
 type pageData struct {
@@ -36,19 +47,36 @@ type pageData struct {
 }
 
 // demoAccountsLocked lists the demo users (seed users marked demo).
-func (s *Server) demoAccountsLocked() []demoAccount {
-	var out []demoAccount
+func (s *Server) demoAccountsLocked() []DemoAccount {
+	var out []DemoAccount
 	for _, u := range s.st.sortedUsers() {
 		if u.DemoPassword == "" {
 			continue
 		}
-		var roles []string
+		var roles, direct []string
 		for _, org := range u.OrgOrder {
 			for _, r := range s.st.userRoles(u, org) {
 				roles = append(roles, r.Key)
 			}
+			if m := u.Orgs[org]; m != nil {
+				for _, id := range m.Permissions {
+					if p := s.st.Permissions[id]; p != nil {
+						direct = append(direct, p.Key)
+					}
+				}
+			}
 		}
-		out = append(out, demoAccount{Email: u.Email, Password: u.DemoPassword, Roles: strings.Join(roles, ", ")})
+		access := strings.Join(roles, ", ")
+		if len(direct) > 0 {
+			if access != "" {
+				access += " + "
+			}
+			access += "direct " + strings.Join(direct, ", ")
+		}
+		if access == "" {
+			access = "no access"
+		}
+		out = append(out, DemoAccount{Email: u.Email, Password: u.DemoPassword, Access: access})
 	}
 	return out
 }

@@ -26,6 +26,16 @@ Usage:
 Configuration comes from the environment; see README.md.
 `
 
+const serveUsage = `Usage: permsync serve
+
+Runs the web app on PERMSYNC_ADDR (default 127.0.0.1:8080). With no
+KINDE_ISSUER_URL it also starts devkinde, a Kinde stand-in with demo
+accounts, on PERMSYNC_DEVKINDE_ADDR (default 127.0.0.1:7070).
+
+Configuration comes from the environment; see README.md, or run
+'permsync config-dump' to see what it resolves to.
+`
+
 // run is the whole program; main only supplies the OS. Tests call it directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -39,8 +49,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(stderr)
+		fs.Usage = func() {} // printed below, to the right stream
 		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, serveUsage)
+				return nil
+			}
+			fmt.Fprint(stderr, serveUsage)
 			return err
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprint(stderr, serveUsage)
+			return fmt.Errorf("serve takes no arguments (got %q); configuration comes from the environment", fs.Args())
 		}
 		cfg, err := app.LoadConfig(getenv)
 		if err != nil {
@@ -48,7 +68,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return serve(ctx, cfg, newLogger(cfg, stderr), stdout)
 	case "devkinde":
-		return devkinde.Main(ctx, rest, stdout, stderr)
+		if err := devkinde.Main(ctx, rest, stdout, stderr); !errors.Is(err, devkinde.ErrHelp) {
+			return err
+		}
+		return nil
 	case "config-dump", "-config-dump", "--config-dump":
 		cfg, err := app.LoadConfig(getenv)
 		cfg.Dump(stdout)

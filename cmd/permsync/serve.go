@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"permsync/app"
 	"permsync/devkinde"
@@ -17,9 +19,10 @@ import (
 // devkinde in-process, on its own port, and points the app at it exactly as
 // it would point at Kinde.
 func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writer) error {
+	var dk *devkinde.Server
 	if cfg.Dev {
-		dk, err := startDevKinde(&cfg, log)
-		if err != nil {
+		var err error
+		if dk, err = startDevKinde(&cfg, log); err != nil {
 			return err
 		}
 		defer dk.Close()
@@ -29,13 +32,42 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writ
 		return err
 	}
 	defer a.Close()
-	if cfg.Dev {
-		fmt.Fprintf(stdout, "\npermsync is running in dev mode against devkinde at %s\n", cfg.IssuerURL)
-		fmt.Fprintf(stdout, "  open       %s\n", cfg.SiteURL)
-		fmt.Fprintf(stdout, "  sign in as admin@acme.test (admin), alice@acme.test (analyst), bob@acme.test (viewer)\n")
-		fmt.Fprintf(stdout, "             or carol@acme.test (viewer + export:reports); every password is %q\n\n", devkinde.DemoPassword)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return listenError(err, "permsync", cfg.Addr, "Set PERMSYNC_ADDR to a free address, e.g. PERMSYNC_ADDR=127.0.0.1:8081")
 	}
-	return a.Run(ctx)
+	if dk != nil {
+		printBanner(stdout, cfg, dk.DemoAccounts())
+	}
+	return a.Serve(ctx, ln)
+}
+
+// printBanner tells a developer where to go and whom to sign in as, from
+// devkinde's current state (a permission deleted in an earlier run is not
+// advertised).
+func printBanner(w io.Writer, cfg app.Config, accounts []devkinde.DemoAccount) {
+	fmt.Fprintf(w, "\npermsync is running in dev mode against devkinde at %s\n", cfg.IssuerURL)
+	fmt.Fprintf(w, "  open       %s\n", cfg.SiteURL)
+	for i, a := range accounts {
+		lead := "           "
+		if i == 0 {
+			lead = "  sign in as"
+		}
+		fmt.Fprintf(w, "%s %s (%s)\n", lead, a.Email, a.Access)
+	}
+	if len(accounts) > 0 {
+		fmt.Fprintf(w, "  every demo password is %q; `make demo-reset` starts the demo afresh\n", accounts[0].Password)
+	}
+	fmt.Fprintln(w)
+}
+
+// listenError explains an address that cannot be listened on; for one in
+// use, it says what to change.
+func listenError(err error, who, addr, fix string) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s cannot listen on %s: the address is already in use (is another permsync running?). %s", who, addr, fix)
+	}
+	return fmt.Errorf("%s cannot listen on %s: %w", who, addr, err)
 }
 
 // startDevKinde starts the embedded provider and fills in the Kinde settings
@@ -48,10 +80,14 @@ func startDevKinde(cfg *app.Config, log *slog.Logger) (*devkinde.Server, error) 
 		Logger:         log.With("component", "devkinde"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("devkinde: %w", err)
+		return nil, err // devkinde's errors say "devkinde: …" already
 	}
 	if err := dk.Start(); err != nil {
-		return nil, fmt.Errorf("devkinde: %w", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, listenError(err, "devkinde", cfg.DevKindeAddr,
+				"Set PERMSYNC_DEVKINDE_ADDR to a free address, e.g. PERMSYNC_DEVKINDE_ADDR=127.0.0.1:7071")
+		}
+		return nil, err
 	}
 	if cfg.SiteURL == "" {
 		cfg.SiteURL = devSiteURL(cfg.Addr)
