@@ -64,10 +64,39 @@
   });
   window.addEventListener("offline", function () { setState("offline"); });
   window.addEventListener("online", function () {
-    if (state !== "open") {
+    if (current && current.readyState === EventSource.OPEN) {
+      setState("open"); // the stream lived through it
+    } else if (state !== "open") {
       setState("reconnecting");
+      reconnectNow();
     }
   });
+
+  // The SSE extension retries a closed stream with a growing delay (up to a
+  // minute). When the network comes back there is no reason to wait: open
+  // a stream at once. The extension's own pending retry still runs later;
+  // each new stream closes the one before, so a tab never holds two.
+  var current = null;
+  htmx.createEventSource = function (url) {
+    if (current && current.readyState !== EventSource.CLOSED) {
+      current.close();
+    }
+    current = new EventSource(url, { withCredentials: true });
+    return current;
+  };
+
+  function reconnectNow() {
+    var live = document.getElementById("live");
+    if (!live || (current && current.readyState !== EventSource.CLOSED)) {
+      return; // none, or the browser is already reconnecting it
+    }
+    // What htmx does when it meets the element: connect, then bind the
+    // elements that listen to the stream's events.
+    htmx.trigger(live, "htmx:afterProcessNode");
+    live.querySelectorAll("[hx-trigger*='sse:'], [sse-swap]").forEach(function (el) {
+      htmx.trigger(el, "htmx:afterProcessNode");
+    });
+  }
   // The navigation (which holds the indicator) is swapped by live updates.
   document.addEventListener("htmx:oobAfterSwap", paint);
   if (document.readyState === "loading") {
