@@ -113,6 +113,9 @@ func (s *Service) Users(ctx context.Context, a Actor, query string) (*UserList, 
 		if e, ok := epochs[u.id]; ok {
 			sum.ClaimsEpoch, sum.LastClaimsRefresh = e.Epoch, e.ChangedAt
 		}
+		if err := s.lastClaimsRefresh(ctx, &sum); err != nil {
+			return nil, err
+		}
 		sessions, err := s.sessions.UserSessions(ctx, u.id)
 		if err != nil {
 			return nil, errInternal(err)
@@ -200,6 +203,9 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 	}
 	e := epochs[userID]
 	out.ClaimsEpoch, out.LastClaimsRefresh = e.Epoch, e.ChangedAt
+	if err := s.lastClaimsRefresh(ctx, &out.UserSummary); err != nil {
+		return nil, err
+	}
 	sessions, err := s.sessions.UserSessions(ctx, userID)
 	if err != nil {
 		return nil, errInternal(err)
@@ -314,4 +320,19 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, userID string
 	s.audit(ctx, a, "user.revoke_sessions", userID, store.AuditOK,
 		fmt.Sprintf("Deleted %d local session(s) and ended the user's Kinde sessions.", n))
 	return res, nil
+}
+
+// lastClaimsRefresh brings LastClaimsRefresh up to the latest successful
+// refresh_claims for the user, whoever asked for it: a fan-out (which also
+// bumps the epoch) or the user's own Refresh session button (which does
+// not).
+func (s *Service) lastClaimsRefresh(ctx context.Context, u *UserSummary) error {
+	at, err := s.db.ClaimsClearedAt(ctx, u.ID)
+	if err != nil {
+		return errInternal(err)
+	}
+	if at.After(u.LastClaimsRefresh) {
+		u.LastClaimsRefresh = at
+	}
+	return nil
 }

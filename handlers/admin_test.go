@@ -635,3 +635,24 @@ func TestAdminPagesSayWhenKindeIsDown(t *testing.T) {
 		t.Errorf("overview with Kinde down = %d, alert %q", resp.StatusCode, resp.TestID(t, "alert").Text())
 	}
 }
+
+// TestAdminSeesAUsersOwnClaimsRefresh: bob's Refresh session clears Kinde's
+// claim cache for him; his admin page says his claims were refreshed
+// rather than "never".
+func TestAdminSeesAUsersOwnClaimsRefresh(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	adm := env.Login(t, "admin@acme.test")
+	bob := env.Login(t, "bob@acme.test")
+	bobPage := "/admin/users/" + env.UserID(t, "bob@acme.test")
+	if got := adm.Get(t, bobPage).TestID(t, "claims-epoch").Text(); !strings.Contains(got, "never refreshed") {
+		t.Fatalf("before: %q; want never refreshed", strings.Join(strings.Fields(got), " "))
+	}
+	bob.Get(t, "/dashboard")
+	if resp := bob.NoRedirect().PostForm(t, "/session/refresh", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob's Refresh session = %d", resp.StatusCode)
+	}
+	got := strings.Join(strings.Fields(adm.Get(t, bobPage).TestID(t, "claims-epoch").Text()), " ")
+	if strings.Contains(got, "never") || !strings.Contains(got, "Claims refreshed") {
+		t.Errorf("after bob's Refresh session: %q; want Claims refreshed", got)
+	}
+}
