@@ -2,25 +2,24 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"permsync/app/apptest"
-	"permsync/devkinde"
 )
 
 // TestScreenshots saves PNGs of the landing, dashboard, reports, 403 and 404
 // pages, of the admin panel (overview, permissions, permission detail,
-// users, a fan-out in flight after a real delete, and the webhook Kinde sent
-// for it), and of Kinde being unreachable (the dashboard's Refresh session
-// and an admin page), into the folder named by PERMSYNC_SCREENSHOTS (e.g.
-// docs/screenshots). Most pages are also taken at a phone's size, as
+// roles, users, a user, the fan-out of README's Try it, deleting
+// export:reports, and the webhook Kinde sent for it), of alice's dashboard
+// right after that delete, and of Kinde being unreachable (the dashboard's
+// Refresh session and an admin page), into the folder named by
+// PERMSYNC_SCREENSHOTS (e.g. docs/screenshots). It uses the demo's own seed
+// (make run's). Pages are also taken at a phone's size, as
 // <name>-mobile.png, and each phone shot fails the test if the page scrolls
 // sideways. It is skipped when the variable is unset.
 func TestScreenshots(t *testing.T) {
@@ -31,13 +30,13 @@ func TestScreenshots(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Five-minute tokens, as in dev mode, so the countdown reads like a demo.
-	// A larger team, and Kinde calls paced at a few a second, so the fan-out
-	// is caught in flight with real numbers.
+	// The demo exactly as make run seeds it (admin, alice, bob, carol), and
+	// five-minute tokens, as in dev mode, so the countdown reads like a
+	// demo. Kinde calls are paced at two a second, so the fan-out is caught
+	// in flight.
 	env := apptest.Start(t, apptest.Options{
 		AccessTokenTTL: 5 * time.Minute,
-		Seed:           screenshotSeed(),
-		Env:            map[string]string{"PERMSYNC_KINDE_RATE": "6"},
+		Env:            map[string]string{"PERMSYNC_KINDE_RATE": "2"},
 	})
 	browser := newBrowser(t)
 	landing := newProfile(t, browser)
@@ -66,7 +65,10 @@ func TestScreenshots(t *testing.T) {
 	captureMobile(t, bob, filepath.Join(dir, "not-found-mobile.png"))
 
 	adm := newProfile(t, browser)
-	screenshotAdmin(t, env, adm, dir)
+	// Alice keeps her dashboard open while the admin deletes export:reports.
+	step(t, alice, "dashboard", chromedp.Navigate(env.URL+"/dashboard"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-panel"]`)))
+	waitFor(t, alice, "alice's event stream", `document.documentElement.dataset.live === "open"`)
+	screenshotAdmin(t, env, adm, alice, dir)
 
 	// Kinde goes down: Refresh session keeps alice signed in and says so;
 	// an admin page that needs Kinde says what still works.
@@ -116,82 +118,64 @@ const widestElements = `[...document.querySelectorAll("body *")]
 	.join(", ")`
 
 // screenshotAdmin signs in as the admin, shows the permission list and the
-// delete:reports preview, deletes it for real, catches the fan-out in
-// flight, then shows the overview and users once it is done, and the
-// webhooks page once Kinde's webhook for the delete is processed.
-func screenshotAdmin(t *testing.T, env *apptest.Env, adm context.Context, dir string) {
+// export:reports preview, deletes it for real (as README's Try it does),
+// catches the fan-out in flight, then shows the overview, roles, users and
+// a user once it is done (and alice's dashboard after the delete), and the webhooks page once Kinde's webhook for
+// the delete is processed. Each page is taken at desktop and phone sizes.
+func screenshotAdmin(t *testing.T, env *apptest.Env, adm, alice context.Context, dir string) {
 	t.Helper()
-	// A few editors are signed in, so the preview and the users page show
-	// live sessions.
-	for _, email := range []string{"erin@acme.test", "frank@acme.test", "carol@acme.test"} {
-		env.Login(t, email)
-	}
+	// Carol is signed in too, so the preview and the users page show a
+	// live session beside alice's.
+	env.Login(t, "carol@acme.test")
 	signIn(t, adm, env, "admin@acme.test")
 	step(t, adm, "permissions", chromedp.Navigate(env.URL+"/admin/permissions"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="permissions"]`)))
 	capture(t, adm, filepath.Join(dir, "admin-permissions.png"))
+	captureMobile(t, adm, filepath.Join(dir, "admin-permissions-mobile.png"))
 
 	id := ""
 	for _, p := range env.Seed.Permissions {
-		if p.Key == "delete:reports" {
+		if p.Key == "export:reports" {
 			id = p.ID
 		}
 	}
 	step(t, adm, "permission detail", chromedp.Navigate(env.URL+"/admin/permissions/"+id),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="danger-zone"]`)))
-	step(t, adm, "type the key", chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), "delete:reports"))
+	step(t, adm, "type the key", chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), "export:reports"))
 	capture(t, adm, filepath.Join(dir, "admin-permission.png"))
 	captureMobile(t, adm, filepath.Join(dir, "admin-permission-mobile.png"))
 
 	step(t, adm, "delete", chromedp.Click(chromedp.CSS(`[data-testid="delete-permission"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="fanout-panel"]`)))
-	// Catch it in flight: some users done, some pending.
+	// Catch it in flight when we can: some users done, some pending.
 	waitFor(t, adm, "the fan-out to be under way", `(() => {
 		const p = document.querySelector('[data-testid="progress"]');
 		if (!p) return false;
 		const done = Number(p.dataset.done), total = Number(p.dataset.total);
-		return p.dataset.finished === "true" || (done >= total * 0.35 && done < total * 0.8);
+		return p.dataset.finished === "true" || (done >= 1 && done < total);
 	})()`)
 	capture(t, adm, filepath.Join(dir, "admin-fanout.png"))
 	captureMobile(t, adm, filepath.Join(dir, "admin-fanout-mobile.png"))
+	// Alice's open dashboard has dropped it, and says so (the toast stays
+	// ten seconds).
+	waitFor(t, alice, "alice's toast", `!!document.querySelector('[data-testid="toast"]')`)
+	capture(t, alice, filepath.Join(dir, "dashboard-live-update.png"))
 	waitFor(t, adm, "the fan-out to finish", `document.querySelector('[data-testid="progress"]')?.dataset.finished === "true"`)
 
-	step(t, adm, "overview", chromedp.Navigate(env.URL+"/admin"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="stats"]`)))
-	capture(t, adm, filepath.Join(dir, "admin-overview.png"))
-	captureMobile(t, adm, filepath.Join(dir, "admin-overview-mobile.png"))
-	step(t, adm, "users", chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="users"]`)))
-	capture(t, adm, filepath.Join(dir, "admin-users.png"))
+	for _, p := range []struct{ path, ready, name string }{
+		{"/admin", `[data-testid="stats"]`, "admin-overview"},
+		{"/admin/roles", `[data-testid="roles"]`, "admin-roles"},
+		{"/admin/users", `[data-testid="users"]`, "admin-users"},
+		{"/admin/users/" + env.UserID(t, "alice@acme.test"), `[data-testid="user-detail"]`, "admin-user"},
+	} {
+		step(t, adm, p.name, chromedp.Navigate(env.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+		capture(t, adm, filepath.Join(dir, p.name+".png"))
+		captureMobile(t, adm, filepath.Join(dir, p.name+"-mobile.png"))
+	}
 
 	// Kinde's webhook for the delete reaches permsync too.
 	reloadUntil(t, adm, "the delete's webhook", env.URL+"/admin/webhooks", `[data-testid="admin"]`,
 		`!!document.querySelector('`+deletionWebhookRow+`')`)
 	capture(t, adm, filepath.Join(dir, "admin-webhooks.png"))
-}
-
-// screenshotSeed is the default seed plus an editor role (read and delete
-// reports) and a team of editors, so deleting delete:reports reaches enough
-// users for the fan-out page to show real progress.
-func screenshotSeed() *devkinde.Seed {
-	seed := devkinde.DefaultSeed()
-	seed.Roles = append(seed.Roles, devkinde.SeedRole{Key: "editor", Name: "Editor",
-		Description: "Reads and deletes reports", Permissions: []string{"read:reports", "delete:reports"}})
-	names := []string{
-		"Erin Ellis", "Frank Fischer", "Grace Garcia", "Hugo Hansen", "Ines Ivanova", "Jonas Jensen",
-		"Kira Kato", "Liam Lopez", "Maya Müller", "Noah Nguyen", "Olga Olsen", "Pablo Perez",
-		"Quinn Quade", "Rosa Rossi", "Sami Saleh", "Tara Tanaka", "Uma Ueda", "Victor Vidal",
-	}
-	for i, n := range names {
-		first, last, _ := strings.Cut(n, " ")
-		m := devkinde.SeedMembership{Code: devkinde.DefaultOrgCode, Roles: []string{"editor"}}
-		if i%6 == 5 {
-			// A few hold it directly instead.
-			m = devkinde.SeedMembership{Code: devkinde.DefaultOrgCode, Roles: []string{"viewer"},
-				Permissions: []string{"delete:reports"}}
-		}
-		seed.Users = append(seed.Users, devkinde.SeedUser{
-			Email: fmt.Sprintf("%s@acme.test", strings.ToLower(first)), FirstName: first, LastName: last,
-			Password: devkinde.DemoPassword, Organizations: []devkinde.SeedMembership{m},
-		})
-	}
-	return seed
+	captureMobile(t, adm, filepath.Join(dir, "admin-webhooks-mobile.png"))
 }
