@@ -3,6 +3,19 @@
 // pieces). Views import no store, service or Echo: handlers shape the data.
 // Request-wide values (CSRF token, the signed-in user for the nav, the asset
 // version) travel in the context behind the typed getters of this package.
+//
+// The recipe for an admin page (pages/admin_*.templ):
+//   - its Props struct, and the row types only it uses, sit at the top of
+//     its .templ file; view models several pages share sit in
+//     pages/admin_types.go;
+//   - it renders through layouts.Admin (which renders through layouts.Base),
+//     with adminHeader for its title, components.Alerts for flashes;
+//   - lists use components.Table with components.Cell for every cell (the
+//     cell's label is what a phone shows beside the value, where the table
+//     becomes stacked cards) and components.EmptyState when there is
+//     nothing to list; list pages search through searchBox;
+//   - people read words, not keys: components.PermissionName and
+//     components.Plural.
 package views
 
 import (
