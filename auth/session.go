@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -151,6 +152,7 @@ type SessionStore struct {
 	secure bool
 	log    *slog.Logger
 	now    func() time.Time
+	ids    cookieIDs
 }
 
 var _ sessions.Store = (*SessionStore)(nil)
@@ -161,7 +163,8 @@ func NewSessionStore(db SessionDB, keys *Keyring, siteURL string, log *slog.Logg
 		log = slog.New(slog.DiscardHandler)
 	}
 	gob.Register(Flash{}) // flashes are stored in the gob-encoded values map
-	return &SessionStore{db: db, keys: keys, secure: secureCookies(siteURL), log: log, now: time.Now}
+	return &SessionStore{db: db, keys: keys, secure: secureCookies(siteURL), log: log, now: time.Now,
+		ids: cookieIDs{m: map[string]cookieID{}}}
 }
 
 // Secure reports whether cookies are marked Secure.
@@ -223,12 +226,11 @@ func (st *SessionStore) Load(r *http.Request) (*Session, error) {
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	var raw string
-	if err := securecookie.DecodeMulti(SessionCookie, c.Value, &raw, st.keys.cookie...); err != nil {
-		st.log.Debug("session cookie rejected", "error", err)
+	raw, id, ok := st.decodeCookie(c.Value)
+	if !ok {
 		return nil, nil
 	}
-	row, err := st.db.GetSession(r.Context(), HashID(raw))
+	row, err := st.db.GetSession(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -252,6 +254,51 @@ func (st *SessionStore) Load(r *http.Request) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// decodeCookie verifies a session cookie's value and returns the random id
+// it carries and the row id. A value verified once is remembered (the
+// session cookie has no timestamp limit, so its verdict never changes while
+// the keys stay the same); the row read that follows still decides whether
+// the session is alive.
+func (st *SessionStore) decodeCookie(value string) (raw, id string, ok bool) {
+	if e, ok := st.ids.get(value); ok {
+		return e.raw, e.id, true
+	}
+	if err := securecookie.DecodeMulti(SessionCookie, value, &raw, st.keys.cookie...); err != nil {
+		st.log.Debug("session cookie rejected", "error", err)
+		return "", "", false
+	}
+	id = HashID(raw)
+	st.ids.put(value, cookieID{raw: raw, id: id})
+	return raw, id, true
+}
+
+// cookieIDs remembers verified session cookie values (bounded: it starts
+// over when full).
+type cookieIDs struct {
+	mu sync.RWMutex
+	m  map[string]cookieID
+}
+
+type cookieID struct{ raw, id string }
+
+const maxCookieIDs = 4096
+
+func (c *cookieIDs) get(value string) (cookieID, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.m[value]
+	return e, ok
+}
+
+func (c *cookieIDs) put(value string, e cookieID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCookieIDs {
+		c.m = make(map[string]cookieID)
+	}
+	c.m[value] = e
 }
 
 // Start creates a brand-new session row for a completed sign-in and sets its

@@ -57,6 +57,9 @@ type DB struct {
 	// path, keyed by their '?' text (see prepared). nil once closed.
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt
+
+	// sessions caches GetSession's rows on SQLite; nil on Postgres.
+	sessions *sessionCache
 }
 
 // Open connects, applies migrations and returns the database.
@@ -76,6 +79,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		}
 	default:
 		db.dialect = SQLite
+		countSQLiteCommits()
+		db.sessions = &sessionCache{m: map[string]cachedSession{}}
 		var dsn string
 		dsn, err = sqliteDSN(opts.URL, opts.DataDir)
 		if err == nil {

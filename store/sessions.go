@@ -155,13 +155,25 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 
 // GetSession returns the live session with the given id (the hash), or
 // ErrNotFound when there is none or it has expired. It runs on every
-// signed-in request, through a cached prepared statement.
+// signed-in request, through a cached prepared statement; on SQLite a row
+// read since the last commit is served from memory (sessionCache).
 func (db *DB) GetSession(ctx context.Context, id string) (*Session, error) {
+	now := time.Now()
+	commits, cached := db.cacheUsable()
+	if cached {
+		if s, ok := db.sessions.get(id, commits, now); ok {
+			return s, nil
+		}
+	}
 	q, withState := getSessionSQL, db.dialect == Postgres
 	if withState {
 		q = getSessionWithStateSQL
 	}
-	return scanSession(db.queryRowPrepared(ctx, q, id, time.Now().UnixMilli()), withState)
+	s, err := scanSession(db.queryRowPrepared(ctx, q, id, now.UnixMilli()), withState)
+	if err == nil && cached {
+		db.sessions.put(s, commits)
+	}
+	return s, err
 }
 
 // SessionForUpdate reads a session and locks its row until the transaction
