@@ -69,6 +69,22 @@ BENCHFLAGS ?=
 bench: ## Run the Go benchmarks and print results (BENCH=regexp picks some, e.g. BENCH=Guard)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 -timeout 15m $(BENCHFLAGS) $(PKGS)
 
+# `make bench-http` loads permsync's signed-in GET /dashboard, bare Echo
+# rendering the same page, and the stateless alternative (tokens in a
+# CookieStore, go-oidc verify per request) with wrk, in alternating rounds,
+# and prints the ratios (docs/BENCHMARKS.md). The server process is pinned to
+# CPU 0 and wrk to CPU 1 when taskset is there and the machine has 2+ CPUs.
+# BENCHHTTPFLAGS adds flags, e.g. BENCHHTTPFLAGS='-rounds 5 -duration 20s'.
+BENCHHTTPFLAGS ?=
+.PHONY: bench-http
+bench-http: ## Compare the signed-in page with bare Echo and a stateless cookie app (needs wrk)
+	@command -v wrk >/dev/null || { echo "bench-http needs wrk, the HTTP load generator: on Debian or Ubuntu run 'sudo apt-get install -y wrk'"; exit 1; }
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench-http ./cmd/bench-http
+	@if command -v taskset >/dev/null && [ "$$(nproc)" -ge 2 ]; then \
+		echo "taskset -c 0 bin/bench-http -wrk-cpu 1 $(BENCHHTTPFLAGS)"; taskset -c 0 bin/bench-http -wrk-cpu 1 $(BENCHHTTPFLAGS); \
+	else bin/bench-http $(BENCHHTTPFLAGS); fi
+
 .PHONY: screenshots
 screenshots: ## Save screenshots of the main pages into docs/screenshots (needs chromium)
 	PERMSYNC_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestScreenshots ./e2e/
