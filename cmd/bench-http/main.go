@@ -24,8 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +38,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"permsync/app"
+	"permsync/cmd/internal/benchkit"
 	"permsync/devkinde"
 	"permsync/handlers/baseline"
 	"permsync/views/components"
@@ -233,10 +232,10 @@ func run() error {
 	fmt.Println()
 	fmt.Printf("%-10s %s\n", "", "req/s per round → median")
 	for _, t := range targets {
-		fmt.Printf("%-10s %s → %.0f\n", t.name, join(t.rps, "%.0f"), median(t.rps))
+		fmt.Printf("%-10s %s → %.0f\n", t.name, join(t.rps, "%.0f"), benchkit.Median(t.rps))
 	}
-	fmt.Printf("\npermsync / bare       %s → median %.2f×  (goal ≥ 0.6×)\n", join(vsBare, "%.2f"), median(vsBare))
-	fmt.Printf("permsync / stateless  %s → median %.2f×  (goal ≥ 2×)\n", join(vsStateless, "%.2f"), median(vsStateless))
+	fmt.Printf("\npermsync / bare       %s → median %.2f×  (goal ≥ 0.6×)\n", join(vsBare, "%.2f"), benchkit.Median(vsBare))
+	fmt.Printf("permsync / stateless  %s → median %.2f×  (goal ≥ 2×)\n", join(vsStateless, "%.2f"), benchkit.Median(vsStateless))
 	return nil
 }
 
@@ -279,59 +278,14 @@ func runWrk(wrk, cpu string, t *target, conns int, d time.Duration) (float64, st
 	return rps, p99, nil
 }
 
-// signIn signs in at base through devkinde's form and returns the Cookie
-// header the signed-in browser would send to base, and its dashboard.
+// signIn signs in at base as a browser would and returns the Cookie header
+// and the dashboard read once more with exactly that header, as wrk sends it.
 func signIn(base, email string) (string, []byte, error) {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.Get(base + "/login")
+	cookie, _, err := benchkit.SignIn(http.DefaultClient, base, email, devkinde.DemoPassword)
 	if err != nil {
 		return "", nil, err
 	}
-	doc, err := goquery.NewDocumentFromReader(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return "", nil, err
-	}
-	form := doc.Find("form").FilterFunction(func(_ int, s *goquery.Selection) bool {
-		return s.Find(`input[name="email"]`).Length() > 0
-	}).First()
-	if form.Length() == 0 {
-		return "", nil, fmt.Errorf("no sign-in form at %s", resp.Request.URL)
-	}
-	vals := url.Values{}
-	form.Find("input[name]").Each(func(_ int, in *goquery.Selection) {
-		name, _ := in.Attr("name")
-		val, _ := in.Attr("value")
-		vals.Set(name, val)
-	})
-	vals.Set("email", email)
-	vals.Set("password", devkinde.DemoPassword)
-	action, _ := form.Attr("action")
-	to, err := resp.Request.URL.Parse(action)
-	if err != nil {
-		return "", nil, err
-	}
-	resp, err = c.PostForm(to.String(), vals)
-	if err != nil {
-		return "", nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return "", nil, err
-	}
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/dashboard" {
-		return "", nil, fmt.Errorf("sign-in ended at %s with %d", resp.Request.URL, resp.StatusCode)
-	}
-	u, _ := url.Parse(base)
-	var parts []string
-	for _, ck := range jar.Cookies(u) {
-		parts = append(parts, ck.Name+"="+ck.Value)
-	}
-	cookie := strings.Join(parts, "; ")
-	// Read the page once more with exactly that header, as wrk will.
-	body, err = get(base+"/dashboard", cookie)
+	body, err := get(base+"/dashboard", cookie)
 	return cookie, body, err
 }
 
@@ -414,16 +368,6 @@ func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 func serve(ln net.Listener, h http.Handler) {
 	_ = (&http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	} else {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
 }
 
 func join(xs []float64, f string) string {
