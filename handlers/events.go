@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -63,6 +66,7 @@ type Events struct {
 	heartbeat time.Duration
 	done      <-chan struct{}
 	limits    *streamLimits
+	metrics   *Metrics // counts open streams; nil counts nothing
 	log       *slog.Logger
 }
 
@@ -122,6 +126,16 @@ func dec(m map[string]int, k string) {
 }
 
 // Stream is GET /events.
+//
+// On HTTP/1.1 the connection is taken over from net/http (hijacked) once
+// the stream is accepted: the handler answers the head itself and returns,
+// and a small goroutine (serve) carries the stream on with the bare
+// connection. That lets net/http drop its per-connection read and write
+// buffers and the request's goroutine stack, which were most of the memory
+// an idle page cost (about 58 KB a stream before, see docs/BENCHMARKS.md).
+// A second, tiny goroutine blocks in a read to notice the client going away
+// at once. Where the connection cannot be hijacked (HTTP/2) the stream runs
+// inside the request as before.
 func (h *Events) Stream(c echo.Context) error {
 	r := c.Request()
 	ctx := r.Context()
@@ -153,13 +167,139 @@ func (h *Events) Stream(c echo.Context) error {
 			"Too many live pages open for this %s (%d at most). Close a tab; this page reconnects by itself.\n",
 			refused, limit))
 	}
-	defer release()
-	userCh, unsubUser := h.sub.Subscribe(events.UserTopic(s.UserID))
-	defer unsubUser()
+	ls := &liveStream{sessionID: s.ID, userID: s.UserID, release: release,
+		closed: h.metrics.streamOpened()}
+	ls.userCh, ls.unsubUser = h.sub.Subscribe(events.UserTopic(s.UserID))
+	admin := h.adminPerm != "" && s.Can(h.adminPerm)
+
+	if r.ProtoMajor == 1 {
+		if conn, rw, err := w.Hijack(); err == nil {
+			if err := writeStreamHead(conn, rw, hdr); err != nil {
+				conn.Close()
+				ls.end()
+				return nil
+			}
+			w.Committed, w.Status = true, http.StatusOK // for the request log and metrics
+			out := &connSink{conn: conn}
+			gone := make(chan struct{})
+			go watchClose(conn, gone)
+			go h.serve(ls, out, gone, admin)
+			return nil
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprint(w, streamHello); err != nil {
+		ls.end()
+		return nil
+	}
+	w.Flush()
+	h.serve(ls, &responseSink{w: w}, ctx.Done(), admin)
+	return nil
+}
+
+// streamHello opens every stream: how long the browser waits before
+// reconnecting, and a comment that says the stream is up.
+const streamHello = "retry: 3000\n: connected\n\n"
+
+// liveStream is one open event stream.
+type liveStream struct {
+	sessionID, userID string
+	userCh            <-chan events.Event
+	unsubUser         func()
+	release           func() // gives the stream's slot back
+	closed            func() // tells the metrics
+}
+
+// end unsubscribes and gives the slot back.
+func (ls *liveStream) end() {
+	ls.unsubUser()
+	ls.release()
+	ls.closed()
+}
+
+// sink is where a stream writes: the hijacked connection or the response.
+type sink interface {
+	send(b []byte) error
+	close()
+}
+
+// connSink writes to a hijacked connection. A client that does not take a
+// write within streamWriteTimeout loses its stream.
+type connSink struct{ conn net.Conn }
+
+const streamWriteTimeout = 10 * time.Second
+
+func (s *connSink) send(b []byte) error {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		return err
+	}
+	_, err := s.conn.Write(b)
+	return err
+}
+
+func (s *connSink) close() { _ = s.conn.Close() }
+
+// responseSink writes to the response (when the connection could not be
+// hijacked); net/http closes it when the handler returns.
+type responseSink struct{ w *echo.Response }
+
+func (s *responseSink) send(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	s.w.Flush()
+	return nil
+}
+
+func (s *responseSink) close() {}
+
+// writeStreamHead answers the request on a hijacked connection: the status
+// line, the headers the middleware and Stream set, and the opening lines.
+// The body has no length and ends when the connection closes.
+func writeStreamHead(conn net.Conn, rw *bufio.ReadWriter, hdr http.Header) error {
+	var b strings.Builder
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	hdr.Del("Content-Length")
+	hdr.Del("Transfer-Encoding")
+	hdr.Set("Connection", "close")
+	_ = hdr.Write(&b)
+	b.WriteString("\r\n")
+	b.WriteString(streamHello)
+	if err := conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		return err
+	}
+	// Anything net/http had buffered for the connection goes first.
+	if rw != nil && rw.Writer.Buffered() > 0 {
+		if err := rw.Writer.Flush(); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(conn, b.String())
+	return err
+}
+
+// watchClose closes gone when the client closes the connection (or sends
+// anything: an event stream's client has nothing more to say).
+func watchClose(conn net.Conn, gone chan<- struct{}) {
+	var b [1]byte
+	_, _ = conn.Read(b[:])
+	close(gone)
+}
+
+// serve carries a stream until the client goes away (gone), the session
+// ends (an event says so, or the heartbeat finds the row gone), or the
+// server shuts down.
+func (h *Events) serve(ls *liveStream, out sink, gone <-chan struct{}, admin bool) {
+	defer out.close()
+	defer ls.end()
+	// Session checks run under a context of the stream's own: a hijacked
+	// connection's request context ends with the handler.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	// The admin topic follows the admin permission: decided at connect,
-	// and again on claims-changed and at every heartbeat, so an admin who
-	// loses the permission stops receiving admin events within a heartbeat
-	// even while their page stays open.
+	// again at every heartbeat and, for a stream that has it, on
+	// claims-changed, so an admin who loses the permission stops receiving
+	// admin events at once even while their page stays open.
 	var adminCh <-chan events.Event
 	unsubAdmin := func() {}
 	defer func() { unsubAdmin() }()
@@ -172,65 +312,63 @@ func (h *Events) Stream(c echo.Context) error {
 			adminCh, unsubAdmin = nil, func() {}
 		}
 	}
-	setAdmin(h.adminPerm != "" && s.Can(h.adminPerm))
-
-	w.WriteHeader(http.StatusOK)
-	// retry: how long the browser waits before reconnecting.
-	if _, err := fmt.Fprint(w, "retry: 3000\n: connected\n\n"); err != nil {
-		return nil
-	}
-	w.Flush()
+	setAdmin(admin)
 
 	beat := time.NewTicker(h.heartbeat)
 	defer beat.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return nil
+		case <-gone:
+			return
 		case <-h.done:
-			return nil
-		case e, ok := <-userCh:
+			return
+		case e, ok := <-ls.userCh:
 			if !ok {
-				return nil
+				return
 			}
 			if e.Name == events.EventSessionEnded {
 				// The event is per user; this stream ends only if its own
 				// session is gone (another of the user's sessions may have
 				// ended).
-				if h.check(ctx, s.ID).alive {
+				if h.check(ctx, ls.sessionID).alive {
 					continue
 				}
-				_ = writeEvent(w, e.Name, e.Data)
-				return nil
+				_ = out.send(eventBytes(e.Name, e.Data))
+				return
 			}
-			if writeEvent(w, e.Name, e.Data) != nil {
-				return nil
+			if out.send(eventBytes(e.Name, e.Data)) != nil {
+				return
 			}
-			if e.Name == events.EventClaimsChanged {
-				if st := h.check(ctx, s.ID); st.known {
+			// An admin's stream re-checks at once whether it still may have
+			// the admin topic. Other streams wait for the heartbeat to take
+			// it up: their row changes only when the page's own request
+			// refreshes the session, and skipping the read here keeps a
+			// delete that reaches thousands of streams from queueing
+			// thousands of session reads behind its events.
+			if e.Name == events.EventClaimsChanged && adminCh != nil {
+				if st := h.check(ctx, ls.sessionID); st.known {
 					setAdmin(st.admin)
 				}
 			}
 		case e, ok := <-adminCh:
 			if !ok {
-				return nil
+				return
 			}
-			if writeEvent(w, e.Name, e.Data) != nil {
-				return nil
+			if out.send(eventBytes(e.Name, e.Data)) != nil {
+				return
 			}
 		case <-beat.C:
-			st := h.check(ctx, s.ID)
+			st := h.check(ctx, ls.sessionID)
 			if !st.alive {
-				_ = writeEvent(w, events.EventSessionEnded, `{"reason":"Your session has ended."}`)
-				return nil
+				_ = out.send(eventBytes(events.EventSessionEnded, `{"reason":"Your session has ended."}`))
+				return
 			}
 			if st.known {
 				setAdmin(st.admin)
 			}
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
-				return nil
+			if out.send([]byte(": ping\n\n")) != nil {
+				return
 			}
-			w.Flush()
 		}
 	}
 }
@@ -274,9 +412,18 @@ func (h *Events) check(ctx context.Context, id string) streamState {
 	return st
 }
 
-// writeEvent writes one SSE event and flushes it. Names never contain line
-// breaks; data may span lines.
+// writeEvent writes one SSE event and flushes it.
 func writeEvent(w *echo.Response, name, data string) error {
+	if _, err := w.Write(eventBytes(name, data)); err != nil {
+		return err
+	}
+	w.Flush()
+	return nil
+}
+
+// eventBytes encodes one SSE event. Names never contain line breaks; data
+// may span lines.
+func eventBytes(name, data string) []byte {
 	var b strings.Builder
 	b.WriteString("event: ")
 	b.WriteString(strings.NewReplacer("\r", "", "\n", "").Replace(name))
@@ -287,9 +434,5 @@ func writeEvent(w *echo.Response, name, data string) error {
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
-	if _, err := w.Write([]byte(b.String())); err != nil {
-		return err
-	}
-	w.Flush()
-	return nil
+	return []byte(b.String())
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -99,6 +100,17 @@ func webhookRejectReason(status int, err error) string {
 	return "unreadable"
 }
 
+// streamOpened counts an event stream as open; the func it returns counts
+// it closed (call it once).
+func (m *Metrics) streamOpened() func() {
+	if m == nil {
+		return func() {}
+	}
+	m.streams.Inc()
+	var once sync.Once
+	return func() { once.Do(m.streams.Dec) }
+}
+
 // middleware records every request. It runs first, so it sees panics turned
 // into errors by Recover and the status the central error handler chose.
 // The route label is the matched route pattern (c.Path()), never the raw
@@ -107,10 +119,6 @@ func (m *Metrics) middleware(routes map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			stream := isStream(c.Request())
-			if stream {
-				m.streams.Inc()
-				defer m.streams.Dec()
-			}
 			start := time.Now()
 			err := next(c)
 			if err != nil {

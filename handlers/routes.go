@@ -45,7 +45,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	if d.Events != nil {
 		live := &Events{sub: d.Events, sessions: d.SessionRows, denials: d.PermState,
 			adminPerm: d.AdminPermission, heartbeat: d.Heartbeat, done: d.Shutdown,
-			limits: newStreamLimits(d.MaxStreamsPerSession, d.MaxStreamsPerUser), log: d.Log}
+			limits: newStreamLimits(d.MaxStreamsPerSession, d.MaxStreamsPerUser), metrics: d.Metrics, log: d.Log}
 		e.GET("/events", live.Stream)
 	}
 
