@@ -85,6 +85,17 @@ bench-http: ## Compare the signed-in page with bare Echo and a stateless cookie 
 		echo "taskset -c 0 bin/bench-http -wrk-cpu 1 $(BENCHHTTPFLAGS)"; taskset -c 0 bin/bench-http -wrk-cpu 1 $(BENCHHTTPFLAGS); \
 	else bin/bench-http $(BENCHHTTPFLAGS); fi
 
+# `make bench-sse` holds 10,000 live pages (1,000 users x 10 sessions, one
+# GET /events each, every session a real sign-in) open on one permsync
+# process, reports its RSS, then times claims-changed on every stream after
+# an admin deletes a permission they all hold (docs/BENCHMARKS.md). It takes
+# a few minutes. BENCHSSEFLAGS adds flags, e.g. '-users 100' for a quick run.
+BENCHSSEFLAGS ?=
+.PHONY: bench-sse
+bench-sse: build ## Hold 10,000 live pages open, measure memory and a delete's delivery
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench-sse ./cmd/bench-sse
+	bin/bench-sse -permsync bin/permsync $(BENCHSSEFLAGS)
+
 .PHONY: screenshots
 screenshots: ## Save screenshots of the main pages into docs/screenshots (needs chromium)
 	PERMSYNC_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestScreenshots ./e2e/

@@ -38,13 +38,17 @@ var (
 	leafPkgs = []string{"devkinde", "static", "e2e"}
 	// test support may import anything; only tests may import it.
 	testSupportPkgs = []string{"app/apptest", "internal/testsupport"}
+	// benchmark programs and their fixtures (make bench-http, make
+	// bench-sse) may import anything, like test support; nothing but
+	// other benchmark packages may import them.
+	benchPkgs = []string{"cmd/bench-http", "cmd/bench-sse", "internal/bench/baseline", "internal/bench/benchkit"}
 )
 
 // importOnlyIn names third-party import prefixes and the only packages whose
 // non-test files may import them.
 var importOnlyIn = map[string][]string{
 	"github.com/riverqueue/":   {"fanout", "store"},
-	"github.com/labstack/echo": {"handlers", "auth"},
+	"github.com/labstack/echo": {"handlers", "auth", "internal/bench/baseline"}, // baseline: bare Echo, for comparison
 }
 
 const module = "permsync"
@@ -78,6 +82,13 @@ func checkArrow(pkg, dep string) string {
 	case slices.Contains(testSupportPkgs, dep):
 		return pkg + " imports test support " + dep + "; only tests may"
 	case slices.Contains(testSupportPkgs, pkg):
+		return ""
+	case slices.Contains(benchPkgs, dep):
+		if !slices.Contains(benchPkgs, pkg) {
+			return pkg + " imports benchmark code " + dep + "; only benchmark programs may"
+		}
+		return ""
+	case slices.Contains(benchPkgs, pkg):
 		return ""
 	case slices.Contains(viewsPkgs, pkg):
 		if !slices.Contains(viewsPkgs, dep) {

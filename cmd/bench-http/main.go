@@ -5,7 +5,7 @@
 //     (server-side session read, permission guard, CSRF, logging, metrics);
 //   - bare: bare Echo rendering the same templ page, no session at all;
 //   - stateless: all tokens in a gorilla CookieStore cookie, the access token
-//     verified with go-oidc on every request (handlers/baseline).
+//     verified with go-oidc on every request (internal/bench/baseline).
 //
 // Everything runs on loopback: devkinde, permsync (SQLite in a temporary
 // folder) and both baselines in this process, wrk as a child process. Rounds
@@ -38,9 +38,9 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"permsync/app"
-	"permsync/cmd/internal/benchkit"
 	"permsync/devkinde"
-	"permsync/handlers/baseline"
+	"permsync/internal/bench/baseline"
+	"permsync/internal/bench/benchkit"
 	"permsync/views/components"
 )
 

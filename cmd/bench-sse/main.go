@@ -35,8 +35,8 @@ import (
 	"syscall"
 	"time"
 
-	"permsync/cmd/internal/benchkit"
 	"permsync/devkinde"
+	"permsync/internal/bench/benchkit"
 )
 
 func main() {
