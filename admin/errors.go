@@ -30,7 +30,7 @@ func kindeError(err error, what string) error {
 		return err
 	}
 	switch {
-	case kinde.IsNotFound(err) && what != "":
+	case kinde.IsUnknownID(err) && what != "":
 		return apperr.Wrap(err, apperr.NotFound, what+" not found at Kinde.")
 	case kinde.IsForbidden(err), kinde.IsUnauthorized(err):
 		return apperr.Wrap(err, apperr.Unavailable, "Kinde refused the request: check the M2M application's scopes.")

@@ -157,7 +157,7 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 	effective := map[string]bool{}
 	for _, org := range orgs {
 		roles, err := s.kinde.OrganizationUserRoles(ctx, org, userID)
-		if kinde.IsNotFound(err) {
+		if kinde.IsUnknownID(err) {
 			continue // not a member of this organization
 		}
 		if err != nil {
@@ -170,7 +170,7 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 			}
 		}
 		perms, err := s.kinde.OrganizationUserPermissions(ctx, org, userID)
-		if err != nil && !kinde.IsNotFound(err) {
+		if err != nil && !kinde.IsUnknownID(err) {
 			return nil, kindeError(err, "")
 		}
 		for _, p := range perms {

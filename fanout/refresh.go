@@ -195,10 +195,11 @@ func ReadableError(err error) string {
 	switch status := kinde.StatusCode(err); {
 	case status == http.StatusNotFound:
 		return "User not found at Kinde (404)."
+	case status == http.StatusBadRequest && kinde.IsUnknownID(err):
+		// Kinde's spec answers 400 for an unknown user on refresh_claims.
+		return "Kinde does not know this user, or rejected the request (400): " + apiMessage(err)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return fmt.Sprintf("Kinde refused refresh_claims (%d): check that the M2M application has the update:user_refresh_claims scope.", status)
-	case status == http.StatusBadRequest:
-		return "Kinde rejected the request (400): " + apiMessage(err)
 	case status == http.StatusTooManyRequests:
 		return "Kinde kept rate limiting (429)."
 	case status >= 500:

@@ -25,6 +25,7 @@ const (
 	DefaultBurst        = 1                      // requests
 	DefaultMaxRetries   = 5                      // retries after the first attempt
 	DefaultPageSize     = 100                    // items per page (Kinde allows up to 500)
+	DefaultMaxPages     = 10000                  // pages one listing may walk before it fails
 	DefaultRetryBase    = 250 * time.Millisecond // first backoff step
 	DefaultMaxRetryWait = 30 * time.Second       // cap on any single wait before a retry
 )
@@ -56,6 +57,9 @@ type Config struct {
 	// PageSize is the page_size sent to paginated endpoints. 0 means
 	// DefaultPageSize.
 	PageSize int
+	// MaxPages bounds the pages one listing walks, a guard against a server
+	// that returns next_token forever. 0 means DefaultMaxPages.
+	MaxPages int
 	// RetryBase is the first step of the exponential backoff used for 5xx and
 	// network errors. 0 means DefaultRetryBase.
 	RetryBase time.Duration
@@ -83,6 +87,7 @@ type Client struct {
 	tokens     *tokenSource
 	maxRetries int
 	pageSize   int
+	maxPages   int
 	retryBase  time.Duration
 	maxWait    time.Duration
 
@@ -121,6 +126,7 @@ func New(cfg Config) *Client {
 		tokens:     newTokenSource(base+"/oauth2/token", cfg.ClientID, cfg.ClientSecret, audience, hc),
 		maxRetries: maxRetries,
 		pageSize:   positiveOr(cfg.PageSize, DefaultPageSize),
+		maxPages:   positiveOr(cfg.MaxPages, DefaultMaxPages),
 		retryBase:  positiveOr(cfg.RetryBase, DefaultRetryBase),
 		maxWait:    positiveOr(cfg.MaxRetryWait, DefaultMaxRetryWait),
 	}
@@ -144,6 +150,12 @@ type request struct {
 	// idempotent marks requests that may be retried after a 5xx or a network
 	// error, when an earlier attempt may already have taken effect.
 	idempotent bool
+	// gone, for a DELETE, reads whether the thing is gone. It settles an
+	// unclear outcome: an attempt that may have reached Kinde (a timeout or a
+	// 5xx after the request was sent) followed by a failure. nil means a
+	// later 400 or 404 (an unknown id) is taken as "an earlier attempt
+	// deleted it".
+	gone func(ctx context.Context) (bool, error)
 }
 
 // get builds an idempotent GET request.
@@ -162,8 +174,10 @@ func seg(s string) string { return url.PathEscape(s) }
 // do performs r and decodes a 2xx JSON body into out (when out is non-nil).
 //
 // Retry policy:
-//   - 401: the cached token is dropped and the request is sent once more with
-//     a fresh token (this does not count as a retry).
+//   - 401 or 403: the cached token is dropped and the request is sent once
+//     more with a fresh token (this does not count as a retry). Kinde's spec
+//     answers 403 "Invalid credentials" for a bad or expired M2M token; a 403
+//     for a missing scope comes back again and is returned.
 //   - 429: the request was throttled, not executed, so it is retried whatever
 //     its method, after RateLimit-Reset seconds (plus jitter, capped by
 //     MaxRetryWait). The wait is shared: every request of this Client holds
@@ -172,8 +186,10 @@ func seg(s string) string { return url.PathEscape(s) }
 //     but only for idempotent requests (GET, DELETE, PATCH of fixed values,
 //     refresh_claims). A POST that creates something is never retried after
 //     it may have reached Kinde, as that could create duplicates.
-//   - A DELETE that gets 404 after an earlier attempt failed ambiguously
-//     (5xx or network error) is treated as done: that attempt deleted it.
+//   - A DELETE whose outcome is unclear (an earlier attempt failed after it
+//     may have reached Kinde, and the request then fails) is checked by
+//     reading (request.gone); without a reader, a 400 or 404 (unknown id)
+//     after such an attempt is taken as done: that attempt deleted it.
 //
 // Every attempt first waits for a turn of the shared rate limit, in the
 // lane of ctx (see WithPriority).
@@ -197,6 +213,29 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	retries := 0
 	reauthed := false
 	ambiguous := false // an earlier attempt may have reached Kinde
+	// settle turns a failure after an unclear DELETE into success when the
+	// thing is gone.
+	settle := func(err error) error {
+		if !ambiguous || r.method != http.MethodDelete || ctx.Err() != nil {
+			return err
+		}
+		if r.gone == nil {
+			if IsUnknownID(err) {
+				c.log.DebugContext(ctx, "kinde: retried delete found nothing; an earlier attempt succeeded", "path", logPath)
+				return nil
+			}
+			return err
+		}
+		gone, gerr := r.gone(ctx)
+		switch {
+		case gerr != nil:
+			return fmt.Errorf("%w (and reading whether it was deleted failed: %v)", err, gerr)
+		case gone:
+			c.log.DebugContext(ctx, "kinde: delete outcome was unclear; reading shows it is gone", "path", logPath)
+			return nil
+		}
+		return err
+	}
 	for {
 		if err := c.waitTurn(ctx); err != nil {
 			return fail(err)
@@ -213,7 +252,8 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 				return fail(ctx.Err())
 			}
 			if !r.idempotent || retries >= c.maxRetries {
-				return fail(err)
+				ambiguous = ambiguous || r.idempotent
+				return settle(fail(err))
 			}
 			ambiguous = true
 			c.observeRetry(r.method, endpoint, RetryNetwork)
@@ -234,9 +274,10 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			}
 			return nil
 
-		case status == http.StatusUnauthorized && !reauthed:
+		case (status == http.StatusUnauthorized || status == http.StatusForbidden) && !reauthed:
 			c.tokens.invalidate(tok)
 			reauthed = true
+			c.log.DebugContext(ctx, "kinde: token refused; fetching a new one", "path", logPath, "status", status)
 			continue
 
 		case status == http.StatusTooManyRequests:
@@ -252,7 +293,8 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 
 		case status >= 500:
 			if !r.idempotent || retries >= c.maxRetries {
-				return newAPIError(r.method, logPath, status, respBody)
+				ambiguous = ambiguous || r.idempotent
+				return settle(newAPIError(r.method, logPath, status, respBody))
 			}
 			ambiguous = true
 			c.observeRetry(r.method, endpoint, RetryServerError)
@@ -262,12 +304,8 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			retries++
 			continue
 
-		case status == http.StatusNotFound && r.method == http.MethodDelete && ambiguous:
-			c.log.DebugContext(ctx, "kinde: retried delete found nothing; an earlier attempt succeeded", "path", logPath)
-			return nil
-
 		default:
-			return newAPIError(r.method, logPath, status, respBody)
+			return settle(newAPIError(r.method, logPath, status, respBody))
 		}
 	}
 }

@@ -285,21 +285,23 @@ func TestServerErrorsRetriedForIdempotentOnly(t *testing.T) {
 }
 
 func TestDeleteNotFoundAfterAmbiguousFailureIsSuccess(t *testing.T) {
-	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
-			writeJSON(w, 502, ``) // the delete happened, the answer was lost
-			return
+	for _, status := range []int{404, 400} {
+		f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 {
+				writeJSON(w, 502, ``) // the delete happened, the answer was lost
+				return
+			}
+			writeJSON(w, status, `{"errors":[{"code":"WEBHOOK_NOT_FOUND","message":"No webhook"}]}`)
+		})
+		c := f.client(Config{})
+		if err := c.DeleteWebhook(context.Background(), "w1"); err != nil {
+			t.Fatalf("%d: err = %v, want nil", status, err)
 		}
-		writeJSON(w, 404, `{"errors":[{"code":"PERMISSION_NOT_FOUND","message":"No permission"}]}`)
-	})
-	c := f.client(Config{})
-	if err := c.DeletePermission(context.Background(), "p1"); err != nil {
-		t.Fatalf("err = %v, want nil", err)
-	}
-	// Without an earlier failure, 404 is reported.
-	f.apiHits.Store(5)
-	if err := c.DeletePermission(context.Background(), "p1"); !IsNotFound(err) {
-		t.Fatalf("err = %v, want 404", err)
+		// Without an earlier failure, the status is reported.
+		f.apiHits.Store(5)
+		if err := c.DeleteWebhook(context.Background(), "w1"); StatusCode(err) != status {
+			t.Fatalf("err = %v, want %d", err, status)
+		}
 	}
 }
 
@@ -364,10 +366,121 @@ func TestPaginationFollowsNextTokenAndDetectsLoops(t *testing.T) {
 			writeJSON(w, 200, `{"permissions":[{"id":"p"}],"next_token":"same"}`)
 		})
 		_, err := f.client(Config{}).AllPermissions(context.Background())
-		if err == nil || !strings.Contains(err.Error(), "next_token repeated") {
+		if err == nil || !strings.Contains(err.Error(), "to avoid a loop") {
 			t.Fatalf("err = %v, want loop detection", err)
 		}
 	})
+	t.Run("empty page ends the walk", func(t *testing.T) {
+		// Whether Kinde's last page omits next_token is not documented: a
+		// server that keeps returning one ends with an empty page.
+		f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			switch r.URL.Query().Get("next_token") {
+			case "":
+				writeJSON(w, 200, `{"permissions":[{"id":"p1"}],"next_token":"a"}`)
+			default:
+				writeJSON(w, 200, fmt.Sprintf(`{"permissions":[],"next_token":"t%d"}`, n))
+			}
+		})
+		perms, err := f.client(Config{}).AllPermissions(context.Background())
+		if err != nil || len(perms) != 1 {
+			t.Fatalf("perms = %+v, %v", perms, err)
+		}
+		if n := f.apiHits.Load(); n != 2 {
+			t.Fatalf("API called %d times, want 2", n)
+		}
+	})
+	t.Run("same page under new tokens", func(t *testing.T) {
+		f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			writeJSON(w, 200, fmt.Sprintf(`{"permissions":[{"id":"p"}],"next_token":"t%d"}`, n))
+		})
+		_, err := f.client(Config{}).AllPermissions(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "repeated an earlier one") {
+			t.Fatalf("err = %v, want loop detection", err)
+		}
+	})
+	t.Run("next_token forever is bounded", func(t *testing.T) {
+		f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			writeJSON(w, 200, fmt.Sprintf(`{"permissions":[{"id":"p%d"}],"next_token":"t%d"}`, n, n))
+		})
+		_, err := f.client(Config{MaxPages: 7}).AllPermissions(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "more than 7 pages") {
+			t.Fatalf("err = %v, want the page bound", err)
+		}
+		if n := f.apiHits.Load(); n != 7 {
+			t.Fatalf("API called %d times, want 7", n)
+		}
+	})
+}
+
+// Kinde's spec answers 403 "Invalid credentials" for a bad or expired M2M
+// token: the cached token is dropped and the call retried once.
+func TestForbiddenRefetchesTokenOnce(t *testing.T) {
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			writeJSON(w, 403, `{"errors":[{"code":"TOKEN_INVALID","message":"Invalid credentials"}]}`)
+			return
+		}
+		writeJSON(w, 200, `{"code":"OK"}`)
+	})
+	c := f.client(Config{})
+	if err := c.RefreshUserClaims(context.Background(), "kp_1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.tokenHits.Load(); n != 2 {
+		t.Fatalf("token fetched %d times, want 2", n)
+	}
+	// A 403 that persists (a missing scope) is returned after one retry.
+	f2 := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 403, `{"errors":[{"code":"INSUFFICIENT_SCOPE","message":"Missing scope"}]}`)
+	})
+	if err := f2.client(Config{}).RefreshUserClaims(context.Background(), "kp_1"); !IsForbidden(err) {
+		t.Fatalf("err = %v, want 403", err)
+	}
+	if n := f2.apiHits.Load(); n != 2 {
+		t.Fatalf("API called %d times, want 2", n)
+	}
+}
+
+// After an unclear DELETE (5xx after the request may have reached Kinde),
+// the client reads whether the permission is gone.
+func TestUnclearDeleteIsCheckedByReading(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		listed  string // the permissions listing after the failures
+		wantErr bool
+	}{
+		{"gone", `{"permissions":[{"id":"other"}]}`, false},
+		{"still there", `{"permissions":[{"id":"p1"}]}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				switch r.Method {
+				case http.MethodDelete:
+					writeJSON(w, 503, ``)
+				default:
+					writeJSON(w, 200, tc.listed)
+				}
+			})
+			err := f.client(Config{MaxRetries: 2}).DeletePermission(context.Background(), "p1")
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
+	// A 400 (Kinde's answer for an unknown id) after a lost response: read.
+	f := newFakeKinde(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		switch {
+		case r.Method == http.MethodGet:
+			writeJSON(w, 200, `{"permissions":[]}`)
+		case n == 1:
+			writeJSON(w, 502, ``)
+		default:
+			writeJSON(w, 400, `{"errors":[{"code":"PERMISSION_INVALID","message":"Invalid permission"}]}`)
+		}
+	})
+	if err := f.client(Config{}).DeletePermission(context.Background(), "p1"); err != nil {
+		t.Fatalf("err = %v, want nil", err)
+	}
 }
 
 func TestRequestShapes(t *testing.T) {

@@ -126,6 +126,15 @@ func StatusCode(err error) int {
 // IsNotFound reports whether err is a 404 from the Management API.
 func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
 
+// IsUnknownID reports whether err says an id is unknown: 404, or 400, which
+// Kinde's spec declares for unknown ids on DELETE /permissions/{id},
+// GET /roles/{id}/users and refresh_claims. Use it where an id may have
+// gone; a 400 elsewhere is a malformed request.
+func IsUnknownID(err error) bool {
+	s := StatusCode(err)
+	return s == http.StatusNotFound || s == http.StatusBadRequest
+}
+
 // IsRateLimited reports whether err is a 429 that outlasted the retries.
 func IsRateLimited(err error) bool { return StatusCode(err) == http.StatusTooManyRequests }
 

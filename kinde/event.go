@@ -59,10 +59,24 @@ type EventRole struct {
 	IsDefaultRole bool   `json:"is_default_role"`
 }
 
-// EventRef is an {id, key} reference inside an event.
+// EventRef is a role or permission reference inside an event. Kinde's
+// payloads are documented both as {id, key} objects and as bare strings
+// (Kinde's webhook library types user.updated's organizations[].roles as
+// strings); which one Kinde sends is not settled, so both decode: a string
+// becomes the Key.
 type EventRef struct {
 	ID  string `json:"id"`
 	Key string `json:"key"`
+}
+
+// UnmarshalJSON accepts {"id","key"} or a bare string (the key).
+func (r *EventRef) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '"' {
+		*r = EventRef{}
+		return json.Unmarshal(b, &r.Key)
+	}
+	type plain EventRef
+	return json.Unmarshal(b, (*plain)(r))
 }
 
 // EventUserOrganization is one organization of data.user, with the roles and

@@ -74,6 +74,18 @@ func TestParseEventHelpers(t *testing.T) {
 					t.Fatalf("Role() = %+v, %v", r, err)
 				}
 			}},
+		{"user updated with roles as strings or objects, and event_timestamp",
+			`{"data":{"user":{"id":"kp_1","organizations":[{"code":"org_a","roles":["admin",{"id":"r2","key":"viewer"}],"permissions":null}]}},"event_id":"event_9","event_timestamp":"2026-02-03T12:00:00Z","type":"user.updated"}`,
+			func(t *testing.T, ev *Event) {
+				u, err := ev.User()
+				if err != nil || len(u.Organizations) != 1 {
+					t.Fatalf("User() = %+v, %v", u, err)
+				}
+				roles := u.Organizations[0].Roles
+				if len(roles) != 2 || roles[0] != (EventRef{Key: "admin"}) || roles[1] != (EventRef{ID: "r2", Key: "viewer"}) {
+					t.Fatalf("roles = %+v", roles)
+				}
+			}},
 		{"user deleted with colon id",
 			`{"data":{"user":{"id":"kp:abc"}},"event_id":"event_4","type":"user.deleted"}`,
 			func(t *testing.T, ev *Event) {

@@ -3,6 +3,7 @@ package kinde
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,10 @@ import (
 )
 
 // paginate walks a Kinde list endpoint page by page (page_size, next_token)
-// and yields the items found under key. fix, if non-nil, is applied to each
+// and yields the items found under key. Whether Kinde's last page omits
+// next_token is not documented, so the walk also ends on an empty page, and
+// it fails (rather than loop) when a page repeats an earlier one, a token
+// repeats, or it passes the client's MaxPages. fix, if non-nil, is applied to each
 // item before it is yielded. On error it yields the zero T with the error once
 // and stops. Pages are fetched lazily: breaking out of the loop stops the
 // requests.
@@ -27,18 +31,28 @@ func paginate[T any](ctx context.Context, c *Client, path string, query url.Valu
 		}
 		q.Set("page_size", strconv.Itoa(c.pageSize))
 		seen := map[string]bool{}
-		for {
+		seenPages := map[[sha256.Size]byte]bool{}
+		for pages := 1; ; pages++ {
 			var page map[string]json.RawMessage
 			if err := c.do(ctx, get(path, q), &page); err != nil {
 				yield(zero, err)
 				return
 			}
 			var items []T
-			if raw := page[key]; len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+			raw := page[key]
+			if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 				if err := json.Unmarshal(raw, &items); err != nil {
 					fail(fmt.Errorf("decode %q: %w", key, err))
 					return
 				}
+			}
+			if len(items) > 0 {
+				sum := sha256.Sum256(raw)
+				if seenPages[sum] {
+					fail(errors.New("a page repeated an earlier one (next_token ignored?); stopping to avoid a loop"))
+					return
+				}
+				seenPages[sum] = true
 			}
 			for i := range items {
 				if fix != nil {
@@ -53,7 +67,11 @@ func paginate[T any](ctx context.Context, c *Client, path string, query url.Valu
 				fail(err)
 				return
 			}
-			if next == "" {
+			if next == "" || len(items) == 0 {
+				return // the last page; an empty page ends the walk even with a next_token
+			}
+			if pages >= c.maxPages {
+				fail(fmt.Errorf("more than %d pages; stopping (is the server returning next_token forever?)", c.maxPages))
 				return
 			}
 			if seen[next] {

@@ -63,6 +63,22 @@ func (c *Client) UpdatePermission(ctx context.Context, id string, in PermissionI
 
 // DeletePermission deletes a permission (DELETE /permissions/{id}). Kinde
 // removes it from every user and role; it does not refresh their claims.
+//
+// When the outcome is unclear (a timeout or 5xx after the request may have
+// reached Kinde, then a failure), it lists the permissions: if the id is not
+// there, the delete took effect and nil is returned.
 func (c *Client) DeletePermission(ctx context.Context, id string) error {
-	return c.do(ctx, del("/permissions/"+seg(id)), nil)
+	r := del("/permissions/" + seg(id))
+	r.gone = func(ctx context.Context) (bool, error) {
+		for p, err := range c.Permissions(ctx) {
+			if err != nil {
+				return false, err
+			}
+			if p.ID == id {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	return c.do(ctx, r, nil)
 }

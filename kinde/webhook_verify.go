@@ -35,7 +35,7 @@ var (
 
 // Verifier defaults.
 const (
-	DefaultMaxWebhookBytes = 256 << 10        // webhook bodies are a few KB
+	DefaultMaxWebhookBytes = 1 << 20          // user.updated lists every org's roles and permissions: past 64 KiB
 	DefaultRefetchInterval = 10 * time.Second // minimum time between JWKS fetches
 	maxJWKSBytes           = 1 << 20
 	minRSABits             = 2048

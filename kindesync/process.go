@@ -248,7 +248,7 @@ func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhook
 	roleReason := fanout.Reason{Kind: fanout.ReasonRole, RoleKey: label}
 	if ev.Type == kinde.EventRoleUpdated {
 		holders, err := s.kinde.AllRoleUsers(ctx, r.ID)
-		if err != nil && !kinde.IsNotFound(err) {
+		if err != nil && !kinde.IsUnknownID(err) {
 			return nil, err
 		}
 		for _, h := range holders {
