@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -160,5 +161,71 @@ func TestDenialsAreDatedAndScoped(t *testing.T) {
 	var none *Denials
 	if none.Denies("kp_alice", "", before, "export:reports") {
 		t.Error("nil Denials denies")
+	}
+}
+
+func TestRedirectPathOnSite(t *testing.T) {
+	const site = "https://app.example.com"
+	ok := map[string]string{
+		"/dashboard":                            "/dashboard",
+		"https://app.example.com/dashboard":     "/dashboard",
+		"https://APP.example.com:443/a?b=1#c":   "/a?b=1#c",
+		"https://app.example.com":               "/",
+		"https://app.example.com/reports?x=%2F": "/reports?x=%2F",
+	}
+	for in, want := range ok {
+		if got, err := RedirectPath(in, site); err != nil || got != want {
+			t.Errorf("RedirectPath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	bad := []string{
+		"https://evil.example/dashboard", "http://app.example.com/dashboard", "https://app.example.com:8443/",
+		"https://app.example.com.evil.example/", "https://user@app.example.com/", "//app.example.com/x",
+		"//evil.example", `/\evil.example`, `/\x`, `https://app.example.com/\evil.example`,
+		"https://app.example.com//evil.example", "ftp://app.example.com/", "dashboard",
+	}
+	for _, in := range bad {
+		if got, err := RedirectPath(in, site); err == nil {
+			t.Errorf("RedirectPath(%q) = %q; want refused", in, got)
+		} else if strings.Contains(err.Error(), "\n") {
+			t.Errorf("RedirectPath(%q) error spans lines: %q", in, err)
+		}
+	}
+	if _, err := RedirectPath("https://app.example.com/dashboard", ""); err == nil {
+		t.Error("an absolute URL with no site URL was accepted")
+	}
+}
+
+func TestAccessClaimsLenient(t *testing.T) {
+	tests := []struct {
+		name, body string
+		perms      []string
+		roles      []string
+		org        string
+	}{
+		{"kinde objects", `{"permissions":["a","b"],"roles":[{"id":"r1","key":"admin","name":"Admin"}],"org_code":"org_x"}`,
+			[]string{"a", "b"}, []string{"admin"}, "org_x"},
+		{"roles as strings", `{"permissions":["a"],"roles":["admin","viewer"]}`, []string{"a"}, []string{"admin", "viewer"}, ""},
+		{"roles claim off", `{"permissions":["a"]}`, []string{"a"}, nil, ""},
+		{"odd roles", `{"permissions":["a"],"roles":"admin"}`, []string{"a"}, nil, ""},
+		{"hasura", `{"x-hasura-permissions":["a","b"],"x-hasura-roles":["admin"],"x-hasura-org-code":"org_h"}`,
+			[]string{"a", "b"}, []string{"admin"}, "org_h"},
+		{"hasura array literal", `{"x-hasura-permissions":"{a,b}"}`, []string{"a", "b"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ac accessClaims
+			if err := json.Unmarshal([]byte(tt.body), &ac); err != nil {
+				t.Fatal(err)
+			}
+			org, perms, rs := ac.read()
+			var roles []string
+			for _, r := range rs {
+				roles = append(roles, r.Key)
+			}
+			if !slices.Equal(perms, tt.perms) || !slices.Equal(roles, tt.roles) || org != tt.org {
+				t.Fatalf("perms %v roles %v org %q", perms, roles, org)
+			}
+		})
 	}
 }

@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -11,15 +14,80 @@ import (
 // Role is a role claim of a Kinde access token: {id, key, name}.
 type Role = store.Role
 
-// accessClaims are the Kinde access-token claims permsync reads (REFERENCE
-// §2.1). aud is an array, possibly empty; go-oidc parses it for us.
+// accessClaims are the Kinde access-token claims permsync reads. aud is an
+// array, possibly empty; go-oidc parses it for us. roles is absent unless the
+// app turns on "Roles (array)" in Kinde; it is read leniently. A business in
+// Hasura mode gets the x-hasura-* names instead.
 type accessClaims struct {
-	Subject     string   `json:"sub"`
-	AuthParty   string   `json:"azp"`
-	OrgCode     string   `json:"org_code"`
-	Permissions []string `json:"permissions"`
-	Roles       []Role   `json:"roles"`
-	Email       string   `json:"email"`
+	Subject     string     `json:"sub"`
+	AuthParty   string     `json:"azp"`
+	OrgCode     string     `json:"org_code"`
+	Permissions stringList `json:"permissions"`
+	Roles       roleList   `json:"roles"`
+	Email       string     `json:"email"`
+
+	HasuraOrgCode     string     `json:"x-hasura-org-code"`
+	HasuraPermissions stringList `json:"x-hasura-permissions"`
+	HasuraRoles       roleList   `json:"x-hasura-roles"`
+}
+
+// read returns the org code, permission keys (sorted, unique) and roles of
+// the token, from Kinde's claim names or the Hasura ones.
+func (c accessClaims) read() (org string, perms []string, roles []Role) {
+	return firstNonEmpty(c.OrgCode, c.HasuraOrgCode), sortedUnique(append(c.Permissions, c.HasuraPermissions...)),
+		append(c.Roles, c.HasuraRoles...)
+}
+
+// roleList decodes a roles claim leniently: Kinde's [{id,key,name}], bare
+// keys ["admin"], a mix, or null. An entry of another shape is skipped, so an
+// unexpected roles claim never fails a sign-in (permsync decides on
+// permissions, not roles).
+type roleList []Role
+
+func (l *roleList) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		*l = nil
+		return nil
+	}
+	out := make(roleList, 0, len(raw))
+	for _, r := range raw {
+		var key string
+		if json.Unmarshal(r, &key) == nil {
+			if key != "" {
+				out = append(out, Role{Key: key, Name: key})
+			}
+			continue
+		}
+		var role Role
+		if json.Unmarshal(r, &role) == nil && (role.Key != "" || role.ID != "") {
+			out = append(out, role)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// stringList decodes a list of keys: a JSON array of strings, or one string
+// holding a comma-separated list (Hasura's "{a,b}" array literal included).
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*l = list
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+			*l = nil
+			return nil
+		}
+		return fmt.Errorf("want a list of strings: %w", err)
+	}
+	*l = strings.FieldsFunc(strings.Trim(s, "{}"), func(r rune) bool { return r == ',' || r == ' ' })
+	return nil
 }
 
 // idClaims are the ID-token claims permsync reads (REFERENCE §2.2).

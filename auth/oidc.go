@@ -101,7 +101,8 @@ func NewOIDC(ctx context.Context, cfg Config, keys *Keyring) (*OIDC, error) {
 	endpoint := provider.Endpoint()
 	// Explicit: left at AuthStyleAutoDetect, x/oauth2 retries a failed request
 	// with the other style, which would spend a rotated refresh token twice.
-	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	// Kinde documents client_secret in the token request body.
+	endpoint.AuthStyle = oauth2.AuthStyleInParams
 	o.oauth = oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
@@ -154,7 +155,7 @@ var orgCodeRE = regexp.MustCompile(`^org_[A-Za-z0-9]{1,64}$`)
 // org_code passed through).
 func (o *OIDC) BeginLogin(w http.ResponseWriter, opts LoginOptions) (string, error) {
 	f := flowData{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier()}
-	f.ReturnTo, _ = SafeReturnTo(opts.ReturnTo)
+	f.ReturnTo, _ = RedirectPath(opts.ReturnTo, o.cfg.SiteURL)
 	name := flowCookiePrefix + f.State[:16]
 	enc, err := securecookie.EncodeMulti(name, f, o.keys.flow...)
 	if err != nil {
@@ -167,9 +168,7 @@ func (o *OIDC) BeginLogin(w http.ResponseWriter, opts LoginOptions) (string, err
 		HttpOnly: true, Secure: o.secure, SameSite: http.SameSiteLaxMode,
 	})
 	params := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
-	if len(o.audience) > 0 {
-		params = append(params, oauth2.SetAuthURLParam("audience", strings.Join(o.audience, " ")))
-	}
+
 	if orgCodeRE.MatchString(opts.OrgCode) {
 		params = append(params, oauth2.SetAuthURLParam("org_code", opts.OrgCode))
 	}
@@ -177,7 +176,13 @@ func (o *OIDC) BeginLogin(w http.ResponseWriter, opts LoginOptions) (string, err
 	case "create", "login":
 		params = append(params, oauth2.SetAuthURLParam("prompt", opts.Prompt))
 	}
-	return o.oauth.AuthCodeURL(f.State, params...), nil
+	u := o.oauth.AuthCodeURL(f.State, params...)
+	// Several audiences go as repeated audience parameters, as Kinde's own
+	// SDKs send them (SetAuthURLParam keeps one value).
+	for _, aud := range o.audience {
+		u += "&" + url.Values{"audience": {aud}}.Encode()
+	}
+	return u, nil
 }
 
 // Errors of the callback, safe to show.
@@ -276,9 +281,7 @@ func (o *OIDC) verify(ctx context.Context, tok *oauth2.Token, nonce string, prev
 		return nil, fmt.Errorf("access token was issued to another client")
 	}
 	g.UserID = NormalizeUserID(at.Subject)
-	g.OrgCode = ac.OrgCode
-	g.Permissions = sortedUnique(ac.Permissions)
-	g.Roles = ac.Roles
+	g.OrgCode, g.Permissions, g.Roles = ac.read()
 	g.AccessIssuedAt, g.AccessExpiresAt = at.IssuedAt, at.Expiry
 	if g.Email == "" {
 		g.Email = ac.Email
@@ -389,29 +392,6 @@ func originOf(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-// SafeReturnTo accepts only a relative path on this site: it must start with
-// a single "/", carry no backslash or control character, and parse without a
-// scheme or host. "//evil.example", "/\evil.example" and
-// "https://evil.example" are all refused.
-func SafeReturnTo(s string) (string, bool) {
-	if s == "" || len(s) > 2048 || s[0] != '/' {
-		return "", false
-	}
-	if strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\") {
-		return "", false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return "", false
-		}
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
-		return "", false
-	}
-	return s, true
 }
 
 // secureCookies reports whether cookies need Secure: always, except when the

@@ -58,13 +58,17 @@ type RefreshRequest struct {
 
 // Change describes what a refresh changed.
 type Change struct {
-	Added, Removed    []string  // permission keys
-	OldExpiry         time.Time // access token expiry before
-	NewExpiry         time.Time // and after
-	TokenChanged      bool      // false when Kinde returned the cached, unexpired access token
-	AlreadyRefreshed  bool      // another request refreshed first; no grant was made for this one
-	ClaimsInvalidated bool      // refresh_claims succeeded before the grant
-	ClaimsSkipped     bool      // refresh_claims was wanted but is not configured or failed
+	Added, Removed []string  // permission keys
+	OldExpiry      time.Time // access token expiry before
+	NewExpiry      time.Time // and after
+	TokenChanged   bool      // false when Kinde returned the cached, unexpired access token
+	// Reissued is true when the first grant returned the same access token
+	// although new claims were wanted, so permsync revoked that token and
+	// ran the grant once more.
+	Reissued          bool
+	AlreadyRefreshed  bool // another request refreshed first; no grant was made for this one
+	ClaimsInvalidated bool // refresh_claims succeeded before the grant
+	ClaimsSkipped     bool // refresh_claims was wanted but is not configured or failed
 	// ClaimsRecent: refresh_claims was wanted, but "Refresh session" already
 	// called it for this user less than ClaimsEvery ago, so only the tokens
 	// were refreshed.
@@ -253,6 +257,9 @@ func (rf *Refresher) grantAndSave(ctx context.Context, row *store.Session, req R
 	if err != nil {
 		return nil, fmt.Errorf("verify refreshed tokens: %w", err)
 	}
+	if g.Tokens.Access == toks.Access && wantsNewClaims(req, change) {
+		g, change.Reissued = rf.reissue(ctx, g, row, req)
+	}
 	sealed, err := rf.keys.sealJSON(g.Tokens, tokensAAD(row.ID))
 	if err != nil {
 		return nil, fmt.Errorf("seal tokens: %w", err)
@@ -275,7 +282,7 @@ func (rf *Refresher) grantAndSave(ctx context.Context, row *store.Session, req R
 		return nil, err
 	}
 	rf.log.Info("session refreshed", "user_id", row.UserID, "reason", string(req.Reason),
-		"token_changed", change.TokenChanged, "added", len(change.Added), "removed", len(change.Removed),
+		"token_changed", change.TokenChanged, "reissued", change.Reissued, "added", len(change.Added), "removed", len(change.Removed),
 		"claims_invalidated", change.ClaimsInvalidated)
 	return &RefreshResult{Session: fromRow(&updated), Change: change}, nil
 }
@@ -315,6 +322,42 @@ func laterOf(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// wantsNewClaims reports whether a refresh is meant to pick up claims that
+// changed at Kinde: its claim cache was just cleared (refresh_claims, now or
+// by a click less than ClaimsEvery ago), or the user's claims epoch moved (a
+// fan-out or a webhook).
+func wantsNewClaims(req RefreshRequest, c Change) bool {
+	return c.ClaimsInvalidated || c.ClaimsRecent || req.Reason == ReasonEpoch || req.Reason == ReasonBackground
+}
+
+// reissue handles a refresh that returned the same, unexpired access token
+// although new claims were wanted. Kinde documents that it returns an
+// existing access token while it is unexpired, and only revocation, logout
+// and expiry force a new one; whether refresh_claims does is not documented.
+// So the token is revoked and the grant runs once more, with the refresh
+// token the first grant rotated to. Any failure keeps the first grant's
+// result: its refresh token is the live one now.
+func (rf *Refresher) reissue(ctx context.Context, g *Grant, row *store.Session, req RefreshRequest) (*Grant, bool) {
+	log := rf.log.With("user_id", row.UserID, "reason", string(req.Reason))
+	if err := rf.oidc.Revoke(ctx, g.Tokens.Access, "access_token"); err != nil {
+		log.Warn("refresh returned the cached access token and revoking it failed", "error", err)
+		return g, false
+	}
+	tok, err := rf.oidc.refreshGrant(ctx, g.Tokens.Refresh)
+	if err != nil {
+		log.Warn("second refresh after revoking the cached access token failed", "error", err)
+		return g, false
+	}
+	g2, err := rf.oidc.verify(ctx, tok, "", g)
+	if err != nil {
+		log.Warn("second refresh after revoking the cached access token did not verify", "error", err)
+		return g, false
+	}
+	log.Info("refresh returned the cached access token; revoked it and refreshed again",
+		"token_changed", g2.Tokens.Access != g.Tokens.Access)
+	return g2, true
 }
 
 // classify maps a grant failure: invalid_grant ends the session, anything
