@@ -26,16 +26,22 @@ import (
 // with one clear line.
 type Config struct {
 	// Kinde, with the Kinde SDKs' variable names.
-	IssuerURL          string // KINDE_ISSUER_URL; empty starts devkinde in-process
+	IssuerURL string // KINDE_ISSUER_URL; empty starts devkinde in-process
+	// KindeDomain is KINDE_DOMAIN: the Kinde domain (https://<sub>.kinde.com)
+	// for M2M tokens, the Management API (<domain>/api/v1, audience
+	// <domain>/api) and webhook keys. Kinde serves these only on its own
+	// domain, even when sign-in uses a custom domain (KINDE_ISSUER_URL).
+	// Empty in the environment means the issuer.
+	KindeDomain        string
 	ClientID           string // KINDE_CLIENT_ID
 	ClientSecret       string // KINDE_CLIENT_SECRET (or _FILE)
 	SiteURL            string // KINDE_SITE_URL: the public URL of this app
-	PostLoginRedirect  string // KINDE_POST_LOGIN_REDIRECT_URL: relative path after sign-in
+	PostLoginRedirect  string // KINDE_POST_LOGIN_REDIRECT_URL: a path, or a URL on the site (kept as its path)
 	PostLogoutRedirect string // KINDE_POST_LOGOUT_REDIRECT_URL: absolute URL Kinde sends users to after logout
 	Audience           string // KINDE_AUDIENCE (space-separated)
 	Scope              string // KINDE_SCOPE
-	M2MClientID        string // KINDE_M2M_CLIENT_ID
-	M2MClientSecret    string // KINDE_M2M_CLIENT_SECRET (or _FILE)
+	M2MClientID        string // KINDE_MANAGEMENT_CLIENT_ID, or its alias KINDE_M2M_CLIENT_ID
+	M2MClientSecret    string // KINDE_MANAGEMENT_CLIENT_SECRET (or _FILE), or its alias KINDE_M2M_CLIENT_SECRET
 
 	// permsync's own.
 	Addr            string        // PERMSYNC_ADDR
@@ -81,10 +87,11 @@ const MetricsOff = "off"
 
 // secretNames are the variables that may hold secrets; each also has a _FILE twin.
 var secretNames = map[string]bool{
-	"KINDE_CLIENT_SECRET":     true,
-	"KINDE_M2M_CLIENT_SECRET": true,
-	"PERMSYNC_SECRET":         true,
-	"DATABASE_URL":            true,
+	"KINDE_CLIENT_SECRET":            true,
+	"KINDE_MANAGEMENT_CLIENT_SECRET": true,
+	"KINDE_M2M_CLIENT_SECRET":        true,
+	"PERMSYNC_SECRET":                true,
+	"DATABASE_URL":                   true,
 }
 
 // env reads a variable, preferring NAME_FILE for secrets. Trailing newlines of
@@ -109,6 +116,27 @@ func (e *env) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// alias reads a variable that has an older alias: Kinde's name first, then
+// permsync's earlier one. Both set to different values is an error, as one
+// of them would be silently ignored.
+func (e *env) alias(name, old string) string {
+	v, o := e.str(name, ""), e.str(old, "")
+	if v != "" && o != "" && v != o {
+		e.errs = append(e.errs, fmt.Errorf("%s and %s (its older alias) are both set, to different values: set only %s", name, old, name))
+	}
+	return firstNonEmpty(v, o)
+}
+
+// firstNonEmpty returns the first of vals that is not empty.
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func (e *env) float(name string, def float64) float64 {
@@ -156,6 +184,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	e := &env{getenv: getenv}
 	c := Config{
 		IssuerURL:          strings.TrimRight(e.str("KINDE_ISSUER_URL", ""), "/"),
+		KindeDomain:        strings.TrimRight(e.str("KINDE_DOMAIN", ""), "/"),
 		ClientID:           e.str("KINDE_CLIENT_ID", ""),
 		ClientSecret:       e.str("KINDE_CLIENT_SECRET", ""),
 		SiteURL:            strings.TrimRight(e.str("KINDE_SITE_URL", ""), "/"),
@@ -163,8 +192,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PostLogoutRedirect: e.str("KINDE_POST_LOGOUT_REDIRECT_URL", ""),
 		Audience:           e.str("KINDE_AUDIENCE", ""),
 		Scope:              e.str("KINDE_SCOPE", "openid profile email offline"),
-		M2MClientID:        e.str("KINDE_M2M_CLIENT_ID", ""),
-		M2MClientSecret:    e.str("KINDE_M2M_CLIENT_SECRET", ""),
+		M2MClientID:        e.alias("KINDE_MANAGEMENT_CLIENT_ID", "KINDE_M2M_CLIENT_ID"),
+		M2MClientSecret:    e.alias("KINDE_MANAGEMENT_CLIENT_SECRET", "KINDE_M2M_CLIENT_SECRET"),
 		Addr:               e.str("PERMSYNC_ADDR", "127.0.0.1:8080"),
 		AdminPermission:    e.str("PERMSYNC_ADMIN_PERMISSION", "admin:permissions"),
 		KindeRate:          e.float("PERMSYNC_KINDE_RATE", 5),
@@ -194,6 +223,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.JobRescueAfter = max(DefaultJobRescueAfter, c.JobTimeout)
 	}
 	c.Dev = c.IssuerURL == ""
+	if c.KindeDomain == "" {
+		c.KindeDomain = c.IssuerURL
+	}
 	e.errs = append(e.errs, c.validate()...)
 	if len(e.errs) > 0 {
 		return c, errors.Join(e.errs...)
@@ -229,16 +261,23 @@ func (c *Config) validate() []error {
 			bad("PERMSYNC_SECRET is required when KINDE_ISSUER_URL is set (32+ random characters; comma-separate several to rotate)")
 		}
 		if (c.M2MClientID == "") != (c.M2MClientSecret == "") {
-			bad("KINDE_M2M_CLIENT_ID and KINDE_M2M_CLIENT_SECRET must be set together")
+			bad("KINDE_MANAGEMENT_CLIENT_ID and KINDE_MANAGEMENT_CLIENT_SECRET (or KINDE_M2M_*) must be set together")
 		}
+		if u, err := url.Parse(c.KindeDomain); err != nil || u.Host == "" || (u.Scheme != "https" && !isLoopbackURL(u)) {
+			bad("KINDE_DOMAIN: want your Kinde domain as an https URL such as https://yourbusiness.kinde.com, got %q", c.KindeDomain)
+		}
+	} else if c.KindeDomain != "" {
+		bad("KINDE_DOMAIN is set but KINDE_ISSUER_URL is not: set both, or neither for devkinde")
 	}
 	if c.SiteURL != "" {
 		if u, err := url.Parse(c.SiteURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 			bad("KINDE_SITE_URL: want an absolute http(s) URL, got %q", c.SiteURL)
 		}
 	}
-	if !strings.HasPrefix(c.PostLoginRedirect, "/") || strings.HasPrefix(c.PostLoginRedirect, "//") {
-		bad("KINDE_POST_LOGIN_REDIRECT_URL: want a relative path such as /dashboard, got %q", c.PostLoginRedirect)
+	if p, err := auth.RedirectPath(c.PostLoginRedirect, c.SiteURL); err != nil {
+		bad("KINDE_POST_LOGIN_REDIRECT_URL: want a path such as /dashboard or a URL on KINDE_SITE_URL, got %q: %v", c.PostLoginRedirect, err)
+	} else {
+		c.PostLoginRedirect = p
 	}
 	if !strings.Contains(" "+c.Scope+" ", " openid ") {
 		bad("KINDE_SCOPE must include openid, got %q", c.Scope)
@@ -315,6 +354,7 @@ func (c Config) Dump(w io.Writer) {
 	}
 	rows := [][2]string{
 		{"KINDE_ISSUER_URL", c.IssuerURL},
+		{"KINDE_DOMAIN", c.KindeDomain},
 		{"KINDE_CLIENT_ID", c.ClientID},
 		{"KINDE_CLIENT_SECRET", redact(c.ClientSecret)},
 		{"KINDE_SITE_URL", c.SiteURL},
@@ -322,8 +362,8 @@ func (c Config) Dump(w io.Writer) {
 		{"KINDE_POST_LOGOUT_REDIRECT_URL", c.PostLogoutRedirect},
 		{"KINDE_AUDIENCE", c.Audience},
 		{"KINDE_SCOPE", c.Scope},
-		{"KINDE_M2M_CLIENT_ID", c.M2MClientID},
-		{"KINDE_M2M_CLIENT_SECRET", redact(c.M2MClientSecret)},
+		{"KINDE_MANAGEMENT_CLIENT_ID", c.M2MClientID},
+		{"KINDE_MANAGEMENT_CLIENT_SECRET", redact(c.M2MClientSecret)},
 		{"PERMSYNC_ADDR", c.Addr},
 		{"PERMSYNC_SECRET", redact(strings.Join(c.Secrets, ","))},
 		{"PERMSYNC_ADMIN_PERMISSION", c.AdminPermission},

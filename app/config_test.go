@@ -32,11 +32,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"http issuer", map[string]string{"KINDE_ISSUER_URL": "http://acme.kinde.com", "KINDE_CLIENT_ID": "c", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long}, "KINDE_ISSUER_URL"},
 		{"missing client id", map[string]string{"KINDE_ISSUER_URL": "https://acme.kinde.com", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long}, "KINDE_CLIENT_ID"},
 		{"short secret", map[string]string{"PERMSYNC_SECRET": "short"}, "at least 32"},
-		{"absolute post-login redirect", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "https://evil.example/"}, "relative path"},
-		{"protocol-relative post-login redirect", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "//evil.example/"}, "relative path"},
+		{"absolute post-login redirect", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "https://evil.example/"}, "KINDE_POST_LOGIN_REDIRECT_URL"},
+		{"protocol-relative post-login redirect", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "//evil.example/"}, "KINDE_POST_LOGIN_REDIRECT_URL"},
 		{"bad rate", map[string]string{"PERMSYNC_KINDE_RATE": "fast"}, "PERMSYNC_KINDE_RATE"},
 		{"bad addr", map[string]string{"PERMSYNC_ADDR": "8080"}, "PERMSYNC_ADDR"},
-		{"m2m half set", map[string]string{"KINDE_ISSUER_URL": "https://acme.kinde.com", "KINDE_CLIENT_ID": "c", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long, "KINDE_M2M_CLIENT_ID": "m"}, "KINDE_M2M_CLIENT_SECRET"},
+		{"m2m half set", map[string]string{"KINDE_ISSUER_URL": "https://acme.kinde.com", "KINDE_CLIENT_ID": "c", "KINDE_SITE_URL": "https://app", "PERMSYNC_SECRET": long, "KINDE_M2M_CLIENT_ID": "m"}, "KINDE_MANAGEMENT_CLIENT_SECRET"},
 		{"no openid scope", map[string]string{"KINDE_SCOPE": "profile email"}, "openid"},
 		{"mysql url", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
 		{"bad metrics addr", map[string]string{"PERMSYNC_METRICS_ADDR": "9090"}, "PERMSYNC_METRICS_ADDR"},
@@ -129,5 +129,73 @@ func TestJobRecoveryConfig(t *testing.T) {
 				t.Fatalf("job timeout %s, rescue after %s; want %s, %s", cfg.JobTimeout, cfg.JobRescueAfter, tt.timeout, tt.rescueAfter)
 			}
 		})
+	}
+}
+
+// prod is a valid production environment plus extra.
+func prod(extra map[string]string) map[string]string {
+	m := map[string]string{"KINDE_ISSUER_URL": "https://auth.example.com", "KINDE_CLIENT_ID": "c",
+		"KINDE_SITE_URL": "https://app.example.com", "PERMSYNC_SECRET": strings.Repeat("k", 32)}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestKindeNamesAndDomain(t *testing.T) {
+	cfg, err := LoadConfig(envOf(prod(map[string]string{"KINDE_DOMAIN": "https://acme.kinde.com/",
+		"KINDE_MANAGEMENT_CLIENT_ID": "m", "KINDE_MANAGEMENT_CLIENT_SECRET": "s",
+		"KINDE_POST_LOGIN_REDIRECT_URL": "https://app.example.com/reports?x=1"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KindeDomain != "https://acme.kinde.com" || cfg.IssuerURL != "https://auth.example.com" ||
+		cfg.M2MClientID != "m" || cfg.M2MClientSecret != "s" || cfg.PostLoginRedirect != "/reports?x=1" {
+		t.Fatalf("config = %+v", cfg)
+	}
+
+	// KINDE_DOMAIN defaults to the issuer; the older names still work.
+	cfg, err = LoadConfig(envOf(prod(map[string]string{"KINDE_M2M_CLIENT_ID": "m", "KINDE_M2M_CLIENT_SECRET": "s"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KindeDomain != cfg.IssuerURL || cfg.M2MClientID != "m" || cfg.M2MClientSecret != "s" {
+		t.Fatalf("config = %+v", cfg)
+	}
+	// Both names with the same value is fine.
+	if _, err := LoadConfig(envOf(prod(map[string]string{"KINDE_M2M_CLIENT_ID": "m", "KINDE_MANAGEMENT_CLIENT_ID": "m",
+		"KINDE_MANAGEMENT_CLIENT_SECRET": "s"}))); err != nil {
+		t.Fatal(err)
+	}
+
+	refused := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"different ids", map[string]string{"KINDE_M2M_CLIENT_ID": "a", "KINDE_MANAGEMENT_CLIENT_ID": "b",
+			"KINDE_MANAGEMENT_CLIENT_SECRET": "s"}, "KINDE_MANAGEMENT_CLIENT_ID and KINDE_M2M_CLIENT_ID"},
+		{"different secrets", map[string]string{"KINDE_MANAGEMENT_CLIENT_ID": "m", "KINDE_M2M_CLIENT_SECRET": "a",
+			"KINDE_MANAGEMENT_CLIENT_SECRET": "b"}, "KINDE_MANAGEMENT_CLIENT_SECRET and KINDE_M2M_CLIENT_SECRET"},
+		{"http domain", map[string]string{"KINDE_DOMAIN": "http://acme.kinde.com"}, "KINDE_DOMAIN"},
+		{"another host", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "https://evil.example/dashboard"}, "not on this site"},
+		{"another scheme", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "http://app.example.com/dashboard"}, "not on this site"},
+		{"protocol-relative", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": "//evil.example"}, "//"},
+		{"backslash", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": `/\evil.example`}, "backslash"},
+		{"backslash x", map[string]string{"KINDE_POST_LOGIN_REDIRECT_URL": `/\x`}, "backslash"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(envOf(prod(tt.env)))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want mention of %q", err, tt.want)
+			}
+			if strings.Count(err.Error(), "\n") != 0 {
+				t.Fatalf("want one line, got %q", err)
+			}
+		})
+	}
+	if _, err := LoadConfig(envOf(map[string]string{"KINDE_DOMAIN": "https://acme.kinde.com"})); err == nil {
+		t.Fatal("KINDE_DOMAIN without KINDE_ISSUER_URL was accepted")
 	}
 }

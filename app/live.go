@@ -76,7 +76,9 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return l, nil
 	}
 	l.kc = kinde.New(kinde.Config{
-		IssuerURL: cfg.IssuerURL, ClientID: cfg.M2MClientID, ClientSecret: cfg.M2MClientSecret,
+		// The Management API, its audience and M2M tokens live on the Kinde
+		// domain, never on a custom sign-in domain.
+		IssuerURL: cfg.KindeDomain, ClientID: cfg.M2MClientID, ClientSecret: cfg.M2MClientSecret,
 		Rate: cfg.KindeRate, Logger: log.With("component", "kinde"), Observer: m.kindeObserver(),
 	})
 	fail := func(err error) (*liveSync, error) {
@@ -104,7 +106,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return fail(err)
 	}
 	l.jobs.HandleWebhooks(l.sync)
-	l.hooks = kinde.NewWebhookVerifier(cfg.IssuerURL, hc)
+	l.hooks = kinde.NewWebhookVerifier(cfg.KindeDomain, hc)
 	return l, nil
 }
 

@@ -92,7 +92,7 @@ func startDevKinde(cfg *app.Config, log *slog.Logger) (*devkinde.Server, error) 
 	if cfg.SiteURL == "" {
 		cfg.SiteURL = devSiteURL(cfg.Addr)
 	}
-	cfg.IssuerURL = dk.URL()
+	cfg.IssuerURL, cfg.KindeDomain = dk.URL(), dk.URL()
 	cfg.ClientID, cfg.ClientSecret = devkinde.WebClientID, devkinde.WebClientSecret
 	cfg.M2MClientID, cfg.M2MClientSecret = devkinde.M2MClientID, devkinde.M2MClientSecret
 	if cfg.PostLogoutRedirect == "" {
