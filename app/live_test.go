@@ -529,7 +529,7 @@ func TestWebhookRejectsBadDeliveriesAndNeverProcessesTwice(t *testing.T) {
 		{"alg none", none, "msg_forged4", http.StatusUnauthorized, "signature algorithm not allowed (RS256 only)"},
 		{"HS256", hs, "msg_forged5", http.StatusUnauthorized, "signature algorithm not allowed (RS256 only)"},
 		{"unknown kid", rs256(t, evil, "kid-nobody-has", event), "msg_forged6", http.StatusUnauthorized, "signing key unknown"},
-		{"oversized", []byte(strings.Repeat("a", 70<<10)), "msg_forged7", http.StatusRequestEntityTooLarge, "body larger than 64 KiB"},
+		{"oversized", []byte(strings.Repeat("a", (1<<20)+1)), "msg_forged7", http.StatusRequestEntityTooLarge, "body larger than 1 MiB"},
 		{"malformed", []byte("this is not a token"), "msg_forged8", http.StatusBadRequest, "malformed: not a signed Kinde event"},
 		{"JSON body", []byte(`{"type":"user.deleted","event_id":"event_x"}`), "msg_forged9", http.StatusBadRequest, "malformed: not a signed Kinde event"},
 		{"empty", nil, "", http.StatusBadRequest, "malformed: not a signed Kinde event"},

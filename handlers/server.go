@@ -130,7 +130,9 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	e.Use(requestLogger(d.Log))
 	e.Use(securityHeaders(d.SiteURL, d.OIDC.IssuerOrigin()))
 	e.Use(canonicalHost(d.SiteURL))
-	e.Use(middleware.BodyLimit(d.BodyLimit))
+	// Webhooks enforce their own, larger cap (MaxWebhookBytes) and answer
+	// with a plain reason that Kinde's delivery log shows.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: d.BodyLimit, Skipper: isWebhook}))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
 		Skipper: func(c echo.Context) bool { return isStream(c.Request()) },
 		Timeout: d.RequestTimeout,

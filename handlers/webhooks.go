@@ -13,8 +13,10 @@ import (
 	"permsync/kindesync"
 )
 
-// MaxWebhookBytes caps a webhook body; Kinde's are a few KB.
-const MaxWebhookBytes = 64 << 10
+// MaxWebhookBytes caps a webhook body. Most are a few KB, but user.updated
+// lists the roles and permissions of every organization of the user and can
+// pass 64 KiB.
+const MaxWebhookBytes = 1 << 20
 
 // webhookDecoder verifies a webhook body (*kinde.WebhookVerifier).
 type webhookDecoder interface {
@@ -52,7 +54,7 @@ func (h *Webhooks) Receive(c echo.Context) error {
 		return h.reject(c, http.StatusBadRequest, "body could not be read", hdrID, err)
 	}
 	if len(body) > MaxWebhookBytes {
-		return h.reject(c, http.StatusRequestEntityTooLarge, "body larger than 64 KiB", hdrID, kinde.ErrTooLarge)
+		return h.reject(c, http.StatusRequestEntityTooLarge, "body larger than 1 MiB", hdrID, kinde.ErrTooLarge)
 	}
 	ev, err := h.dec.Decode(ctx, body)
 	if err != nil {
