@@ -10,7 +10,7 @@ import (
 // behaviour permsync exists to work around.
 
 func TestRefreshReturnsSameUnexpiredAccessToken(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, freshTokens)
 	tok, _ := e.login("alice@acme.test")
 	t2 := e.mustRefresh(tok.RefreshToken)
 	if t2.AccessToken != tok.AccessToken {
@@ -39,7 +39,7 @@ func TestRefreshReturnsSameUnexpiredAccessToken(t *testing.T) {
 // not invalidate the claim cache, so a refresh still carries it; after
 // refresh_claims the next refresh drops it, with a new access token.
 func TestStaleClaimsAfterPermissionDelete(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, freshTokens)
 	tok, _ := e.login("alice@acme.test")
 	if !slices.Contains(permissionsOf(t, tok.AccessToken), "export:reports") {
 		t.Fatal("alice should start with export:reports")
@@ -77,7 +77,7 @@ func TestStaleClaimsAfterPermissionDelete(t *testing.T) {
 }
 
 func TestRolePermissionEditDoesNotInvalidateCache(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, freshTokens)
 	tok, _ := e.login("bob@acme.test")
 	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+seedRoleViewer+"/permissions", map[string]any{
 		"permissions": []map[string]string{{"id": seedPermDeleteReport}}}, nil), 200)
@@ -103,9 +103,13 @@ func TestRolePermissionEditDoesNotInvalidateCache(t *testing.T) {
 }
 
 func TestDirectChangesInvalidateCache(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, freshTokens)
 	org := "/api/v1/organizations/" + DefaultOrgCode + "/users/" + seedUserBob
 	tok, _ := e.login("bob@acme.test")
+	if _, on := claimsOf(t, tok.AccessToken)["roles"]; on {
+		t.Error("the roles claim is on by default; Kinde has it off")
+	}
+	e.srv.SetRolesClaim(WebClientID, true)
 
 	// Assigning a role to the user invalidates the cache.
 	expectStatus(t, e.call("POST", org+"/roles", map[string]string{"role_id": seedRoleAnalyst}, nil), 200)
@@ -147,7 +151,7 @@ func TestDirectChangesInvalidateCache(t *testing.T) {
 }
 
 func TestDeleteSessionsForcesReLogin(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, freshTokens)
 	tok, _ := e.login("carol@acme.test")
 	var sessions sessionsResponse
 	expectStatus(t, e.call("GET", "/api/v1/users/"+seedUserCarol+"/sessions", nil, &sessions), 200)
@@ -170,7 +174,7 @@ func TestDeleteSessionsForcesReLogin(t *testing.T) {
 // an org, removal from the org) do; changes to a role or a permission (its
 // permissions, its key, deleting the role) do not.
 func TestRBACEditsAndTheClaimCache(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, freshTokens)
 	tok, _ := e.login("alice@acme.test")
 	member := "/api/v1/organizations/" + DefaultOrgCode + "/users/" + seedUserAlice
 

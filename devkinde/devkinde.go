@@ -44,12 +44,16 @@ type Config struct {
 	RateLimit        float64       // Management API requests per second; 0 = unlimited (429 + RateLimit-Reset past it)
 	FaultRate        float64       // fraction of Management API requests answered 500 (0..1)
 	WebhookRetryBase time.Duration // 0 → 1s; backoff base for webhook redelivery
-	Logger           *slog.Logger
-
-	// RoleUpdatedOnPermissionEdits makes a change to a role's permissions
-	// send role.updated. Kinde does not say whether it does, so by default
-	// devkinde sends nothing, the case an app cannot afford to miss.
-	RoleUpdatedOnPermissionEdits bool
+	// Quirks picks Kinde's unsettled behaviours (quirks.go); nil means
+	// CautiousQuirks().
+	Quirks *Quirks
+	// CustomDomainAddr is where the custom-domain listener listens when
+	// Quirks.CustomDomain is on; "" means 127.0.0.1:0.
+	CustomDomainAddr string
+	// CustomDomainURL is the custom domain's issuer URL; "" means
+	// http://<its listener address>.
+	CustomDomainURL string
+	Logger          *slog.Logger
 }
 
 // Defaults that mirror Kinde.
@@ -100,12 +104,15 @@ type Server struct {
 	limiter   *rate.Limiter // nil = unlimited
 	faultRate float64
 
-	hooks *deliverer
+	hooks  *deliverer
+	quirks Quirks
 
-	srvMu   sync.Mutex
-	httpSrv *http.Server
-	ln      net.Listener
-	closed  bool
+	srvMu     sync.Mutex
+	httpSrv   *http.Server
+	customSrv *http.Server // the custom-domain listener (Quirks.CustomDomain)
+	customURL string
+	ln        net.Listener
+	closed    bool
 }
 
 // New builds a server from cfg, loading state and keys from cfg.DataDir when
@@ -134,6 +141,10 @@ func New(cfg Config) (*Server, error) {
 		codes:        map[string]*authCode{},
 		authRequests: map[string]*authRequest{},
 		issuer:       strings.TrimSuffix(cfg.PublicURL, "/"),
+		quirks:       CautiousQuirks(),
+	}
+	if cfg.Quirks != nil {
+		s.quirks = *cfg.Quirks
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -162,6 +173,11 @@ func (s *Server) loadInitialState() error {
 			return fmt.Errorf("devkinde: load state: %w", err)
 		}
 		if st != nil {
+			for _, c := range st.Clients {
+				if v, ok := legacySecrets[c.Secret]; ok {
+					c.Secret = v
+				}
+			}
 			s.st = st
 			s.log.Info("devkinde state loaded", "dir", s.cfg.DataDir)
 			return nil
@@ -211,23 +227,57 @@ func (s *Server) Start() error {
 		s.issuer = "http://" + displayAddr(ln.Addr())
 	}
 	s.issuerMu.Unlock()
-	s.httpSrv = &http.Server{
-		Handler:           s.handler,
+	s.httpSrv = s.serve(ln, s.handler)
+	if s.quirks.CustomDomain {
+		addr := s.cfg.CustomDomainAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		cln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = s.httpSrv.Close()
+			s.httpSrv = nil
+			return fmt.Errorf("devkinde: custom domain listen: %w", err)
+		}
+		s.customURL = strings.TrimSuffix(s.cfg.CustomDomainURL, "/")
+		if s.customURL == "" {
+			s.customURL = "http://" + displayAddr(cln.Addr())
+		}
+		s.customSrv = s.serve(cln, s.customDomainHandler(s.customURL))
+		s.log.Info("devkinde custom domain listening", "url", s.customURL)
+	}
+	s.log.Info("devkinde listening", "url", s.URL(), "quirks", s.quirks.String())
+	return nil
+}
+
+// serve serves h on ln in the background.
+func (s *Server) serve(ln net.Listener, h http.Handler) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	srv := s.httpSrv
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("devkinde serve", "error", err)
 		}
 	}()
-	s.log.Info("devkinde listening", "url", s.URL())
-	return nil
+	return srv
 }
+
+// CustomDomainURL returns the custom domain's issuer URL once started with
+// Quirks.CustomDomain, else "".
+func (s *Server) CustomDomainURL() string {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	return s.customURL
+}
+
+// Quirks returns the quirks this server runs with.
+func (s *Server) Quirks() Quirks { return s.quirks }
 
 // displayAddr turns a listener address into host:port usable in a URL.
 func displayAddr(a net.Addr) string {
@@ -252,6 +302,9 @@ func (s *Server) URL() string {
 // issuerFor returns the issuer for a request: the fixed one, or one derived
 // from the request when devkinde is mounted without Start or PublicURL.
 func (s *Server) issuerFor(r *http.Request) string {
+	if u, ok := r.Context().Value(hostKey{}).(string); ok {
+		return u // the custom-domain listener
+	}
 	if u := s.URL(); u != "" {
 		return u
 	}
@@ -274,18 +327,21 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	srv := s.httpSrv
+	srv, custom := s.httpSrv, s.customSrv
 	s.srvMu.Unlock()
 	s.hooks.close()
-	if srv == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return srv.Close()
+	var errs []error
+	for _, srv := range []*http.Server{custom, srv} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, srv.Close())
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // AllowRedirect adds urls to the client's allowed callback URLs AND allowed
@@ -303,6 +359,17 @@ func (s *Server) AllowRedirect(clientID string, urls ...string) {
 		addUnique(&c.LogoutURIs, u)
 	}
 	s.persistLocked()
+}
+
+// SetRolesClaim turns the roles claim ("Roles (array)" in Kinde's token
+// customization, off by default) on or off for a client.
+func (s *Server) SetRolesClaim(clientID string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.st.Clients[clientID]; c != nil {
+		c.RolesClaim = on
+		s.persistLocked()
+	}
 }
 
 // SetRateLimit changes the Management API rate limit (requests per second;

@@ -394,3 +394,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// freshTokens runs the cautious quirks without SameToken: a refresh after
+// refresh_claims issues a new access token.
+func freshTokens(c *Config) {
+	q := CautiousQuirks()
+	q.SameToken = false
+	c.Quirks = &q
+}
+
+// withQuirks runs devkinde with exactly q.
+func withQuirks(q Quirks) func(*Config) {
+	return func(c *Config) { c.Quirks = &q }
+}
+
+// roleUpdatedSent runs the cautious quirks except NoRoleUpdated: edits of a
+// role's permissions send role.updated.
+func roleUpdatedSent(c *Config) {
+	q := CautiousQuirks()
+	q.NoRoleUpdated = false
+	c.Quirks = &q
+}

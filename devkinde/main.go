@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -27,6 +28,12 @@ var ErrHelp = flag.ErrHelp
 //	--fault-rate  fraction of Management API requests answered 500
 //	--redirect    comma-separated URLs allowed as callback and logout
 //	              redirects of the default web client (permsync_web)
+//	--quirks      Kinde's unsettled behaviours: cautious (default), none,
+//	              all, or a list such as cautious,no-role-updated (quirks.go)
+//	--custom-domain-addr  listen address of the custom domain (with the
+//	              custom-domain quirk; default 127.0.0.1:0)
+//	--custom-domain-url   its issuer URL if it differs from http://<addr>
+//	--roles-claim turn on the roles claim ("Roles (array)") for the web client
 //	--debug       log every request
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("devkinde", flag.ContinueOnError)
@@ -39,6 +46,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rps := fs.Float64("rate", 0, "Management API rate limit in requests per second (0 = unlimited)")
 	faults := fs.Float64("fault-rate", 0, "fraction of Management API requests answered 500 (0..1)")
 	redirects := fs.String("redirect", "", "comma-separated callback/logout URLs to allow for the web client "+WebClientID)
+	quirks := fs.String("quirks", "cautious", "Kinde's unsettled behaviours: cautious, none, all, or a comma-separated list of "+
+		strings.Join(quirkNames, ", ")+" (prefix - to turn one off)")
+	customAddr := fs.String("custom-domain-addr", "", "listen address of the custom domain (custom-domain quirk; default 127.0.0.1:0)")
+	customURL := fs.String("custom-domain-url", "", "issuer URL of the custom domain (default http://<custom-domain-addr>)")
+	rolesClaim := fs.Bool("roles-claim", false, "turn on the roles claim (\"Roles (array)\") for the web client "+WebClientID)
 	debug := fs.Bool("debug", false, "log every request")
 	usage := func(w io.Writer) {
 		fs.SetOutput(w)
@@ -63,8 +75,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	q, err := ParseQuirks(*quirks)
+	if err != nil {
+		return err
+	}
 	cfg := Config{Addr: *addr, PublicURL: *publicURL, DataDir: *dataDir, AccessTokenTTL: *accessTTL,
-		RateLimit: *rps, FaultRate: *faults, Logger: logger}
+		RateLimit: *rps, FaultRate: *faults, Logger: logger, Quirks: &q,
+		CustomDomainAddr: *customAddr, CustomDomainURL: *customURL}
 	if *seedPath != "" {
 		sd, err := LoadSeed(*seedPath)
 		if err != nil {
@@ -79,6 +96,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if urls := splitList(*redirects); len(urls) > 0 {
 		srv.AllowRedirect(WebClientID, urls...)
 	}
+	if *rolesClaim {
+		srv.SetRolesClaim(WebClientID, true)
+	}
 	if err := srv.Start(); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("devkinde cannot listen on %s: the address is already in use. Pass --addr with a free address, e.g. --addr 127.0.0.1:7071", *addr)
@@ -87,6 +107,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "devkinde is running at %s\n", srv.URL())
 	fmt.Fprintf(stdout, "  discovery:  %s/.well-known/openid-configuration\n", srv.URL())
+	fmt.Fprintf(stdout, "  quirks:     %s\n", srv.Quirks())
+	if u := srv.CustomDomainURL(); u != "" {
+		fmt.Fprintf(stdout, "  custom domain (sign-in only): %s\n", u)
+	}
 	if *seedPath == "" {
 		fmt.Fprintf(stdout, "  web client: %s / %s (add callback URLs with AllowRedirect or a seed file)\n",
 			WebClientID, WebClientSecret)

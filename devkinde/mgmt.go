@@ -1,6 +1,7 @@
 package devkinde
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -94,7 +95,11 @@ func (s *Server) registerManagementAPI(mux *http.ServeMux) {
 		{"GET /api/v1/events/{event_id}", "read:events", s.apiGetEvent},
 	}
 	for _, rt := range routes {
-		mux.Handle(rt.pattern, s.apiGuard(rt.scope, rt.h))
+		h := rt.h
+		if s.quirks.BadRequest400 && !declares404[rt.pattern] {
+			h = func(w http.ResponseWriter, r *http.Request) { rt.h(unknownAs400{w}, r) }
+		}
+		mux.Handle(rt.pattern, s.apiGuard(rt.scope, h))
 	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, notFoundResponse{Errors: apiErrorItem{
@@ -114,17 +119,22 @@ func (s *Server) apiGuard(scope string, h http.HandlerFunc) http.Handler {
 			return
 		}
 		if s.injectFault() {
+			w.Header().Set(faultHeader, "injected")
 			apiError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Injected fault (devkinde fault rate).")
 			return
 		}
 		issuer := s.issuerFor(r)
 		claims, err := s.parseBearer(issuer, bearerToken(r), s.now())
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			msg := "Invalid credentials."
 			if errors.Is(err, errTokenExpired) {
 				msg = "Invalid credentials: token expired."
 			}
+			if s.quirks.Forbidden403 {
+				apiError(w, http.StatusForbidden, "TOKEN_INVALID", msg) // Kinde's spec
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			apiError(w, http.StatusUnauthorized, "TOKEN_INVALID", msg)
 			return
 		}
@@ -139,9 +149,20 @@ func (s *Server) apiGuard(scope string, h http.HandlerFunc) http.Handler {
 			apiError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE", "Missing required scope: "+scope)
 			return
 		}
+		if s.quirks.LastPageToken {
+			r = r.WithContext(context.WithValue(r.Context(), lastPageTokenKey{}, true))
+		}
 		h(w, r)
 	})
 }
+
+// faultHeader marks a 500 that Config.FaultRate injected (not a Kinde
+// header; the contract test lets these through).
+const faultHeader = "X-Devkinde-Fault"
+
+// lastPageTokenKey marks a request whose list pages all carry a next_token
+// (Quirks.LastPageToken).
+type lastPageTokenKey struct{}
 
 // rateLimited consumes a request from the limiter; when over the limit it
 // reports how long until the next request is allowed.
@@ -266,14 +287,16 @@ func decodeBody(r *http.Request, v any, required bool) error {
 
 // page is a parsed page_size / next_token pair.
 type page struct {
-	size   int
-	offset int
+	size      int
+	offset    int
+	lastToken bool // every page, the last and empty ones too, carries a next_token
 }
 
 // parsePage reads Kinde's pagination parameters: page_size (default 10,
 // capped at 500) and next_token (opaque; devkinde encodes an offset).
 func parsePage(r *http.Request) (page, error) {
 	p := page{size: defaultPageSize}
+	p.lastToken, _ = r.Context().Value(lastPageTokenKey{}).(bool)
 	q := r.URL.Query()
 	if v := q.Get("page_size"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -297,14 +320,21 @@ func parsePage(r *http.Request) (page, error) {
 }
 
 // paginate returns the page of items and the next_token ("" on the last page).
+// With p.lastToken the last page and the empty page after it carry one too.
 func paginate[T any](items []T, p page) ([]T, string) {
+	token := func(offset int) string {
+		return base64.StdEncoding.EncodeToString([]byte(strconv.Itoa(offset) + ":::"))
+	}
 	if p.offset >= len(items) {
+		if p.lastToken {
+			return []T{}, token(len(items))
+		}
 		return []T{}, ""
 	}
 	end := min(p.offset+p.size, len(items))
 	next := ""
-	if end < len(items) {
-		next = base64.StdEncoding.EncodeToString([]byte(strconv.Itoa(end) + ":::"))
+	if end < len(items) || p.lastToken {
+		next = token(end)
 	}
 	return items[p.offset:end], next
 }

@@ -209,7 +209,7 @@ func (s *Server) apiGetRolePermissions(w http.ResponseWriter, r *http.Request) {
 // apiPatchRolePermissions is PATCH /api/v1/roles/{role_id}/permissions: add
 // and remove in bulk. As on Kinde, it leaves cached claims of the role's
 // members untouched; it sends role.updated only when configured to
-// (Config.RoleUpdatedOnPermissionEdits).
+// (unless Quirks.NoRoleUpdated).
 func (s *Server) apiPatchRolePermissions(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Permissions []struct {
@@ -276,9 +276,9 @@ func (s *Server) apiDeleteRolePermission(w http.ResponseWriter, r *http.Request)
 }
 
 // rolePermissionsEdited sends role.updated for a change of rl's permissions
-// when Config.RoleUpdatedOnPermissionEdits says Kinde does.
+// unless Quirks.NoRoleUpdated says Kinde does not.
 func (s *Server) rolePermissionsEdited(st *state, rl *role, now time.Time) {
-	if s.cfg.RoleUpdatedOnPermissionEdits {
+	if !s.quirks.NoRoleUpdated {
 		s.emitLocked(st, "role.updated", "api", roleEventData(rl), now)
 	}
 }

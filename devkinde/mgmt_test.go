@@ -21,8 +21,8 @@ func listPermissions(e *testEnv) []permissionItem {
 		}
 		expectStatus(e.t, e.call("GET", path, nil, &page), 200)
 		out = append(out, page.Permissions...)
-		if page.NextToken == "" {
-			return out
+		if page.NextToken == "" || len(page.Permissions) == 0 {
+			return out // the empty page ends the walk under Quirks.LastPageToken
 		}
 		next = page.NextToken
 	}
@@ -43,7 +43,7 @@ func TestManagementAuth(t *testing.T) {
 	e := newEnv(t)
 	var er errorResponse
 	resp := e.callWith("", "GET", "/api/v1/permissions", nil, &er)
-	expectStatus(t, resp, http.StatusUnauthorized)
+	expectStatus(t, resp, http.StatusForbidden) // Kinde's spec: 403 "Invalid credentials"
 	if len(er.Errors) != 1 || er.Errors[0].Code == "" {
 		t.Errorf("error body %v", er)
 	}
@@ -75,7 +75,9 @@ func TestManagementAuth(t *testing.T) {
 }
 
 func TestPermissionsCRUDAndPagination(t *testing.T) {
-	e := newEnv(t)
+	q := CautiousQuirks()
+	q.LastPageToken = false
+	e := newEnv(t, withQuirks(q))
 	var created successResponse
 	resp := e.call("POST", "/api/v1/permissions", map[string]string{"key": "view:audit", "name": "View audit", "description": "d"}, &created)
 	expectStatus(t, resp, http.StatusCreated)
@@ -140,7 +142,7 @@ func TestPermissionsCRUDAndPagination(t *testing.T) {
 	if len(up.Permissions) != 1 || up.Permissions[0].Key != "read:reports" {
 		t.Errorf("carol permissions %+v", up.Permissions)
 	}
-	expectStatus(t, e.call("DELETE", "/api/v1/permissions/"+seedPermExportReport, nil, nil), 404)
+	expectStatus(t, e.call("DELETE", "/api/v1/permissions/"+seedPermExportReport, nil, nil), 400)
 }
 
 func TestRolesAPI(t *testing.T) {
@@ -190,7 +192,7 @@ func TestRolesAPI(t *testing.T) {
 		t.Errorf("viewer users %+v", ru.Users)
 	}
 	expectStatus(t, e.call("DELETE", "/api/v1/roles/"+seedRoleViewer, nil, nil), 200)
-	expectStatus(t, e.call("GET", "/api/v1/roles/"+seedRoleViewer, nil, nil), 404)
+	expectStatus(t, e.call("GET", "/api/v1/roles/"+seedRoleViewer, nil, nil), 400)
 	var ur orgUserRolesResponse
 	e.call("GET", "/api/v1/organizations/"+DefaultOrgCode+"/users/"+seedUserBob+"/roles", nil, &ur)
 	if len(ur.Roles) != 0 {
@@ -214,7 +216,7 @@ func TestUsersAndOrganizations(t *testing.T) {
 	if u.PreferredEmail != "admin@acme.test" || u.FirstName != "Ada" {
 		t.Errorf("user %+v", u)
 	}
-	expectStatus(t, e.call("GET", "/api/v1/user?id=kp_nobody", nil, nil), 404)
+	expectStatus(t, e.call("GET", "/api/v1/user?id=kp_nobody", nil, nil), 400)
 	var orgs organizationsResponse
 	e.call("GET", "/api/v1/organizations", nil, &orgs)
 	if len(orgs.Organizations) != 1 || orgs.Organizations[0].Code != DefaultOrgCode || orgs.Organizations[0].Name != "Acme" {
@@ -319,5 +321,21 @@ func TestRequestLog(t *testing.T) {
 	}
 	if got := e.srv.Requests(); len(got) != 3 {
 		t.Errorf("Requests() has %d records; /_devkinde must not be logged", len(got))
+	}
+}
+
+// Under Quirks.LastPageToken the last page, and the empty page it leads to,
+// still carry a next_token.
+func TestLastPageToken(t *testing.T) {
+	e := newEnv(t)
+	var pg permissionsResponse
+	expectStatus(t, e.call("GET", "/api/v1/permissions?page_size=500", nil, &pg), 200)
+	if len(pg.Permissions) == 0 || pg.NextToken == "" {
+		t.Fatalf("last page: %d items, next_token %q", len(pg.Permissions), pg.NextToken)
+	}
+	var empty permissionsResponse
+	expectStatus(t, e.call("GET", "/api/v1/permissions?page_size=500&next_token="+pg.NextToken, nil, &empty), 200)
+	if len(empty.Permissions) != 0 || empty.NextToken == "" {
+		t.Fatalf("page after the last: %d items, next_token %q", len(empty.Permissions), empty.NextToken)
 	}
 }

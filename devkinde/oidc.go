@@ -122,7 +122,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	req := authRequest{
 		ID: newOpaqueToken(), ClientID: c.ID, RedirectURI: redirectURI, State: q.Get("state"), Nonce: q.Get("nonce"),
-		Challenge: q.Get("code_challenge"), Audience: strings.Fields(q.Get("audience")),
+		Challenge: q.Get("code_challenge"), Audience: audiences(q["audience"]),
 		OrgCode: q.Get("org_code"), Prompt: q.Get("prompt"), RequestedAt: s.now(),
 	}
 	fail := func(code, desc string) { redirectError(w, r, req, code, desc) }
@@ -131,8 +131,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch method := q.Get("code_challenge_method"); {
+	case req.Challenge == "" && c.Secret != "":
+		// A confidential (back-end) client authenticates with its secret at
+		// the token endpoint; Kinde's TypeScript SDK sends no PKCE for it.
 	case req.Challenge == "":
-		fail("invalid_request", "code_challenge is required (PKCE).")
+		fail("invalid_request", "code_challenge is required (PKCE) for a public client.")
 		return
 	case method != "S256":
 		fail("invalid_request", "code_challenge_method must be S256; plain is not supported.")
@@ -145,6 +148,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		if slices.Contains(supportedScopes, sc) && !slices.Contains(req.Scopes, sc) {
 			req.Scopes = append(req.Scopes, sc)
 		}
+	}
+	if q.Get("start_page") == "registration" && req.Prompt == "" {
+		req.Prompt = "create" // how Kinde's SDKs ask for the sign-up page
 	}
 	switch req.Prompt {
 	case "", "login", "create", "none":
@@ -176,6 +182,18 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.showSignIn(w, r, req, "")
+}
+
+// audiences reads the audience parameter: repeated (as Kinde's SDKs send
+// several) and each value space-separated, without duplicates.
+func audiences(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, a := range strings.Fields(v) {
+			addUnique(&out, a)
+		}
+	}
+	return out
 }
 
 // redirectError sends an authorization error back to the client.
@@ -540,12 +558,19 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *client) (*tokenRespo
 			return nil, invalidGrant("redirect_uri does not match the authorization request.")
 		}
 		verifier := f.Get("code_verifier")
-		if verifier == "" {
+		switch {
+		case ac.req.Challenge == "" && verifier != "":
+			return nil, invalidGrant("code_verifier sent, but the authorization request had no code_challenge.")
+		case ac.req.Challenge == "":
+			// A confidential client without PKCE; authenticateClient has
+			// checked its secret.
+		case verifier == "":
 			return nil, invalidGrant("code_verifier is required.")
-		}
-		sum := sha256.Sum256([]byte(verifier))
-		if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(ac.req.Challenge)) != 1 {
-			return nil, invalidGrant("PKCE verification failed.")
+		default:
+			sum := sha256.Sum256([]byte(verifier))
+			if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(ac.req.Challenge)) != 1 {
+				return nil, invalidGrant("PKCE verification failed.")
+			}
 		}
 		ac.used = true
 		u := st.Users[ac.userID]
@@ -624,7 +649,7 @@ func (s *Server) grantClientCredentials(r *http.Request, c *client) (*tokenRespo
 		return nil, oauthErr(http.StatusInternalServerError, "server_error", "Internal error.")
 	}
 	return &tokenResponse{AccessToken: tok, ExpiresIn: int64(time.Until(exp).Round(time.Second) / time.Second),
-		Scope: strings.Join(scopes, " "), TokenType: "bearer"}, nil
+		Scope: strings.Join(scopes, " "), TokenType: "Bearer"}, nil
 }
 
 // bearerToken extracts the token from an Authorization: Bearer header.

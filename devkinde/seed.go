@@ -15,13 +15,22 @@ import (
 // purpose so that `make run`, demos and tests work without any setup. Never
 // use them against a real Kinde business.
 const (
-	DefaultOrgCode  = "org_acme"
-	WebClientID     = "permsync_web"        // confidential web app client
-	WebClientSecret = "permsync_web_secret" // secret of WebClientID
-	M2MClientID     = "permsync_m2m"        // holds every Management API scope devkinde serves
-	M2MClientSecret = "permsync_m2m_secret" // secret of M2MClientID
-	DemoPassword    = "password"            // password of every default seed user
+	DefaultOrgCode = "org_acme"
+	WebClientID    = "permsync_web" // confidential web app client
+	M2MClientID    = "permsync_m2m" // holds every Management API scope devkinde serves
+	DemoPassword   = "password"     // password of every default seed user
+	// Client secrets are shaped like Kinde's (40 to 60 letters and digits):
+	// Kinde's TypeScript SDK refuses any other shape.
+	WebClientSecret = "DevkindeWebClientSecretForLocalDevelopmentOnly01" // secret of WebClientID
+	M2MClientSecret = "DevkindeM2MClientSecretForLocalDevelopmentOnly01" // secret of M2MClientID
 )
+
+// legacySecrets are the default secrets of earlier versions, replaced in a
+// saved state by the current ones when it is loaded.
+var legacySecrets = map[string]string{
+	"permsync_web_secret": WebClientSecret,
+	"permsync_m2m_secret": M2MClientSecret,
+}
 
 // Client types, as Kinde names its application kinds.
 const (
@@ -188,7 +197,8 @@ func DefaultSeed() *Seed {
 				Organizations: member([]string{"viewer"}, "export:reports")},
 		},
 		Clients: []SeedClient{
-			{ID: WebClientID, Secret: WebClientSecret, Name: "permsync", Type: ClientTypeRegular, RolesClaim: true},
+			// The roles claim is off, as it is by default in Kinde.
+			{ID: WebClientID, Secret: WebClientSecret, Name: "permsync", Type: ClientTypeRegular},
 			{ID: M2MClientID, Secret: M2MClientSecret, Name: "permsync management", Type: ClientTypeM2M},
 		},
 		FeatureFlags: map[string]SeedFeatureFlag{},

@@ -121,8 +121,11 @@ func (s *Server) issueUserTokens(st *state, g userGrant, now time.Time) (*tokenR
 	}
 	var access string
 	var exp time.Time
+	// The previous access token comes back while it is unexpired and not
+	// revoked, and (unless Quirks.SameToken) was built from the current
+	// cache entry, i.e. no refresh_claims since.
 	reuse := !g.signIn && fam.lastAccess != "" && now.Before(fam.lastAccessExp) &&
-		fam.lastAccessGen == claims.Gen && st.RevokedJTIs[fam.lastAccessJTI].IsZero()
+		(fam.lastAccessGen == claims.Gen || s.quirks.SameToken) && st.RevokedJTIs[fam.lastAccessJTI].IsZero()
 	if reuse {
 		access, exp = fam.lastAccess, fam.lastAccessExp
 	} else {
@@ -144,7 +147,7 @@ func (s *Server) issueUserTokens(st *state, g userGrant, now time.Time) (*tokenR
 	}
 	resp := &tokenResponse{
 		AccessToken: access, ExpiresIn: max(int64(exp.Sub(now).Round(time.Second)/time.Second), 1),
-		RefreshToken: refreshT, Scope: strings.Join(fam.Scopes, " "), TokenType: "bearer",
+		RefreshToken: refreshT, Scope: strings.Join(fam.Scopes, " "), TokenType: "Bearer",
 	}
 	if slices.Contains(fam.Scopes, "openid") {
 		u := g.user

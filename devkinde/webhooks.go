@@ -64,6 +64,9 @@ func kindeTimestamp(t time.Time) string {
 // emitLocked records an event for delivery once the current update commits.
 // source is "api" (Management API), "user" (sign-in pages) or "admin".
 func (s *Server) emitLocked(st *state, typ, source string, data any, now time.Time) {
+	if typ == "user.updated" && s.quirks.RolesAsStrings {
+		data = rolesAsStrings(data)
+	}
 	raw, err := json.Marshal(data)
 	if err != nil {
 		s.log.Error("devkinde encode event", "type", typ, "error", err)
@@ -74,13 +77,14 @@ func (s *Server) emitLocked(st *state, typ, source string, data any, now time.Ti
 }
 
 // webhookPayload is the JWT payload of a webhook: no iss, aud or exp claims,
-// exactly like Kinde's.
+// exactly like Kinde's. Kinde's public payloads also carry event_timestamp.
 type webhookPayload struct {
-	Type      string          `json:"type"`
-	EventID   string          `json:"event_id"`
-	Source    string          `json:"source"`
-	Timestamp string          `json:"timestamp"`
-	Data      json.RawMessage `json:"data"`
+	Type           string          `json:"type"`
+	EventID        string          `json:"event_id"`
+	Source         string          `json:"source"`
+	Timestamp      string          `json:"timestamp"`
+	EventTimestamp string          `json:"event_timestamp"`
+	Data           json.RawMessage `json:"data"`
 }
 
 // deliveryJob is one event for one webhook; body and msgID stay the same
@@ -105,7 +109,7 @@ func (s *Server) planDeliveriesLocked(evs []*event) []*deliveryJob {
 			}
 			if body == "" {
 				tok, err := s.key.sign(webhookPayload{Type: ev.Type, EventID: ev.EventID, Source: ev.Source,
-					Timestamp: ev.Timestamp, Data: ev.Data})
+					Timestamp: ev.Timestamp, EventTimestamp: ev.Timestamp, Data: ev.Data})
 				if err != nil {
 					s.log.Error("devkinde sign webhook", "error", err)
 					break
@@ -282,10 +286,29 @@ func roleEventData(r *role) map[string]any {
 		"description": r.Description, "is_default_role": r.IsDefaultRole}}
 }
 
+// orgEventData always carries external_id, null when unset, as Kinde's
+// webhook library declares it.
 func orgEventData(o *organization) map[string]any {
-	d := map[string]any{"code": o.Code, "name": o.Name, "handle": o.Handle}
+	d := map[string]any{"code": o.Code, "name": o.Name, "handle": o.Handle, "external_id": nil}
 	if o.ExternalID != "" {
 		d["external_id"] = o.ExternalID
 	}
 	return map[string]any{"organization": d}
+}
+
+// rolesAsStrings rewrites user.updated data so that organizations[].roles
+// lists role keys (Quirks.RolesAsStrings).
+func rolesAsStrings(data any) any {
+	d, _ := data.(map[string]any)
+	u, _ := d["user"].(map[string]any)
+	orgs, _ := u["organizations"].([]map[string]any)
+	for _, o := range orgs {
+		roles, _ := o["roles"].([]map[string]string)
+		keys := make([]string, 0, len(roles))
+		for _, r := range roles {
+			keys = append(keys, r["key"])
+		}
+		o["roles"] = keys
+	}
+	return data
 }

@@ -104,7 +104,7 @@ func registerHook(t *testing.T, e *testEnv, endpoint string, types ...string) st
 }
 
 func TestWebhooksSignedAndShaped(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.RoleUpdatedOnPermissionEdits = true })
+	e := newEnv(t, roleUpdatedSent)
 	rcv := newReceiver(t, 0)
 	registerHook(t, e, rcv.URL, "permission.created", "permission.deleted", "role.updated", "user.updated",
 		"user.authenticated")
@@ -233,7 +233,7 @@ func TestWebhooksAPI(t *testing.T) {
 		t.Errorf("event types %d", len(types.EventTypes))
 	}
 	expectStatus(t, e.call("DELETE", "/api/v1/webhooks/"+id, nil, nil), 200)
-	expectStatus(t, e.call("DELETE", "/api/v1/webhooks/"+id, nil, nil), 404)
+	expectStatus(t, e.call("DELETE", "/api/v1/webhooks/"+id, nil, nil), 400)
 }
 
 // TestCloseStopsDeliveries: a receiver that never answers 200 does not keep
@@ -273,7 +273,7 @@ func hookTypes(t *testing.T, e *testEnv, rcv *hookReceiver, n int) []string {
 
 // TestRBACEditWebhooks: each RBAC edit of the admin panel sends the event
 // Kinde documents for it; a change to a role's permissions sends none unless
-// RoleUpdatedOnPermissionEdits says Kinde does.
+// Quirks.NoRoleUpdated is off.
 func TestRBACEditWebhooks(t *testing.T) {
 	all := []string{"role.created", "role.updated", "role.deleted", "permission.created", "permission.updated",
 		"user.updated"}
@@ -308,13 +308,13 @@ func TestRBACEditWebhooks(t *testing.T) {
 	}
 
 	// With the flag, both kinds of role-permission edit send role.updated.
-	e = newEnv(t, func(c *Config) { c.RoleUpdatedOnPermissionEdits = true })
+	e = newEnv(t, roleUpdatedSent)
 	rcv = newReceiver(t, 0)
 	registerHook(t, e, rcv.URL, all...)
 	expectStatus(t, e.call("PATCH", "/api/v1/roles/"+seedRoleViewer+"/permissions", map[string]any{
 		"permissions": []map[string]string{{"id": seedPermExportReport}}}, nil), 200)
 	expectStatus(t, e.call("DELETE", "/api/v1/roles/"+seedRoleAnalyst+"/permissions/"+seedPermExportReport, nil, nil), 200)
 	if got := hookTypes(t, e, rcv, 2); !slices.Equal(got, []string{"role.updated", "role.updated"}) {
-		t.Errorf("with RoleUpdatedOnPermissionEdits: %v", got)
+		t.Errorf("with role.updated on permission edits: %v", got)
 	}
 }
