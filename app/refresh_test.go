@@ -47,7 +47,7 @@ func TestRefreshRotatesTokensAndSessionKeepsWorking(t *testing.T) {
 	if after.TestID(t, "token-changed").Length() != 1 {
 		t.Errorf("expected a new access token; summary: %s", after.TestID(t, "change-summary").Text())
 	}
-	if got := env.Grants("refresh_token"); got != 1 {
+	if got := env.Refreshes(); got != 1 {
 		t.Errorf("refresh_token grants = %d; want 1", got)
 	}
 	if after.TestID(t, "refreshed-at").Is("time") == false {
@@ -72,7 +72,7 @@ func TestRefreshRotatesTokensAndSessionKeepsWorking(t *testing.T) {
 		t.Errorf("a second click within %s should say it refreshed tokens only: %s",
 			auth.DefaultClaimsRefreshInterval, frag.TestID(t, "change-summary").Text())
 	}
-	if got := env.Grants("refresh_token"); got != 2 {
+	if got := env.Refreshes(); got != 2 {
 		t.Errorf("refresh_token grants = %d; want 2", got)
 	}
 	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusOK {
@@ -131,7 +131,7 @@ func TestConcurrentRefreshesMakeOneGrant(t *testing.T) {
 			t.Fatalf("request %d = %d:\n%.1000s", i, statuses[i], bodies[i])
 		}
 	}
-	if got := env.Grants("refresh_token"); got != 1 {
+	if got := env.Refreshes(); got != 1 {
 		t.Fatalf("refresh_token grants = %d; want exactly 1", got)
 	}
 	// Nobody was logged out: the session still works and can refresh again.
@@ -142,7 +142,7 @@ func TestConcurrentRefreshesMakeOneGrant(t *testing.T) {
 	if next := alice.HTMX(t, http.MethodPost, "/session/refresh", url.Values{"gen": {panelGen(t, page)}}); next.StatusCode != http.StatusOK {
 		t.Fatalf("refresh after the burst = %d", next.StatusCode)
 	}
-	if got := env.Grants("refresh_token"); got != 2 {
+	if got := env.Refreshes(); got != 2 {
 		t.Fatalf("refresh_token grants = %d; want 2", got)
 	}
 }
@@ -182,7 +182,7 @@ func TestRefresherSingleFlight(t *testing.T) {
 			t.Errorf("refresh %d saw generation %d; want %d", i, results[i].Session.Generation, row.Generation+1)
 		}
 	}
-	if got := env.Grants("refresh_token"); got != 1 {
+	if got := env.Refreshes(); got != 1 {
 		t.Fatalf("refresh_token grants = %d; want 1", got)
 	}
 	if resp := alice.Get(t, "/dashboard"); resp.Request.URL.Path != "/dashboard" {
@@ -197,7 +197,7 @@ func TestGuardRefreshesWhenEpochIsBehind(t *testing.T) {
 	if resp := alice.Get(t, "/dashboard"); resp.StatusCode != http.StatusOK {
 		t.Fatal(resp.StatusCode)
 	}
-	if got := env.Grants("refresh_token"); got != 0 {
+	if got := env.Refreshes(); got != 0 {
 		t.Fatalf("a fresh session refreshed %d times", got)
 	}
 	if _, err := env.DB.BumpUserEpoch(context.Background(), env.UserID(t, "alice@acme.test"), "test"); err != nil {
@@ -207,12 +207,12 @@ func TestGuardRefreshesWhenEpochIsBehind(t *testing.T) {
 	if resp := alice.Get(t, "/dashboard"); resp.StatusCode != http.StatusOK {
 		t.Fatal(resp.StatusCode)
 	}
-	if got := env.Grants("refresh_token"); got != 1 {
+	if got := env.Refreshes(); got != 1 {
 		t.Fatalf("refresh_token grants after the epoch bump = %d; want 1", got)
 	}
 	// Caught up: no more refreshes.
 	alice.Get(t, "/dashboard")
-	if got := env.Grants("refresh_token"); got != 1 {
+	if got := env.Refreshes(); got != 1 {
 		t.Fatalf("refresh_token grants = %d; want still 1", got)
 	}
 }
@@ -229,7 +229,7 @@ func TestGuardRefreshesNearExpiry(t *testing.T) {
 			t.Fatalf("GET /dashboard ended at %s (%d)", resp.Request.URL, resp.StatusCode)
 		}
 	}
-	if got := env.Grants("refresh_token"); got != 3 {
+	if got := env.Refreshes(); got != 3 {
 		t.Fatalf("refresh_token grants = %d; want 3 (one per request)", got)
 	}
 }

@@ -266,7 +266,7 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 			t.Fatalf("refresh %d = %d:\n%.1000s", i, statuses[i], bodies[i])
 		}
 	}
-	if got := env.Grants("refresh_token"); got != 1 {
+	if got := env.Refreshes(); got != 1 {
 		t.Fatalf("refresh_token grants for 10 refreshes across two replicas = %d; want exactly 1", got)
 	}
 	for _, c := range []*apptest.Client{alice, aliceOnB} {

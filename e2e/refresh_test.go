@@ -40,7 +40,7 @@ func TestRefreshSessionUpdatesPanelWithoutReload(t *testing.T) {
 	if !eval[bool](t, ctx, `document.querySelector('[data-testid="refreshed-at"]').tagName === 'TIME'`) {
 		t.Error("last refresh time not shown after the refresh")
 	}
-	if got := env.Grants("refresh_token"); got != 1 {
+	if got := env.Refreshes(); got != 1 {
 		t.Errorf("refresh_token grants = %d; want 1", got)
 	}
 	// The POST passed the CSRF check (no error alert).

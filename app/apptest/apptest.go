@@ -203,6 +203,13 @@ func (e *Env) allowedHost(host string) bool {
 // "authorization_code", "client_credentials") devkinde has received.
 func (e *Env) Grants(grantType string) int { return e.proxy.count(grantType) }
 
+// Refreshes counts session refreshes: refresh_token grants, less the second
+// grant of each refresh that got Kinde's cached access token back and so
+// revoked it and refreshed again (auth.Change.Reissued).
+func (e *Env) Refreshes() int {
+	return e.proxy.count("refresh_token") - e.proxy.count("revoke:access_token")
+}
+
 // ResetGrants zeroes the grant counters.
 func (e *Env) ResetGrants() { e.proxy.reset() }
 
@@ -324,12 +331,16 @@ func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		panic(http.ErrAbortHandler)
 	}
-	if r.Method == http.MethodPost && r.URL.Path == "/oauth2/token" {
+	if r.Method == http.MethodPost && (r.URL.Path == "/oauth2/token" || r.URL.Path == "/oauth2/revoke") {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		if err == nil {
 			if form, err := url.ParseQuery(string(body)); err == nil {
+				key := form.Get("grant_type")
+				if r.URL.Path == "/oauth2/revoke" {
+					key = "revoke:" + form.Get("token_type_hint")
+				}
 				p.mu.Lock()
-				p.grants[form.Get("grant_type")]++
+				p.grants[key]++
 				p.mu.Unlock()
 			}
 		}
