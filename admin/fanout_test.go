@@ -143,7 +143,7 @@ func TestSessionHolderAndRetry(t *testing.T) {
 		t.Fatalf("retry = %+v, %v", rr, err)
 	}
 	waitFor(t, 30*time.Second, "the retried user to fail again", func() bool {
-		return h.refreshCalls(http.StatusNotFound)[ghost] >= 2
+		return h.refreshCalls(http.StatusNotFound)[ghost]+h.refreshCalls(http.StatusBadRequest)[ghost] >= 2
 	})
 	p = h.waitFanout(res.FanoutID, 30*time.Second)
 	if p.Done != 3 || p.Failed != 1 || p.Total != 4 {

@@ -106,6 +106,9 @@ type Server struct {
 
 	hooks  *deliverer
 	quirks Quirks
+	// m2mNotBefore: M2M tokens issued before this Unix second are refused
+	// (InvalidateM2MTokens); guarded by mu.
+	m2mNotBefore int64
 
 	srvMu     sync.Mutex
 	httpSrv   *http.Server
@@ -243,7 +246,7 @@ func (s *Server) Start() error {
 		if s.customURL == "" {
 			s.customURL = "http://" + displayAddr(cln.Addr())
 		}
-		s.customSrv = s.serve(cln, s.customDomainHandler(s.customURL))
+		s.customSrv = s.serve(cln, s.CustomDomainHandler(s.customURL))
 		s.log.Info("devkinde custom domain listening", "url", s.customURL)
 	}
 	s.log.Info("devkinde listening", "url", s.URL(), "quirks", s.quirks.String())
@@ -359,6 +362,16 @@ func (s *Server) AllowRedirect(clientID string, urls ...string) {
 		addUnique(&c.LogoutURIs, u)
 	}
 	s.persistLocked()
+}
+
+// InvalidateM2MTokens makes every M2M token issued so far invalid, as when
+// Kinde rotates keys or an application's secret: the Management API answers
+// them "Invalid credentials" (403 under Quirks.Forbidden403, else 401) and
+// clients must fetch a new token.
+func (s *Server) InvalidateM2MTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m2mNotBefore = s.now().Unix()
 }
 
 // SetRolesClaim turns the roles claim ("Roles (array)" in Kinde's token

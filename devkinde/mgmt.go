@@ -125,6 +125,13 @@ func (s *Server) apiGuard(scope string, h http.HandlerFunc) http.Handler {
 		}
 		issuer := s.issuerFor(r)
 		claims, err := s.parseBearer(issuer, bearerToken(r), s.now())
+		if err == nil {
+			s.mu.Lock()
+			if claims.Iat < s.m2mNotBefore {
+				err = errTokenInvalid
+			}
+			s.mu.Unlock()
+		}
 		if err != nil {
 			msg := "Invalid credentials."
 			if errors.Is(err, errTokenExpired) {

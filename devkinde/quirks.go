@@ -139,9 +139,11 @@ func (q Quirks) String() string {
 // value is that listener's issuer URL.
 type hostKey struct{}
 
-// customDomainHandler serves the custom-domain listener: the OIDC endpoints
-// under issuer, without the client_credentials grant and the Management API.
-func (s *Server) customDomainHandler(issuer string) http.Handler {
+// CustomDomainHandler serves a custom domain whose issuer URL is issuer: the
+// OIDC endpoints, without the client_credentials grant and the Management
+// API. Start serves it on its own listener under Quirks.CustomDomain; tests
+// that mount Handler themselves mount this one too.
+func (s *Server) CustomDomainHandler(issuer string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			writeJSON(w, http.StatusNotFound, notFoundResponse{Errors: apiErrorItem{

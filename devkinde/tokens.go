@@ -68,6 +68,7 @@ type m2mClaims struct {
 // tokens it issued.
 type presentedClaims struct {
 	Aud     []string `json:"aud"`
+	Iat     int64    `json:"iat"`
 	Azp     string   `json:"azp"`
 	Exp     int64    `json:"exp"`
 	Gty     []string `json:"gty"`

@@ -193,11 +193,10 @@ func IsPermanent(err error) bool {
 // method, path, status and Kinde's own message.
 func ReadableError(err error) string {
 	switch status := kinde.StatusCode(err); {
-	case status == http.StatusNotFound:
-		return "User not found at Kinde (404)."
-	case status == http.StatusBadRequest && kinde.IsUnknownID(err):
-		// Kinde's spec answers 400 for an unknown user on refresh_claims.
-		return "Kinde does not know this user, or rejected the request (400): " + apiMessage(err)
+	case kinde.IsUnknownID(err):
+		// Kinde's spec answers 400 for an unknown user on refresh_claims
+		// (its only input is the user id); 404 is handled the same way.
+		return fmt.Sprintf("User not found at Kinde (%d): %s", status, apiMessage(err))
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return fmt.Sprintf("Kinde refused refresh_claims (%d): check that the M2M application has the update:user_refresh_claims scope.", status)
 	case status == http.StatusTooManyRequests:

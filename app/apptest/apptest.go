@@ -46,8 +46,13 @@ type Options struct {
 	RefreshOverlap  time.Duration
 	// NoM2M starts the app without Management API credentials.
 	NoM2M bool
-	// DevKinde adjusts devkinde's config before it is built.
+	// DevKinde adjusts devkinde's config before it is built (e.g. Quirks).
 	DevKinde func(*devkinde.Config)
+	// CustomDomain serves devkinde's sign-in on a second host, a custom
+	// domain, and configures the app as Kinde says to: KINDE_ISSUER_URL is
+	// the custom domain, KINDE_DOMAIN the Kinde domain that alone serves
+	// M2M tokens and the Management API.
+	CustomDomain bool
 	// Config adjusts the app's config before the app is built.
 	Config func(*app.Config)
 	// Env adds or overrides environment variables fed to app.LoadConfig.
@@ -67,8 +72,12 @@ type Env struct {
 	App *app.App
 	// URL is the app's base URL (no trailing slash).
 	URL string
-	// IssuerURL is devkinde's issuer URL.
+	// IssuerURL is devkinde's Kinde domain: the Management API, M2M tokens
+	// and, without a custom domain, sign-in.
 	IssuerURL string
+	// CustomDomainURL is the custom sign-in domain with
+	// Options.CustomDomain, else "".
+	CustomDomainURL string
 	// DB is the app's database.
 	DB *store.DB
 	// Config is the app's configuration.
@@ -122,9 +131,21 @@ func Start(t testing.TB, opts Options) *Env {
 		_ = dkSrv.Close()
 		_ = dk.Close()
 	})
+	signIn := env.IssuerURL
+	if opts.CustomDomain {
+		cdLn := listen(t)
+		env.CustomDomainURL = "http://" + cdLn.Addr().String()
+		env.allowHost(env.CustomDomainURL)
+		cdSrv := &http.Server{Handler: &kindeProxy{next: dk.CustomDomainHandler(env.CustomDomainURL), shared: env.proxy},
+			ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = cdSrv.Serve(cdLn) }()
+		t.Cleanup(func() { _ = cdSrv.Close() })
+		signIn = env.CustomDomainURL
+	}
 
 	vars := map[string]string{
-		"KINDE_ISSUER_URL":               env.IssuerURL,
+		"KINDE_ISSUER_URL":               signIn,
+		"KINDE_DOMAIN":                   env.IssuerURL,
 		"KINDE_CLIENT_ID":                devkinde.WebClientID,
 		"KINDE_CLIENT_SECRET":            devkinde.WebClientSecret,
 		"KINDE_SITE_URL":                 env.URL,
@@ -136,8 +157,9 @@ func Start(t testing.TB, opts Options) *Env {
 		"DATABASE_URL":                   testDatabaseURL(t),
 	}
 	if !opts.NoM2M {
-		vars["KINDE_M2M_CLIENT_ID"] = devkinde.M2MClientID
-		vars["KINDE_M2M_CLIENT_SECRET"] = devkinde.M2MClientSecret
+		// Kinde's own names (KINDE_M2M_* are aliases).
+		vars["KINDE_MANAGEMENT_CLIENT_ID"] = devkinde.M2MClientID
+		vars["KINDE_MANAGEMENT_CLIENT_SECRET"] = devkinde.M2MClientSecret
 	}
 	for k, v := range opts.Env {
 		vars[k] = v
@@ -309,12 +331,21 @@ func (e *Env) UserID(t testing.TB, email string) string {
 // can simulate outages.
 type kindeProxy struct {
 	next   http.Handler
+	shared *kindeProxy // counts and outages kept here instead (a second host)
 	mu     sync.Mutex
 	grants map[string]int
 	outage Outage
 }
 
 func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.shared != nil {
+		p.shared.serve(w, r, p.next)
+		return
+	}
+	p.serve(w, r, p.next)
+}
+
+func (p *kindeProxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	p.mu.Lock()
 	outage := p.outage
 	p.mu.Unlock()
@@ -346,7 +377,7 @@ func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
 	}
-	p.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 func (p *kindeProxy) count(gt string) int {
