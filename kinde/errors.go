@@ -130,9 +130,17 @@ func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound 
 // Kinde's spec declares for unknown ids on DELETE /permissions/{id},
 // GET /roles/{id}/users and refresh_claims. Use it where an id may have
 // gone; a 400 elsewhere is a malformed request.
+//
+// Unlike errors.Is(err, ErrUnknownID), it does not read the error code: any
+// 400 counts, since Kinde does not publish its codes and on these routes the
+// id is the only input. A 404 ROUTE_NOT_FOUND does not count: that is a wrong
+// base URL (e.g. a custom domain where KINDE_DOMAIN belongs), not a gone id.
 func IsUnknownID(err error) bool {
-	s := StatusCode(err)
-	return s == http.StatusNotFound || s == http.StatusBadRequest
+	e, ok := errors.AsType[*APIError](err)
+	if !ok {
+		return false
+	}
+	return e.Status == http.StatusBadRequest || (e.Status == http.StatusNotFound && e.Code != "ROUTE_NOT_FOUND")
 }
 
 // IsRateLimited reports whether err is a 429 that outlasted the retries.
