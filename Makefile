@@ -46,6 +46,11 @@ check-generated: generate ## Fail if generated templ files are not committed and
 check-vendor: vendor ## Fail if static/vendor differs from the pinned npm packages
 	@git diff --exit-code --stat -- static/vendor || { echo "static/vendor does not match package-lock.json: run 'make vendor' and commit"; exit 1; }
 
+.PHONY: check-kinde-sdks
+check-kinde-sdks: ## Run Kinde's own npm libraries (TypeScript SDK, Management API, webhooks) against devkinde (needs node; not part of make test)
+	npm ci --no-audit --no-fund --silent
+	PERMSYNC_KINDE_SDKS=1 $(GO) test -count=1 -run TestKindeSDKs -v ./devkinde/
+
 .PHONY: lint
 lint: ## gofmt and go vet (check-generated and check-vendor check generated files)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
