@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,38 +14,49 @@ import (
 	"permsync/store"
 )
 
-// DeleteResult is what DeletePermission did.
-type DeleteResult struct {
-	FanoutID           string
-	PermissionID       string
-	PermissionKey      string
-	Affected           int       // users queued for a claims refresh
-	TombstoneExpiresAt time.Time // until then no session honours the key
+// DefaultUndoWindow is how long a deletion waits before Kinde is called,
+// while the fan-out page offers Undo (PERMSYNC_UNDO_WINDOW).
+const DefaultUndoWindow = 15 * time.Second
+
+// HolderSource says who holds a permission key now, from a local copy of the
+// tenant (the directory): it is asked inside the delete click, which must
+// not wait for Kinde. Without one, holders are resolved at Kinde.
+type HolderSource interface {
+	// HolderIDs returns the ids of the users holding key by any path.
+	HolderIDs(ctx context.Context, key string) ([]string, error)
 }
 
-// recordTimeout bounds the local bookkeeping after Kinde deleted the
-// permission; it runs even if the caller's context ends meanwhile.
-const recordTimeout = 30 * time.Second
+// DeleteResult is what DeletePermission did.
+type DeleteResult struct {
+	FanoutID      string
+	PermissionID  string
+	PermissionKey string
+	Affected      int       // users to refresh once Kinde deleted it
+	KindeDueAt    time.Time // when the Kinde delete runs; until then Undo cancels it
+}
 
 // DeletePermission deletes a permission and makes every affected user lose
-// it (DESIGN §4.3). confirmKey must equal the permission's key.
+// it. confirmKey must equal the permission's key.
 //
-// In order: resolve the affected users (role holders, direct holders, live
-// sessions carrying the key) BEFORE deleting; DELETE it at Kinde; then in
-// one transaction tombstone the key for TombstoneTTL, record the fan-out
-// (actor, time, permission id and key, total), enqueue one refresh_claims job
-// per user (unique per fan-out and user) and write the audit entry. Affected
-// users' pages are told at once (claims-changed, stage tombstoned).
+// The click itself does not call Kinde when a HolderSource is set: in one
+// transaction it records the fan-out (phase waiting) with one item per
+// holder (from the HolderSource, plus users whose live session carries the
+// key), the denial of the key to everyone (unsettled: every session is
+// refused it from the next request on), the durable job that deletes it at
+// Kinde once the undo window has passed, and the audit entry. Affected
+// users' pages are told at once (claims-changed, stage tombstoned). The
+// job (fanout.ScheduleDeleteTx) deletes it at Kinde, settles the denial and
+// starts the refresh_claims jobs; UndoDeletion cancels it until then.
 //
 // Errors (apperr codes): Forbidden; NotFound (unknown id); Invalid (wrong
-// confirmation); Conflict (the admin permission itself); Unavailable (Kinde
-// failed; nothing was changed); Internal when Kinde deleted it but the local
-// record failed (the message says so).
+// confirmation); Conflict (the admin permission itself, or a deletion of it
+// already under way); Unavailable (holders could not be resolved; nothing
+// was changed).
 func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey string) (*DeleteResult, error) {
 	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
 	}
-	d, p, err := s.findPermission(ctx, id)
+	p, err := s.permissionToDelete(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -56,107 +68,189 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 	if strings.TrimSpace(confirmKey) != p.Key {
 		return nil, apperr.E(apperr.Invalid, fmt.Sprintf("Type the permission key %q exactly to confirm.", p.Key))
 	}
+	if f, err := s.deletionUnderWay(ctx, p.Key); err != nil {
+		return nil, errInternal(err)
+	} else if f != "" {
+		return nil, apperr.E(apperr.Conflict, fmt.Sprintf("A deletion of %s is already under way (fan-out %s).", p.Key, f))
+	}
 
-	affected, err := s.resolveAffected(ctx, p, d.orgs)
+	affected, err := s.holdersOf(ctx, p)
 	if err != nil {
 		s.audit(ctx, a, "permission.delete", target, store.AuditFailed, "Could not resolve the affected users; nothing was deleted.")
 		return nil, err
 	}
-	if err := s.kinde.DeletePermission(ctx, p.ID); err != nil {
-		s.audit(ctx, a, "permission.delete", target, store.AuditFailed, "Kinde did not delete it: "+fanout.ReadableError(err))
-		return nil, kindeError(err, "Permission")
-	}
-	s.invalidateDirectory()
-	s.log.InfoContext(ctx, "admin: permission deleted at Kinde", "permission_id", p.ID, "permission_key", p.Key,
-		"actor_id", a.UserID, "affected", len(affected))
+	affected = s.addLateSessions(ctx, affected, p.Key)
 
-	// Kinde has deleted it: record everything even if the caller goes away.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	affected = s.addLateSessions(rctx, affected, p.Key)
 	now := time.Now()
-	// Kinde deleted it before now: the denial is settled at once.
-	tomb := store.Denial{PermissionKey: p.Key, PermissionID: p.ID, CreatedAt: now, SettledAt: now,
-		ExpiresAt: now.Add(s.tombstoneTTL), Reason: "deleted by " + a.name()}
+	due := now.Add(s.undoWindow)
 	f := &store.Fanout{
 		ID: fanout.NewID(), Kind: FanoutPermissionDeleted, ActorID: a.UserID, ActorEmail: a.Email,
 		PermissionID: p.ID, PermissionKey: p.Key, Reason: "Permission " + p.Key + " was deleted.", CreatedAt: now,
+		Phase: store.FanoutPhaseWaiting, KindeDueAt: due,
 	}
 	items := make([]store.FanoutItem, len(affected))
 	for i, u := range affected {
 		items[i] = store.FanoutItem{UserID: u.UserID, Email: u.Email, Reasons: fanout.FormatReasons(u.Reasons)}
 	}
-	err = s.db.InTx(rctx, func(tx *store.Tx) error {
-		tomb.FanoutID = f.ID
-		if _, err := tx.AddDenial(rctx, tomb); err != nil {
+	// Unsettled until Kinde deletes it: refused to every session meanwhile.
+	deny := store.Denial{PermissionKey: p.Key, PermissionID: p.ID, CreatedAt: now, Reason: "deleted by " + a.name(),
+		FanoutID: f.ID}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateFanout(ctx, f, items); err != nil {
 			return err
 		}
-		if err := tx.MarkPermissionDeleted(rctx, p.ID, p.Key); err != nil {
+		if _, err := tx.AddDenial(ctx, deny); err != nil {
 			return err
 		}
-		if err := s.fanouts.StartTx(rctx, tx, f, items); err != nil {
+		if err := s.fanouts.ScheduleDeleteTx(ctx, tx, f.ID, due); err != nil {
 			return err
 		}
-		return tx.AddAudit(rctx, store.AuditEntry{
+		return tx.AddAudit(ctx, store.AuditEntry{
 			ActorID: a.UserID, Actor: a.name(), Action: "permission.delete", Target: target, Outcome: store.AuditOK,
-			Detail: fmt.Sprintf("Deleted at Kinde; key denied to older tokens until %s; %d user(s) queued for a claims refresh (fan-out %s).",
-				tomb.ExpiresAt.UTC().Format(time.RFC3339), len(items), f.ID),
+			Detail: fmt.Sprintf("Refused to every session at once; Kinde delete due %s (undo until then); %d user(s) to refresh (fan-out %s).",
+				due.UTC().Format(time.RFC3339), len(items), f.ID),
 		})
 	})
 	if err != nil {
-		return nil, s.recordFailed(rctx, a, target, tomb, err)
+		s.audit(context.WithoutCancel(ctx), a, "permission.delete", target, store.AuditFailed, "Could not record the deletion; nothing was changed.")
+		return nil, errInternal(err)
 	}
+	s.log.InfoContext(ctx, "admin: permission deletion recorded", "permission_id", p.ID, "permission_key", p.Key,
+		"actor_id", a.UserID, "affected", len(affected), "kinde_due_at", due)
 	events.NotifyTombstonesChanged(s.pub) // caches first, so the pages' next request sees it
 	for _, u := range affected {
 		events.PublishJSON(s.pub, events.UserTopic(u.UserID), events.EventClaimsChanged, events.ClaimsChangedData{
 			Stage: events.StageTombstoned, Reason: f.Reason, PermissionKey: p.Key, FanoutID: f.ID,
 		})
 	}
-	s.publishProgress(rctx, f.ID, "", "")
+	s.publishProgress(ctx, f.ID, "", "")
 	return &DeleteResult{FanoutID: f.ID, PermissionID: p.ID, PermissionKey: p.Key, Affected: len(items),
-		TombstoneExpiresAt: tomb.ExpiresAt}, nil
+		KindeDueAt: due}, nil
 }
 
-// addLateSessions adds users whose sessions started carrying the key while
-// Kinde was deleting it.
+// UndoDeletion cancels a deletion whose Kinde delete has not happened: in
+// the undo window, or while Kinde refuses it. The job will not call Kinde,
+// the denial is withdrawn, and the holders' open pages are told (they get
+// the permission back live). Errors: Forbidden; NotFound; Conflict when
+// Kinde is deleting it now or already did.
+func (s *Service) UndoDeletion(ctx context.Context, a Actor, fanoutID string) error {
+	if err := s.authorize(ctx, a); err != nil {
+		return err
+	}
+	f, err := s.db.Fanout(ctx, fanoutID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Kind != FanoutPermissionDeleted) {
+		return apperr.E(apperr.NotFound, "No deletion to undo here.")
+	}
+	if err != nil {
+		return errInternal(err)
+	}
+	target := f.PermissionID + " (" + f.PermissionKey + ")"
+	var undone bool
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if undone, err = tx.UndoFanout(ctx, f.ID, time.Now()); err != nil || !undone {
+			return err
+		}
+		if _, err := tx.WithdrawDenials(ctx, f.ID); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, store.AuditEntry{ActorID: a.UserID, Actor: a.name(), Action: "permission.delete.undo",
+			Target: target, Outcome: store.AuditOK,
+			Detail: "Undone before Kinde deleted it; the key is honoured again (fan-out " + f.ID + ")."})
+	})
+	if err != nil {
+		return errInternal(err)
+	}
+	if !undone {
+		return apperr.E(apperr.Conflict, "Too late to undo: Kinde is deleting "+f.PermissionKey+" now, or already has.")
+	}
+	s.log.InfoContext(ctx, "admin: permission deletion undone", "fanout_id", f.ID, "permission_key", f.PermissionKey,
+		"actor_id", a.UserID)
+	events.NotifyTombstonesChanged(s.pub)
+	if items, err := s.db.FanoutItems(ctx, f.ID); err == nil {
+		for _, it := range items {
+			events.PublishJSON(s.pub, events.UserTopic(it.UserID), events.EventClaimsChanged, events.ClaimsChangedData{
+				Stage: events.StageRestored, Reason: "The deletion of " + f.PermissionKey + " was undone.",
+				PermissionKey: f.PermissionKey, FanoutID: f.ID,
+			})
+		}
+	}
+	s.publishProgress(ctx, f.ID, "", "")
+	return nil
+}
+
+// permissionToDelete finds the permission by id, locally first (the id → key
+// map kept from listings and webhooks), then in the Kinde snapshot.
+func (s *Service) permissionToDelete(ctx context.Context, id string) (kinde.Permission, error) {
+	if k, err := s.db.PermissionKeyByID(ctx, strings.TrimSpace(id)); err == nil {
+		if !k.DeletedAt.IsZero() {
+			return kinde.Permission{}, apperr.E(apperr.NotFound, "Permission not found. It has been deleted already.")
+		}
+		return kinde.Permission{ID: k.ID, Key: k.Key, Name: k.Name, Description: k.Description}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return kinde.Permission{}, errInternal(err)
+	}
+	_, p, err := s.findPermission(ctx, id)
+	return p, err
+}
+
+// deletionUnderWay returns the fan-out of a deletion of key that Kinde has
+// not made yet, if any.
+func (s *Service) deletionUnderWay(ctx context.Context, key string) (string, error) {
+	ds, err := s.db.LiveDenials(ctx, time.Now())
+	if err != nil {
+		return "", err
+	}
+	for _, d := range ds {
+		if d.Everyone() && d.PermissionKey == key && d.SettledAt.IsZero() && d.FanoutID != "" {
+			return d.FanoutID, nil
+		}
+	}
+	return "", nil
+}
+
+// holdersOf returns the users holding p: from the HolderSource when there
+// is one, else resolved at Kinde (roles and direct grants).
+func (s *Service) holdersOf(ctx context.Context, p kinde.Permission) ([]AffectedUser, error) {
+	if s.holders == nil {
+		d, err := s.directory(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		return s.resolveAffected(ctx, p, d.orgs)
+	}
+	ids, err := s.holders.HolderIDs(ctx, p.Key)
+	if err != nil {
+		return nil, apperr.Wrap(err, apperr.Unavailable, "Could not read who holds "+p.Key+"; nothing was deleted.")
+	}
+	out := make([]AffectedUser, len(ids))
+	for i, id := range ids {
+		out[i] = AffectedUser{UserID: kinde.NormalizeUserID(id), Reasons: []Reason{{Kind: fanout.ReasonHolder}}}
+	}
+	return out, nil
+}
+
+// addLateSessions adds users whose live session carries the key but whom
+// the holders did not include (the local copy lagging, or a token older
+// than a change at Kinde).
 func (s *Service) addLateSessions(ctx context.Context, affected []AffectedUser, key string) []AffectedUser {
 	ids, err := s.sessions.UsersWithPermission(ctx, key)
 	if err != nil {
-		s.log.WarnContext(ctx, "admin: could not re-check sessions", "permission_key", key, "error", err)
+		s.log.WarnContext(ctx, "admin: could not check sessions", "permission_key", key, "error", err)
 		return affected
+	}
+	known := make(map[string]int, len(affected))
+	for i, u := range affected {
+		known[u.UserID] = i
 	}
 	for _, id := range ids {
 		id = kinde.NormalizeUserID(id)
-		found := false
-		for _, u := range affected {
-			if u.UserID == id {
-				found = true
-				break
-			}
+		if i, ok := known[id]; ok {
+			affected[i].Reasons = fanout.AddReason(affected[i].Reasons, Reason{Kind: ReasonSession})
+			continue
 		}
-		if !found {
-			affected = append(affected, AffectedUser{UserID: id, Reasons: []Reason{{Kind: ReasonSession}}})
-		}
+		known[id] = len(affected)
+		affected = append(affected, AffectedUser{UserID: id, Reasons: []Reason{{Kind: ReasonSession}}})
 	}
 	return affected
-}
-
-// recordFailed handles the worst case: Kinde deleted the permission but the
-// fan-out could not be recorded. It still tries to tombstone the key, so the
-// permission stops working locally, and audits what happened.
-func (s *Service) recordFailed(ctx context.Context, a Actor, target string, tomb store.Denial, cause error) error {
-	s.log.ErrorContext(ctx, "admin: permission deleted at Kinde but the fan-out was not recorded",
-		"permission_key", tomb.PermissionKey, "error", cause)
-	detail := "Deleted at Kinde, but the fan-out could not be recorded."
-	tomb.FanoutID = ""
-	if _, err := s.db.AddDenial(ctx, tomb); err != nil {
-		detail += " The key could not be denied either."
-	} else {
-		detail += " The key was denied to everyone."
-		events.NotifyTombstonesChanged(s.pub)
-	}
-	s.audit(ctx, a, "permission.delete", target, store.AuditPartial, detail)
-	return apperr.Wrap(cause, apperr.Internal,
-		"The permission was deleted at Kinde, but refreshing the affected users could not be queued. "+
-			"Refresh their claims from the users page.")
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"permsync/events"
 	"permsync/fanout"
@@ -42,10 +43,11 @@ type SessionStore interface {
 // Publisher sends server-sent events. *events.Broker satisfies it.
 type Publisher = events.Publisher
 
-// Fanouts starts and retries fan-outs inside the caller's transaction.
-// *fanout.Engine satisfies it.
+// Fanouts starts and retries fan-outs, and schedules a deletion's Kinde
+// call, inside the caller's transaction. *fanout.Engine satisfies it.
 type Fanouts interface {
 	StartTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem) error
+	ScheduleDeleteTx(ctx context.Context, tx *store.Tx, fanoutID string, due time.Time) error
 	RequeueFailedTx(ctx context.Context, tx *store.Tx, fanoutID string) (int, error)
 }
 

@@ -57,7 +57,7 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Affected != 3 || res.PermissionKey != "export:reports" || time.Until(res.TombstoneExpiresAt) < 24*time.Hour {
+	if res.Affected != 3 || res.PermissionKey != "export:reports" || res.KindeDueAt.After(time.Now()) {
 		t.Fatalf("result = %+v", res)
 	}
 	keys, err := h.db.LiveDeniedKeys(ctx, time.Now())

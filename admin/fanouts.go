@@ -42,6 +42,14 @@ type FanoutSummary struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	FinishedAt    time.Time // zero while pending
+
+	// A deletion's Kinde call (store.FanoutPhase*; "" for other fan-outs).
+	Phase         string
+	KindeDueAt    time.Time // end of the undo window
+	KindeAttempts int
+	KindeError    string    // why Kinde refused, while retrying or failed
+	KindeDoneAt   time.Time // when Kinde deleted it
+	Undoable      bool      // Undo still cancels it
 }
 
 // FanoutProgress is the fan-out page: counters, pace and per-user status.
@@ -175,6 +183,8 @@ func summarize(f store.Fanout) FanoutSummary {
 		ID: f.ID, Kind: f.Kind, Actor: actor, PermissionID: f.PermissionID, PermissionKey: f.PermissionKey,
 		Reason: f.Reason, Total: f.Total, Done: f.Done, Failed: f.Failed, Pending: f.Pending(), Percent: pct,
 		Finished: !f.FinishedAt.IsZero(), CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, FinishedAt: f.FinishedAt,
+		Phase: f.Phase, KindeDueAt: f.KindeDueAt, KindeAttempts: f.KindeAttempts, KindeError: f.KindeError,
+		KindeDoneAt: f.KindeDoneAt, Undoable: f.Undoable(),
 	}
 }
 
@@ -186,7 +196,11 @@ func progressOf(f store.Fanout, now time.Time) *FanoutProgress {
 	if !f.FinishedAt.IsZero() {
 		end = f.FinishedAt
 	}
-	elapsed := end.Sub(f.CreatedAt).Seconds()
+	start := f.CreatedAt
+	if !f.KindeDoneAt.IsZero() { // the refreshes started when Kinde deleted it
+		start = f.KindeDoneAt
+	}
+	elapsed := end.Sub(start).Seconds()
 	if processed := f.Done + f.Failed; processed > 0 && elapsed > 0 {
 		p.Rate = float64(processed) / elapsed
 	}

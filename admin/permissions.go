@@ -156,11 +156,18 @@ func (s *Service) findPermission(ctx context.Context, id string) (*directory, ki
 		if err != nil {
 			return nil, kinde.Permission{}, err
 		}
-		if p, ok := d.permission(id); ok {
+		if p, ok := d.permission(id); ok && !s.deletedLocally(ctx, p.ID) {
 			return d, p, nil
 		}
 	}
 	return nil, kinde.Permission{}, apperr.E(apperr.NotFound, "Permission not found. It may have been deleted already.")
+}
+
+// deletedLocally reports whether permsync recorded the permission as deleted
+// (a deletion's job deleted it at Kinde after the snapshot was taken).
+func (s *Service) deletedLocally(ctx context.Context, id string) bool {
+	k, err := s.db.PermissionKeyByID(ctx, id)
+	return err == nil && !k.DeletedAt.IsZero()
 }
 
 // resolveAffected finds, fresh from Kinde and the session store, every user

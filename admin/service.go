@@ -38,6 +38,13 @@ type Options struct {
 	DirectoryTTL time.Duration
 	// Webhooks, when set, feeds the overview's webhook health.
 	Webhooks WebhookStats
+	// Holders says who holds a key, locally (the directory). nil: holders
+	// are resolved at Kinde when a permission is deleted.
+	Holders HolderSource
+	// UndoWindow is how long a deletion waits before Kinde is called (Undo
+	// cancels it meanwhile); 0 calls Kinde at once. The app passes
+	// PERMSYNC_UNDO_WINDOW (default DefaultUndoWindow).
+	UndoWindow time.Duration
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -51,8 +58,10 @@ type Service struct {
 	fanouts  Fanouts
 	log      *slog.Logger
 	webhooks WebhookStats
+	holders  HolderSource
 
 	adminKey     string
+	undoWindow   time.Duration
 	tombstoneTTL time.Duration
 	orgCodes     []string
 	dirTTL       time.Duration
@@ -80,6 +89,8 @@ func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher,
 		db: db, kinde: kc, sessions: sessions, pub: pub, fanouts: fanouts,
 		log:          opts.Logger,
 		webhooks:     opts.Webhooks,
+		holders:      opts.Holders,
+		undoWindow:   max(opts.UndoWindow, 0),
 		adminKey:     opts.AdminPermission,
 		tombstoneTTL: opts.TombstoneTTL,
 		orgCodes:     append([]string(nil), opts.OrgCodes...),

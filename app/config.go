@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"permsync/admin"
 	"permsync/auth"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// session" calls refresh_claims at most once per user per interval;
 	// clicks in between refresh tokens only. 0: every click.
 	ClaimsRefreshInterval time.Duration
+	// UndoWindow is PERMSYNC_UNDO_WINDOW: how long a deletion waits before
+	// Kinde is called, while its fan-out page offers Undo. 0: at once.
+	UndoWindow time.Duration
 
 	// Dev is true when no KINDE_ISSUER_URL is set: devkinde runs in-process.
 	Dev bool
@@ -207,6 +211,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		JobRescueAfter:     e.duration("PERMSYNC_JOB_RESCUE_AFTER", 0),
 		ClaimsRefreshInterval: e.durationOrZero("PERMSYNC_CLAIMS_REFRESH_INTERVAL",
 			auth.DefaultClaimsRefreshInterval),
+		UndoWindow: e.durationOrZero("PERMSYNC_UNDO_WINDOW", admin.DefaultUndoWindow),
 	}
 	if s := e.str("PERMSYNC_SECRET", ""); s != "" {
 		for _, part := range strings.Split(s, ",") {
@@ -376,6 +381,7 @@ func (c Config) Dump(w io.Writer) {
 		{"PERMSYNC_JOB_TIMEOUT", c.JobTimeout.String()},
 		{"PERMSYNC_JOB_RESCUE_AFTER", c.JobRescueAfter.String()},
 		{"PERMSYNC_CLAIMS_REFRESH_INTERVAL", c.ClaimsRefreshInterval.String()},
+		{"PERMSYNC_UNDO_WINDOW", c.UndoWindow.String()},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s=%s\n", r[0], r[1])

@@ -47,6 +47,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"metrics on the main addr", map[string]string{"PERMSYNC_METRICS_ADDR": "127.0.0.1:8080"}, "PERMSYNC_METRICS_ADDR"},
 		{"negative claims interval", map[string]string{"PERMSYNC_CLAIMS_REFRESH_INTERVAL": "-5s"}, "PERMSYNC_CLAIMS_REFRESH_INTERVAL"},
 		{"bad claims interval", map[string]string{"PERMSYNC_CLAIMS_REFRESH_INTERVAL": "often"}, "PERMSYNC_CLAIMS_REFRESH_INTERVAL"},
+		{"negative undo window", map[string]string{"PERMSYNC_UNDO_WINDOW": "-1s"}, "PERMSYNC_UNDO_WINDOW"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,7 +43,10 @@ const (
 // stop), nothing runs at the kill: the River jobs being worked stay in state
 // running, and only River's rescuer, after PERMSYNC_JOB_RESCUE_AFTER, gives
 // them back. The app runs as a real process (the binary built from
-// cmd/permsync) against devkinde in this process, on SQLite.
+// cmd/permsync) against devkinde in this process, on SQLite. Before that,
+// it kills the first process inside the deletion's undo window: Kinde has
+// seen no DELETE, and the restarted process makes it once the window has
+// passed (the job waits in the database), then runs the fan-out.
 //
 // It checks the outcome, not the timing: the fan-out ends with every user
 // done and none failed, every user got refresh_claims at Kinde at least once,
@@ -104,10 +107,12 @@ func TestFanoutSurvivesSIGKILL(t *testing.T) {
 		"PERMSYNC_JOB_TIMEOUT":           "3s",
 		"PERMSYNC_JOB_RESCUE_AFTER":      "4s",
 		"PERMSYNC_LOG_LEVEL":             "debug",
+		"PERMSYNC_UNDO_WINDOW":           "4s",
 	}
 
-	// First run: sign in, delete the permission, kill mid-fan-out.
-	first := startPermsync(t, bin, env, filepath.Join(dir, "run1.log"))
+	// First run: sign in, delete the permission, kill inside the undo
+	// window; then restart and kill mid-fan-out.
+	first := startPermsync(t, bin, env, filepath.Join(dir, "run0.log"))
 	adm := newCrashClient(t, site)
 	adm.signIn(t, "admin@acme.test")
 	dk.ResetRequests()
@@ -118,6 +123,19 @@ func TestFanoutSurvivesSIGKILL(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !ok || fanoutID == "" {
 		t.Fatalf("delete %s = %d, Location %q", crashKey, resp.StatusCode, resp.Header.Get("Location"))
 	}
+
+	// Killed inside the undo window: Kinde has seen nothing, and the job
+	// that deletes the permission waits in the database.
+	if ph := adm.get(t, "/admin/fanouts/"+fanoutID).doc.Find(`[data-testid="fanout-phase"]`).AttrOr("data-phase", ""); ph != "waiting" {
+		t.Fatalf("before the first kill the deletion is %q; want waiting (the undo window)", ph)
+	}
+	first.kill(t)
+	for _, r := range dk.Requests() {
+		if r.Method == http.MethodDelete {
+			t.Fatalf("Kinde saw %s %s before the undo window ended", r.Method, r.Path)
+		}
+	}
+	first = startPermsync(t, bin, env, filepath.Join(dir, "run1.log"))
 
 	deadline := time.Now().Add(time.Minute)
 	for len(refreshedUsers(dk, users)) < crashKillAfter {

@@ -93,7 +93,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return fail(err)
 	}
 	l.admin, err = admin.NewService(db, l.kc, db, l.pub, l.jobs, admin.Options{
-		AdminPermission: cfg.AdminPermission, Webhooks: kindesync.Stats{DB: db},
+		AdminPermission: cfg.AdminPermission, Webhooks: kindesync.Stats{DB: db}, UndoWindow: cfg.UndoWindow,
 		Logger: log.With("component", "admin"),
 	})
 	if err != nil {

@@ -24,11 +24,14 @@ const (
 const (
 	StageTombstoned = "tombstoned"
 	StageRefreshed  = "refreshed"
+	// StageRestored: a deletion was undone before Kinde made it; the key
+	// is honoured again.
+	StageRestored = "restored"
 )
 
 // ClaimsChangedData is the JSON data of EventClaimsChanged.
 type ClaimsChangedData struct {
-	Stage         string `json:"stage"`                    // StageTombstoned or StageRefreshed
+	Stage         string `json:"stage"`                    // StageTombstoned, StageRefreshed or StageRestored
 	Reason        string `json:"reason"`                   // a readable sentence
 	PermissionKey string `json:"permission_key,omitempty"` // the deleted key, if any
 	FanoutID      string `json:"fanout_id,omitempty"`

@@ -84,8 +84,14 @@ func (o *Options) defaults() {
 
 // Deps are what the engine's workers need.
 type Deps struct {
-	Kinde  ClaimsRefresher  // required: the fan-out worker's refresh_claims
-	Events events.Publisher // required: claims-changed and fanout-progress
+	Kinde ClaimsRefresher // required: the fan-out worker's refresh_claims
+	// Deleter makes a deletion's Kinde call after its undo window
+	// (ScheduleDeleteTx); nil: Kinde itself, when it is a PermissionDeleter.
+	Deleter PermissionDeleter
+	// DenialTTL is how long a deletion's denial lasts once Kinde made the
+	// change (default DefaultTombstoneTTL).
+	DenialTTL time.Duration
+	Events    events.Publisher // required: claims-changed and fanout-progress
 	// Observer, when set, is told how fan-out items end (metrics).
 	Observer JobObserver
 	Logger   *slog.Logger
@@ -132,6 +138,19 @@ func New(db *store.DB, deps Deps, opts Options) (*Engine, error) {
 	}
 	if err := river.AddWorkerSafely(workers, &webhookWorker{engine: e}); err != nil {
 		return nil, fmt.Errorf("fanout: register worker: %w", err)
+	}
+	deleter := deps.Deleter
+	if deleter == nil {
+		deleter, _ = deps.Kinde.(PermissionDeleter)
+	}
+	if deleter != nil {
+		if deps.DenialTTL <= 0 {
+			deps.DenialTTL = DefaultTombstoneTTL
+		}
+		if err := river.AddWorkerSafely(workers, &deleteWorker{engine: e, kinde: deleter, denialTTL: deps.DenialTTL,
+			timeout: opts.JobTimeout}); err != nil {
+			return nil, fmt.Errorf("fanout: register worker: %w", err)
+		}
 	}
 	cooldown := min(100*time.Millisecond, opts.FetchPollInterval)
 	client, err := river.NewClient(db.RiverDriver(), &river.Config{

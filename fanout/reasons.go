@@ -16,6 +16,7 @@ const (
 	ReasonRole    ReasonKind = "role"    // through a role that contains the permission
 	ReasonDirect  ReasonKind = "direct"  // granted to the user directly in an organization
 	ReasonSession ReasonKind = "session" // a live permsync session's token carries the key
+	ReasonHolder  ReasonKind = "holder"  // the local directory says they hold it (by a role or directly)
 )
 
 // Reason is one reason a user is affected by, or holds, a permission.
@@ -42,6 +43,8 @@ func (r Reason) Label() string {
 		return "granted directly"
 	case ReasonSession:
 		return "live session carries it"
+	case ReasonHolder:
+		return "holds it (directory)"
 	}
 	return string(r.Kind)
 }

@@ -223,7 +223,7 @@ func apiMessage(err error) string {
 // completeJobTx completes the River job in tx, so that the job and our
 // bookkeeping commit or roll back together. The driver type parameter must
 // match the client's driver, which depends on the dialect.
-func completeJobTx(ctx context.Context, db *store.DB, tx *sql.Tx, job *river.Job[RefreshArgs]) error {
+func completeJobTx[T river.JobArgs](ctx context.Context, db *store.DB, tx *sql.Tx, job *river.Job[T]) error {
 	var err error
 	if db.Dialect() == store.Postgres {
 		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)

@@ -16,6 +16,7 @@ type fanoutService interface {
 	Fanouts(ctx context.Context, a admin.Actor, limit int) ([]admin.FanoutSummary, error)
 	Fanout(ctx context.Context, a admin.Actor, id string) (*admin.FanoutProgress, error)
 	RetryFanout(ctx context.Context, a admin.Actor, id string) (*admin.RetryResult, error)
+	UndoDeletion(ctx context.Context, a admin.Actor, fanoutID string) error
 }
 
 // fanoutListLimit is how many fan-outs the list shows.
@@ -51,6 +52,22 @@ func (h *AdminFanouts) Show(c echo.Context) error {
 	}
 	p.Flashes = h.takeFlashes(c)
 	return h.page(c, pages.AdminFanoutPage(p))
+}
+
+// Undo is POST /admin/fanouts/{id}/undo: a deletion still in its undo
+// window (or refused by Kinde) is cancelled, and the admin goes back to the
+// fan-out's page, which says so.
+func (h *AdminFanouts) Undo(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id := c.Param("id")
+	if err := h.svc.UndoDeletion(c.Request().Context(), a, id); err != nil {
+		return err
+	}
+	h.flash(c, "success", "Undone: Kinde was not asked to delete it, and everyone who held it has it again.")
+	return redirect(c, fanoutHref(id))
 }
 
 // Retry is POST /admin/fanouts/{id}/retry: the failed users are queued

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -88,9 +89,15 @@ func (h *AdminPermissions) Delete(c echo.Context) error {
 		}
 		return err
 	}
-	h.flash(c, "success", fmt.Sprintf(
-		"Deleted %s at Kinde. No session honours it any more; %s queued for a claims refresh.",
-		res.PermissionKey, plural(res.Affected, "user", "users")))
+	if time.Until(res.KindeDueAt) > 0 {
+		h.flash(c, "success", fmt.Sprintf(
+			"%s is refused to every session now. Kinde deletes it when the undo window ends; then %s get their claims refreshed. Undo until then.",
+			res.PermissionKey, plural(res.Affected, "user", "users")))
+	} else {
+		h.flash(c, "success", fmt.Sprintf(
+			"%s is refused to every session now and is being deleted at Kinde; then %s get their claims refreshed.",
+			res.PermissionKey, plural(res.Affected, "user", "users")))
+	}
 	return redirect(c, fanoutHref(res.FanoutID))
 }
 

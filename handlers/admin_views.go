@@ -85,6 +85,8 @@ func viewFanout(f admin.FanoutSummary) pages.AdminFanout {
 	return pages.AdminFanout{
 		ID: f.ID, Href: fanoutHref(f.ID), Title: fanoutTitle(f), Kind: f.Kind, PermissionKey: f.PermissionKey,
 		Actor: f.Actor, Reason: reason, Progress: viewProgress(f), Created: f.CreatedAt, Finished: f.FinishedAt,
+		Phase: f.Phase, KindeDueAt: f.KindeDueAt, KindeAttempts: f.KindeAttempts, KindeError: f.KindeError,
+		KindeDoneAt: f.KindeDoneAt, Undoable: f.Undoable,
 	}
 }
 
@@ -148,7 +150,8 @@ func etaText(p *admin.FanoutProgress) string {
 func viewFanoutProgress(p *admin.FanoutProgress) pages.AdminFanoutProps {
 	out := pages.AdminFanoutProps{
 		Fanout: viewFanout(p.FanoutSummary), Rate: rateText(p.Rate), ETA: etaText(p),
-		PanelURL: fanoutHref(p.ID), RetryURL: fanoutHref(p.ID) + "/retry",
+		PanelURL: fanoutHref(p.ID), RetryURL: fanoutHref(p.ID) + "/retry", UndoURL: fanoutHref(p.ID) + "/undo",
+		Now: time.Now(),
 	}
 	if p.Kind == admin.FanoutUserRefresh && len(p.Items) == 1 && p.Items[0].Email != "" {
 		out.Fanout.Title = "Claims refresh for " + p.Items[0].Email

@@ -97,6 +97,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	adm.GET("/fanouts", fanouts.List)
 	adm.GET("/fanouts/:id", fanouts.Show)
 	adm.POST("/fanouts/:id/retry", fanouts.Retry)
+	adm.POST("/fanouts/:id/undo", fanouts.Undo)
 	if d.AdminWebhooks != nil {
 		hooksPage := &AdminWebhooks{rd: rd, list: d.AdminWebhooks, authz: d.Admin}
 		adm.GET("/webhooks", hooksPage.List)

@@ -17,6 +17,18 @@ const (
 	FanoutItemFailed  = "failed"  // gave up; an admin may retry it
 )
 
+// Phases of a fan-out that makes its own Kinde call first (a deletion with
+// an undo window). A fan-out without one has phase "" and is refreshing
+// from the start.
+const (
+	FanoutPhaseWaiting    = "waiting"    // the undo window: nothing sent to Kinde yet
+	FanoutPhaseDeleting   = "deleting"   // the Kinde call is being made
+	FanoutPhaseRetrying   = "retrying"   // Kinde refused; the call is retried (KindeError says why)
+	FanoutPhaseFailed     = "failed"     // Kinde refused for good; the local denial stands
+	FanoutPhaseRefreshing = "refreshing" // Kinde made the change; refresh_claims per user
+	FanoutPhaseUndone     = "undone"     // undone before Kinde was called
+)
+
 // Fanout is one batch of refresh_claims jobs started by one action. Done and
 // Failed move with the items' states in the same transaction, so they are
 // always exact.
@@ -33,7 +45,24 @@ type Fanout struct {
 	Failed        int
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
-	FinishedAt    time.Time // zero while items are pending
+	FinishedAt    time.Time // zero while items are pending (or the Kinde call is)
+
+	// The Kinde call made before the refreshes (see FanoutPhase*).
+	Phase         string
+	KindeDueAt    time.Time // when the call is due (the end of the undo window)
+	KindeAttempts int
+	KindeError    string    // why Kinde last refused, while retrying or failed
+	KindeDoneAt   time.Time // when Kinde made the change
+}
+
+// Refreshing reports whether the fan-out's refresh_claims jobs are (or were)
+// running: it has no Kinde call of its own, or that call succeeded.
+func (f Fanout) Refreshing() bool { return f.Phase == "" || f.Phase == FanoutPhaseRefreshing }
+
+// Undoable reports whether the change can still be undone: Kinde was not
+// called, or refused.
+func (f Fanout) Undoable() bool {
+	return f.Phase == FanoutPhaseWaiting || f.Phase == FanoutPhaseRetrying || f.Phase == FanoutPhaseFailed
 }
 
 // Pending is the number of items neither done nor failed.
@@ -55,14 +84,15 @@ type FanoutItem struct {
 }
 
 const fanoutColumns = `id, kind, actor_id, actor_email, permission_id, permission_key, reason,
-	total, done, failed, created_at, updated_at, finished_at`
+	total, done, failed, created_at, updated_at, finished_at, phase, kinde_due_at, kinde_attempts, kinde_error,
+	kinde_done_at`
 
 const fanoutItemColumns = `fanout_id, user_id, email, reasons, status, attempts, last_error, job_id,
 	round, updated_at, done_at`
 
 // CreateFanout records a fan-out and its items (all pending) inside the
-// transaction. f.Total is set from the items; a fan-out without items is
-// finished at once.
+// transaction. f.Total is set from the items; a refreshing fan-out without
+// items is finished at once. f.Phase and f.KindeDueAt are stored as given.
 func (tx *Tx) CreateFanout(ctx context.Context, f *Fanout, items []FanoutItem) error {
 	now := time.Now()
 	if f.CreatedAt.IsZero() {
@@ -71,23 +101,103 @@ func (tx *Tx) CreateFanout(ctx context.Context, f *Fanout, items []FanoutItem) e
 	f.UpdatedAt = f.CreatedAt
 	f.Total, f.Done, f.Failed = len(items), 0, 0
 	f.FinishedAt = time.Time{}
-	if len(items) == 0 {
+	if len(items) == 0 && f.Refreshing() {
 		f.FinishedAt = f.CreatedAt
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO fanouts (`+fanoutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
+	_, err := tx.Exec(ctx, `INSERT INTO fanouts (`+fanoutColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 0, '', 0)`,
 		f.ID, f.Kind, f.ActorID, f.ActorEmail, f.PermissionID, f.PermissionKey, f.Reason, f.Total,
-		Millis(f.CreatedAt), Millis(f.UpdatedAt), Millis(f.FinishedAt))
+		Millis(f.CreatedAt), Millis(f.UpdatedAt), Millis(f.FinishedAt), f.Phase, Millis(f.KindeDueAt))
 	if err != nil {
 		return fmt.Errorf("create fanout: %w", err)
 	}
-	for _, it := range items {
-		_, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, f.ID, it.UserID, it.Email, it.Reasons, FanoutItemPending, Millis(f.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("create fanout item: %w", err)
+	// Many rows per statement: a deletion records thousands of holders in
+	// the click's transaction.
+	const perInsert = 1000
+	for i := 0; i < len(items); i += perInsert {
+		chunk := items[i:min(i+perInsert, len(items))]
+		args := make([]any, 0, 6*len(chunk))
+		for _, it := range chunk {
+			args = append(args, f.ID, it.UserID, it.Email, it.Reasons, FanoutItemPending, Millis(f.CreatedAt))
+		}
+		values := strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(chunk)-1) + "(?, ?, ?, ?, ?, ?)"
+		if _, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, updated_at)
+			VALUES `+values, args...); err != nil {
+			return fmt.Errorf("create fanout items: %w", err)
 		}
 	}
 	return nil
+}
+
+// StartKindeCall moves a fan-out whose Kinde call is due (waiting, retrying,
+// or deleting when a crashed attempt is retried) to deleting and counts the
+// attempt. It reports false when the fan-out is in no such phase (undone,
+// or already done), and then the call must not be made.
+func (db *DB) StartKindeCall(ctx context.Context, id string) (bool, error) {
+	res, err := db.Exec(ctx, `UPDATE fanouts SET phase = ?, kinde_attempts = kinde_attempts + 1, updated_at = ?
+		WHERE id = ? AND phase IN (?, ?, ?)`, FanoutPhaseDeleting, time.Now().UnixMilli(), id,
+		FanoutPhaseWaiting, FanoutPhaseRetrying, FanoutPhaseDeleting)
+	return affectedOne(res, err, "start kinde call")
+}
+
+// KindeCallRefused records why Kinde refused a deleting fan-out's call:
+// retrying, or failed when it will not be retried.
+func (db *DB) KindeCallRefused(ctx context.Context, id, reason string, final bool) (bool, error) {
+	phase := FanoutPhaseRetrying
+	if final {
+		phase = FanoutPhaseFailed
+	}
+	res, err := db.Exec(ctx, `UPDATE fanouts SET phase = ?, kinde_error = ?, updated_at = ? WHERE id = ? AND phase = ?`,
+		phase, reason, time.Now().UnixMilli(), id, FanoutPhaseDeleting)
+	return affectedOne(res, err, "kinde call refused")
+}
+
+// KindeCallDone records that Kinde made a deleting fan-out's change at at:
+// it moves to refreshing (finished at once when it has no items).
+func (tx *Tx) KindeCallDone(ctx context.Context, id string, at time.Time) (bool, error) {
+	res, err := tx.Exec(ctx, `UPDATE fanouts SET phase = ?, kinde_done_at = ?, kinde_error = '', updated_at = ?,
+		finished_at = CASE WHEN total = 0 THEN ? ELSE finished_at END WHERE id = ? AND phase = ?`,
+		FanoutPhaseRefreshing, Millis(at), Millis(at), Millis(at), id, FanoutPhaseDeleting)
+	return affectedOne(res, err, "kinde call done")
+}
+
+// UndoFanout marks an undoable fan-out (see Fanout.Undoable) undone and
+// finished. It reports false when it is not undoable (any more).
+func (tx *Tx) UndoFanout(ctx context.Context, id string, at time.Time) (bool, error) {
+	res, err := tx.Exec(ctx, `UPDATE fanouts SET phase = ?, finished_at = ?, updated_at = ? WHERE id = ? AND phase IN (?, ?, ?)`,
+		FanoutPhaseUndone, Millis(at), Millis(at), id, FanoutPhaseWaiting, FanoutPhaseRetrying, FanoutPhaseFailed)
+	return affectedOne(res, err, "undo fanout")
+}
+
+// PendingFanoutItems returns the users of a fan-out whose items are pending,
+// with their rounds.
+func (db *DB) PendingFanoutItems(ctx context.Context, fanoutID string) ([]FanoutItem, error) {
+	rows, err := db.Query(ctx, `SELECT `+fanoutItemColumns+` FROM fanout_items WHERE fanout_id = ? AND status = ?`,
+		fanoutID, FanoutItemPending)
+	if err != nil {
+		return nil, fmt.Errorf("pending fanout items: %w", err)
+	}
+	defer rows.Close()
+	var out []FanoutItem
+	for rows.Next() {
+		it, err := scanFanoutItem(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pending fanout items: %w", err)
+		}
+		out = append(out, *it)
+	}
+	return out, rows.Err()
+}
+
+func affectedOne(res sql.Result, err error, what string) (bool, error) {
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	return n > 0, nil
 }
 
 // SetFanoutItemJob records the River job id working an item.
@@ -350,12 +460,14 @@ func (db *DB) LastDoneFanoutItems(ctx context.Context, userIDs []string) (map[st
 
 func scanFanout(sc scanner) (*Fanout, error) {
 	var f Fanout
-	var created, updated, finished int64
+	var created, updated, finished, due, kdone int64
 	if err := sc.Scan(&f.ID, &f.Kind, &f.ActorID, &f.ActorEmail, &f.PermissionID, &f.PermissionKey, &f.Reason,
-		&f.Total, &f.Done, &f.Failed, &created, &updated, &finished); err != nil {
+		&f.Total, &f.Done, &f.Failed, &created, &updated, &finished, &f.Phase, &due, &f.KindeAttempts,
+		&f.KindeError, &kdone); err != nil {
 		return nil, err
 	}
 	f.CreatedAt, f.UpdatedAt, f.FinishedAt = FromMillis(created), FromMillis(updated), FromMillis(finished)
+	f.KindeDueAt, f.KindeDoneAt = FromMillis(due), FromMillis(kdone)
 	return &f, nil
 }
 

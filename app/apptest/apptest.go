@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -154,7 +155,9 @@ func Start(t testing.TB, opts Options) *Env {
 		"PERMSYNC_SECRET":                randomHex(32),
 		"PERMSYNC_DATA_DIR":              t.TempDir(),
 		"PERMSYNC_KINDE_RATE":            "100",
-		"DATABASE_URL":                   testDatabaseURL(t),
+		// Deletions call Kinde at once; tests of the undo window set it.
+		"PERMSYNC_UNDO_WINDOW": "0",
+		"DATABASE_URL":         testDatabaseURL(t),
 	}
 	if !opts.NoM2M {
 		// Kinde's own names (KINDE_M2M_* are aliases).
@@ -250,6 +253,21 @@ const (
 // SetOutage takes devkinde down (or brings it back).
 func (e *Env) SetOutage(o Outage) { e.proxy.setOutage(o) }
 
+// RefuseKinde makes every request to devkinde with this method and a path
+// starting with prefix answer status, as Kinde refusing would (a 429 carries
+// RateLimit-Reset: 1), until called again with status 0.
+func (e *Env) RefuseKinde(method, prefix string, status int) {
+	e.proxy.mu.Lock()
+	defer e.proxy.mu.Unlock()
+	e.proxy.refuse = refusal{method: method, prefix: prefix, status: status}
+}
+
+// refusal is what RefuseKinde set.
+type refusal struct {
+	method, prefix string
+	status         int
+}
+
 // Kinde returns a Management API client for devkinde with the M2M
 // credentials, for tests that change users, roles and permissions.
 func (e *Env) Kinde() *kinde.Client {
@@ -335,6 +353,7 @@ type kindeProxy struct {
 	mu     sync.Mutex
 	grants map[string]int
 	outage Outage
+	refuse refusal
 }
 
 func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -347,8 +366,17 @@ func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (p *kindeProxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	p.mu.Lock()
-	outage := p.outage
+	outage, refuse := p.outage, p.refuse
 	p.mu.Unlock()
+	if refuse.status != 0 && r.Method == refuse.method && strings.HasPrefix(r.URL.Path, refuse.prefix) {
+		if refuse.status == http.StatusTooManyRequests {
+			w.Header().Set("RateLimit-Reset", "1")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(refuse.status)
+		fmt.Fprintf(w, `{"errors":[{"code":"REFUSED","message":"refused by the test (%d)"}]}`, refuse.status)
+		return
+	}
 	switch outage {
 	case Outage503:
 		http.Error(w, "devkinde is down (apptest outage)", http.StatusServiceUnavailable)

@@ -931,7 +931,7 @@ func tombstoneList(ts []AdminTombstone) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = when(t.ExpiresAt, "—").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(t.ExpiresAt, "Kinde deletes it (then 25 h)").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

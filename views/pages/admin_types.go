@@ -62,6 +62,16 @@ type AdminFanout struct {
 	Progress      components.Progress
 	Created       time.Time
 	Finished      time.Time // zero while running
+
+	// A deletion's Kinde call: "" (none), "waiting" (the undo window),
+	// "deleting", "retrying" (Kinde refused; KindeError says why),
+	// "failed", "refreshing" or "undone".
+	Phase         string
+	KindeDueAt    time.Time
+	KindeAttempts int
+	KindeError    string
+	KindeDoneAt   time.Time
+	Undoable      bool
 }
 
 // plural reads like "1 live session" or "3 live sessions".
