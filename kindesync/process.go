@@ -170,7 +170,11 @@ func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*w
 	if err != nil {
 		return nil, err
 	}
-	if !known.DeletedAt.IsZero() && s.tombstoned(ctx, known.Key, p.ID) {
+	// Deleted through permsync: its deletion denied the key to everyone at
+	// the click, before Kinde was called, and its fan-out covers the
+	// holders (Kinde's webhook may even arrive before that deletion's job
+	// has recorded the delete).
+	if s.tombstoned(ctx, known.Key, p.ID) {
 		return ignored("Already handled: permission " + known.Key + " was deleted through permsync, which denied it to everyone and refreshed its holders."), nil
 	}
 	affected, err := s.sessionHolders(ctx, known.Key)
