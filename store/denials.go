@@ -65,6 +65,32 @@ func (tx *Tx) AddDenial(ctx context.Context, d Denial) (int64, error) {
 	return id, bumpDenialVersion(ctx, tx)
 }
 
+// AddDenials records many denials inside the transaction, several rows per
+// statement, and bumps the denial version once. CreatedAt defaults to now.
+func (tx *Tx) AddDenials(ctx context.Context, ds []Denial) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	now := time.Now()
+	for start := 0; start < len(ds); start += insertBatch {
+		batch := ds[start:min(start+insertBatch, len(ds))]
+		args := make([]any, 0, 9*len(batch))
+		for _, d := range batch {
+			if d.CreatedAt.IsZero() {
+				d.CreatedAt = now
+			}
+			args = append(args, d.PermissionKey, d.UserID, d.OrgCode, d.PermissionID, Millis(d.CreatedAt),
+				Millis(d.SettledAt), Millis(d.ExpiresAt), d.Reason, d.FanoutID)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO denials (permission_key, user_id, org_code, permission_id, created_at,
+			settled_at, expires_at, reason, fanout_id) VALUES `+rowMarks(len(batch), 9), args...)
+		if err != nil {
+			return fmt.Errorf("add denials: %w", err)
+		}
+	}
+	return bumpDenialVersion(ctx, tx)
+}
+
 // SettleDenials records that the change behind the fan-out's unsettled
 // denials was made at Kinde at at: from now on they apply to sessions whose
 // claims predate at, until expires. It reports how many it settled.

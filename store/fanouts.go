@@ -200,6 +200,16 @@ func affectedOne(res sql.Result, err error, what string) (bool, error) {
 	return n > 0, nil
 }
 
+// insertBatch is how many rows one multi-row INSERT carries (well inside
+// SQLite's and Postgres's limits on bound parameters).
+const insertBatch = 500
+
+// rowMarks returns "(?, ?), (?, ?), …": n rows of cols marks.
+func rowMarks(n, cols int) string {
+	row := "(" + sqlMarks(cols) + ")"
+	return strings.Repeat(row+", ", n-1) + row
+}
+
 // SetFanoutItemJob records the River job id working an item.
 func (tx *Tx) SetFanoutItemJob(ctx context.Context, fanoutID, userID string, jobID int64) error {
 	_, err := tx.Exec(ctx, `UPDATE fanout_items SET job_id = ? WHERE fanout_id = ? AND user_id = ?`,
