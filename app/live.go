@@ -60,7 +60,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 	l := &liveSync{log: log, broker: events.NewBroker(), site: cfg.SiteURL, issuer: cfg.IssuerURL,
 		shutdown: make(chan struct{})}
 	l.pub = l.broker
-	if db.Dialect() == store.Postgres {
+	if db.Shared() {
 		b, err := events.NewPGBridge(ctx, l.broker, db.SQL(), cfg.DatabaseURL, log.With("component", "events"))
 		if err != nil {
 			return nil, err

@@ -98,7 +98,7 @@ type RefreshResult struct {
 // already exclusive. Both paths finish with a compare-and-swap on the row's
 // generation as a last guard.
 type Refresher struct {
-	db      *store.DB
+	db      RefreshStore
 	oidc    *OIDC
 	keys    *Keyring
 	claims  ClaimsInvalidator
@@ -123,8 +123,20 @@ func WithClaimsRefreshInterval(d time.Duration) RefresherOption {
 	return func(rf *Refresher) { rf.claimsEvery = max(d, 0) }
 }
 
+// RefreshStore is what the refresher needs of the database. *store.DB
+// satisfies it; RefreshSession holds the row as each dialect allows.
+type RefreshStore interface {
+	RefreshSession(ctx context.Context, id string,
+		fn func(row *store.Session, save func(context.Context, *store.Session) error) error) error
+	GetSession(ctx context.Context, id string) (*store.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	UserEpoch(ctx context.Context, userID string) (int64, error)
+	ReserveButtonClaimsRefresh(ctx context.Context, userID string, now time.Time, interval time.Duration) (bool, error)
+	MarkClaimsCleared(ctx context.Context, userID string, at time.Time) error
+}
+
 // NewRefresher builds the refresher. claims may be nil (no M2M credentials).
-func NewRefresher(db *store.DB, o *OIDC, keys *Keyring, claims ClaimsInvalidator, log *slog.Logger,
+func NewRefresher(db RefreshStore, o *OIDC, keys *Keyring, claims ClaimsInvalidator, log *slog.Logger,
 	opts ...RefresherOption) *Refresher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -173,24 +185,11 @@ func (rf *Refresher) refresh(ctx context.Context, req RefreshRequest) (*RefreshR
 		res *RefreshResult
 		err error
 	)
-	if rf.db.Dialect() == store.Postgres {
-		err = rf.db.InTx(ctx, func(tx *store.Tx) error {
-			row, err := tx.SessionForUpdate(ctx, req.SessionID)
-			if err != nil {
-				return err
-			}
-			res, err = rf.grantAndSave(ctx, row, req, tx.UpdateSessionTokens)
-			return err
-		})
-	} else {
-		var row *store.Session
-		row, err = rf.db.GetSession(ctx, req.SessionID)
-		if err == nil {
-			res, err = rf.grantAndSave(ctx, row, req, func(ctx context.Context, s *store.Session) error {
-				return rf.db.UpdateSessionTokens(ctx, s)
-			})
-		}
-	}
+	err = rf.db.RefreshSession(ctx, req.SessionID, func(row *store.Session, save func(context.Context, *store.Session) error) error {
+		var err error
+		res, err = rf.grantAndSave(ctx, row, req, save)
+		return err
+	})
 	switch {
 	case err == nil:
 		return res, nil

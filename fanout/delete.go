@@ -168,7 +168,7 @@ func (w *deleteWorker) done(ctx context.Context, log *slog.Logger, job *river.Jo
 		}); err != nil {
 			return err
 		}
-		return completeJobTx(bctx, e.db, tx.Tx, job)
+		return store.CompleteJobTx(bctx, tx, job)
 	})
 	if err != nil {
 		// Kinde deleted it; the retry finds it gone and records this again.

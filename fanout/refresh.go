@@ -2,7 +2,6 @@ package fanout
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
 	"permsync/events"
@@ -123,7 +120,7 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[RefreshArgs]) e
 				return err
 			}
 		}
-		return completeJobTx(bctx, w.db, tx.Tx, job)
+		return store.CompleteJobTx(bctx, tx, job)
 	})
 	if err != nil {
 		// Kinde's cache was invalidated but nothing was recorded: the retry
@@ -218,20 +215,4 @@ func apiMessage(err error) string {
 		return e.Message
 	}
 	return "no details"
-}
-
-// completeJobTx completes the River job in tx, so that the job and our
-// bookkeeping commit or roll back together. The driver type parameter must
-// match the client's driver, which depends on the dialect.
-func completeJobTx[T river.JobArgs](ctx context.Context, db *store.DB, tx *sql.Tx, job *river.Job[T]) error {
-	var err error
-	if db.Dialect() == store.Postgres {
-		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
-	} else {
-		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
-	}
-	if err != nil {
-		return fmt.Errorf("complete job: %w", err)
-	}
-	return nil
 }

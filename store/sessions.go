@@ -187,6 +187,33 @@ func (tx *Tx) SessionForUpdate(ctx context.Context, id string) (*Session, error)
 	return scanSession(tx.QueryRow(ctx, q, id, time.Now().UnixMilli()), withState)
 }
 
+// RefreshSession runs a token refresh of session id: fn gets the row and a
+// save function for the refreshed row. On Postgres a transaction holds the
+// row (SELECT … FOR UPDATE) across fn, so replicas refresh one session one at
+// a time, and save writes in that transaction. On SQLite no transaction is
+// held across fn (the pool's one connection must not wait on a network
+// call; SQLite means a single instance, whose caller serialises refreshes
+// itself): fn gets a plain read and save is UpdateSessionTokens. Either way
+// save is a compare-and-swap on the row's generation (ErrSessionChanged).
+// It returns ErrNotFound when there is no live session, or fn's error.
+func (db *DB) RefreshSession(ctx context.Context, id string,
+	fn func(row *Session, save func(context.Context, *Session) error) error) error {
+	if db.dialect != Postgres {
+		row, err := db.GetSession(ctx, id)
+		if err != nil {
+			return err
+		}
+		return fn(row, db.UpdateSessionTokens)
+	}
+	return db.InTx(ctx, func(tx *Tx) error {
+		row, err := tx.SessionForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		return fn(row, tx.UpdateSessionTokens)
+	})
+}
+
 // The single-session reads: getSessionWithStateSQL (Postgres) adds
 // sessionStateColumns.
 const (

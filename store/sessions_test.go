@@ -286,3 +286,40 @@ func TestSessionReadCarriesPermissionState(t *testing.T) {
 		t.Fatalf("after another denial: version %d; want > %d", s.DenialVersion, v1)
 	}
 }
+
+func TestRefreshSessionSavesOnceAndReportsChanges(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	id := uniq("rs-")
+	if err := db.CreateSession(ctx, newSession(id, uniq("kp_r"), "read:reports")); err != nil {
+		t.Fatal(err)
+	}
+	err := db.RefreshSession(ctx, id, func(row *Session, save func(context.Context, *Session) error) error {
+		row.Permissions = []string{"read:reports", "export:reports"}
+		return save(ctx, row)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetSession(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Generation != 2 || len(got.Permissions) != 2 {
+		t.Fatalf("after refresh: generation %d, permissions %v", got.Generation, got.Permissions)
+	}
+	// A save of a row someone else moved on is refused, and fn's error comes back.
+	err = db.RefreshSession(ctx, id, func(row *Session, save func(context.Context, *Session) error) error {
+		row.Generation--
+		return save(ctx, row)
+	})
+	if !errors.Is(err, ErrSessionChanged) {
+		t.Fatalf("stale save: %v; want ErrSessionChanged", err)
+	}
+	if err := db.RefreshSession(ctx, uniq("missing-"), func(*Session, func(context.Context, *Session) error) error {
+		t.Fatal("fn ran for a missing session")
+		return nil
+	}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing session: %v; want ErrNotFound", err)
+	}
+}

@@ -54,7 +54,7 @@ func RequirePostgres(t testing.TB) {
 // stops in t.Cleanup. The Env must run on Postgres (see RequirePostgres).
 func (e *Env) StartReplica(t testing.TB) *Replica {
 	t.Helper()
-	if e.Config.DatabaseURL == "" || e.DB.Dialect() != store.Postgres {
+	if e.Config.DatabaseURL == "" || !e.DB.Shared() {
 		t.Fatal("apptest: StartReplica needs Postgres (call RequirePostgres first)")
 	}
 	ln := listen(t)
