@@ -25,7 +25,8 @@ const (
 	ItemFailed  = store.FanoutItemFailed
 )
 
-// FanoutSummary is one fan-out in a list.
+// FanoutSummary is one fan-out in a list: the stored record and what is
+// computed from it.
 type FanoutSummary struct {
 	ID            string
 	Kind          string // FanoutPermissionDeleted or FanoutUserRefresh

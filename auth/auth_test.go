@@ -94,8 +94,8 @@ func TestSecureCookies(t *testing.T) {
 
 func TestCanSubtractsDenials(t *testing.T) {
 	claims := time.Now().Add(-time.Minute)
-	s := &Session{UserID: "kp_alice", OrgCode: "org_acme", ClaimsAt: claims,
-		Permissions: []string{"read:reports", "export:reports"}}
+	s := &Session{Session: store.Session{UserID: "kp_alice", OrgCode: "org_acme", ClaimsAt: claims,
+		Permissions: []string{"read:reports", "export:reports"}}}
 	if !s.Can("export:reports") {
 		t.Fatal("token permission denied before denials")
 	}

@@ -47,7 +47,7 @@ func (m *Middleware) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if s == nil {
 			return next(c)
 		}
-		if err := m.applyDenials(r, s, s.seenDenials); err != nil {
+		if err := m.applyDenials(r, s, s.DenialVersion); err != nil {
 			return err
 		}
 		c.SetRequest(r.WithContext(WithSession(r.Context(), s)))
@@ -86,8 +86,8 @@ func (m *Middleware) Guard(next echo.HandlerFunc) echo.HandlerFunc {
 			reason = ReasonExpiring
 		} else if epoch, err := m.state.UserEpoch(r.Context(), s.UserID); err != nil {
 			return fmt.Errorf("read user epoch: %w", err)
-		} else if max(epoch, s.seenEpoch) > s.ClaimsEpoch {
-			// seenEpoch was read with the row: it covers a bump made by
+		} else if max(epoch, s.UserEpoch) > s.ClaimsEpoch {
+			// UserEpoch was read with the row: it covers a bump made by
 			// another replica that this one's cache has not heard of yet.
 			reason = ReasonEpoch
 		}
@@ -119,12 +119,12 @@ func (m *Middleware) Guard(next echo.HandlerFunc) echo.HandlerFunc {
 // permissions.
 func (m *Middleware) Replace(c echo.Context, fresh *Session) error {
 	r := c.Request()
-	version := fresh.seenDenials
+	version := fresh.DenialVersion
 	if old := SessionFrom(r.Context()); old != nil {
 		if fresh.Web == nil {
 			fresh.Web = old.Web
 		}
-		version = max(version, old.seenDenials)
+		version = max(version, old.DenialVersion)
 	}
 	if err := m.applyDenials(r, fresh, version); err != nil {
 		return err

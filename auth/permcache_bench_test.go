@@ -51,8 +51,9 @@ func BenchmarkGuardState(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				s := &Session{UserID: user, OrgCode: "org_acme", ClaimsEpoch: 1, ClaimsAt: now.Add(-time.Minute),
-					Permissions: []string{"read:reports", "export:reports", "delete:reports", "admin:permissions"}}
+				s := &Session{Session: store.Session{UserID: user, OrgCode: "org_acme", ClaimsEpoch: 1,
+					ClaimsAt: now.Add(-time.Minute),
+					Permissions: []string{"read:reports", "export:reports", "delete:reports", "admin:permissions"}}}
 				d, err := tc.state.Denials(ctx)
 				if err != nil {
 					b.Fatal(err)

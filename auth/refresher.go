@@ -133,6 +133,7 @@ type RefreshStore interface {
 	UserEpoch(ctx context.Context, userID string) (int64, error)
 	ReserveButtonClaimsRefresh(ctx context.Context, userID string, now time.Time, interval time.Duration) (bool, error)
 	MarkClaimsCleared(ctx context.Context, userID string, at time.Time) error
+	ClaimsClearedAt(ctx context.Context, userID string) (time.Time, error)
 }
 
 // NewRefresher builds the refresher. claims may be nil (no M2M credentials).

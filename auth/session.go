@@ -28,43 +28,19 @@ const SessionCookie = "permsync_session"
 // "your session has ended").
 const flashCookie = "permsync_flash"
 
-// Session is a signed-in user's server-side session, as one request sees it.
+// Session is a signed-in user's server-side session, as one request sees it:
+// the stored row (ids, the token's permissions and roles, the claims epoch,
+// expiries, the sealed tokens, and the permission state read with it) plus
+// what one request adds. Use Can or Effective for decisions: they also
+// subtract the denials that apply.
 type Session struct {
-	// ID is the row id: the SHA-256 of the cookie's random id, hex-encoded.
-	ID      string
-	UserID  string
-	OrgCode string
-	Email   string
-	Name    string
-
-	// Permissions are the keys the access token carries. Use Can or
-	// Effective for decisions: they also subtract the denials that apply.
-	Permissions []string
-	Roles       []Role
-	ClaimsEpoch int64
-	// ClaimsAt is when the claims are known to be current at Kinde; a denial
-	// settled at or after it applies (store.Session.ClaimsAt).
-	ClaimsAt time.Time
-
-	AccessIssuedAt   time.Time
-	AccessExpiresAt  time.Time
-	RefreshExpiresAt time.Time
-	RefreshedAt      time.Time
-	CreatedAt        time.Time
-	LastSeenAt       time.Time
-	ExpiresAt        time.Time
-	Generation       int64
+	store.Session
 
 	// Web is the gorilla/sessions view of the same row (flash messages and
 	// other small values). It is nil on sessions not loaded from a request.
 	Web *sessions.Session
 
-	tokens    []byte              // sealed Tokens
 	effective map[string]struct{} // Permissions minus the denials that apply; nil until computed
-
-	// The database's permission state read with the row: the user's claims
-	// epoch and the denial version (zero when not read with a row).
-	seenEpoch, seenDenials int64
 }
 
 // Can reports whether the session's effective permissions include key.
@@ -122,14 +98,7 @@ func (s *Session) applyDenials(d *Denials) {
 }
 
 func fromRow(row *store.Session) *Session {
-	return &Session{
-		ID: row.ID, UserID: row.UserID, OrgCode: row.OrgCode, Email: row.Email, Name: row.Name,
-		Permissions: row.Permissions, Roles: row.Roles, ClaimsEpoch: row.ClaimsEpoch, ClaimsAt: row.ClaimsAt,
-		AccessIssuedAt: row.AccessIssuedAt, AccessExpiresAt: row.AccessExpiresAt,
-		RefreshExpiresAt: row.RefreshExpiresAt, RefreshedAt: row.RefreshedAt, CreatedAt: row.CreatedAt,
-		LastSeenAt: row.LastSeenAt, ExpiresAt: row.ExpiresAt, Generation: row.Generation, tokens: row.Tokens,
-		seenEpoch: row.UserEpoch, seenDenials: row.DenialVersion,
-	}
+	return &Session{Session: *row}
 }
 
 // SessionDB is the part of the store the session store needs.
@@ -349,7 +318,7 @@ func (st *SessionStore) End(ctx context.Context, w http.ResponseWriter, s *Sessi
 // Tokens decrypts the session's tokens.
 func (st *SessionStore) Tokens(s *Session) (Tokens, error) {
 	var t Tokens
-	if err := st.keys.openJSON(s.tokens, tokensAAD(s.ID), &t); err != nil {
+	if err := st.keys.openJSON(s.Tokens, tokensAAD(s.ID), &t); err != nil {
 		return Tokens{}, fmt.Errorf("open session tokens: %w", err)
 	}
 	return t, nil

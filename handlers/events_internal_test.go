@@ -112,7 +112,7 @@ func (rig *streamRig) shutdown() {
 func (rig *streamRig) addSession(id, user string, perms ...string) {
 	rig.mu.Lock()
 	defer rig.mu.Unlock()
-	rig.sessions[id] = &auth.Session{ID: id, UserID: user, Permissions: perms}
+	rig.sessions[id] = &auth.Session{Session: store.Session{ID: id, UserID: user, Permissions: perms}}
 	rig.rows[id] = &store.Session{ID: id, UserID: user, Permissions: perms}
 }
 

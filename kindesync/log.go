@@ -9,20 +9,7 @@ import (
 )
 
 // WebhookEvent is one received webhook on the admin page.
-type WebhookEvent struct {
-	WebhookID   string
-	EventID     string
-	Type        string
-	Source      string
-	EventAt     time.Time
-	ReceivedAt  time.Time
-	Status      string // store.WebhookReceived, Processed, Ignored or Failed
-	Attempts    int
-	Error       string
-	Outcome     string
-	FanoutID    string
-	ProcessedAt time.Time
-}
+type WebhookEvent = store.WebhookEvent
 
 // WebhookRejection is one refused delivery on the admin page.
 type WebhookRejection = store.WebhookRejection
@@ -50,15 +37,7 @@ func (s *Syncer) Webhooks(ctx context.Context, limit int) (*WebhookLog, error) {
 	if err != nil {
 		return nil, apperr.Wrap(err, apperr.Internal, "Something went wrong. Please try again.")
 	}
-	out := &WebhookLog{Rejections: rej, Stats: st}
-	for _, e := range evs {
-		out.Events = append(out.Events, WebhookEvent{
-			WebhookID: e.WebhookID, EventID: e.EventID, Type: e.Type, Source: e.Source, EventAt: e.EventAt,
-			ReceivedAt: e.ReceivedAt, Status: e.Status, Attempts: e.Attempts, Error: e.Error, Outcome: e.Outcome,
-			FanoutID: e.FanoutID, ProcessedAt: e.ProcessedAt,
-		})
-	}
-	return out, nil
+	return &WebhookLog{Events: evs, Rejections: rej, Stats: st}, nil
 }
 
 // WebhookHealth summarises received webhooks.
