@@ -12,15 +12,16 @@ const (
 	permExportReports = "export:reports"
 )
 
-// addRoutes registers every route permsync serves (DESIGN §5), grouped by
-// access: public, signed in, admin. Add a route here and nowhere else.
+// addRoutes registers every route permsync serves, grouped by access:
+// public, signed in, admin. Add a route here and nowhere else. Every route
+// requires a session unless handlers/access.go lists it as public.
 func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	health := &Health{db: d.DB}
 	login := &Auth{flow: d.OIDC, sessions: d.Sessions, epochs: d.PermState, log: d.Log}
 	dash := &Dashboard{rd: rd, sessions: d.Sessions, refresher: d.Refresher, mw: d.Middleware, log: d.Log}
 	reports := &Reports{rd: rd}
 
-	// Public.
+	// Public (each listed in publicRoutes, handlers/access.go).
 	e.GET("/healthz", health.Healthz)
 	e.GET("/readyz", health.Readyz)
 	// Prometheus metrics, for clients on this machine only, unless they
@@ -39,7 +40,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 		hooks := &Webhooks{dec: d.WebhookDecoder, rcv: d.WebhookReceiver, metrics: d.Metrics, log: d.Log}
 		e.POST("/webhooks/kinde", hooks.Receive)
 	}
-	// The page's event stream. Not behind RequireUser or the guard: a
+	// The page's event stream. Public and not behind the guard: a
 	// signed-out stream gets session-ended (an EventSource cannot follow a
 	// redirect to the sign-in page), and nothing here refreshes sessions.
 	if d.Events != nil {
@@ -49,13 +50,11 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 		e.GET("/events", live.Stream)
 	}
 
-	// Signed in, without the guard: these two end or refresh the session
-	// themselves, so the guard refreshing first would only double the work.
-	// (Middleware is listed per route: an Echo group with an empty prefix
-	// would also catch unknown paths and turn 404s into sign-in redirects.)
-	signedIn := []echo.MiddlewareFunc{auth.RequireUser}
-	e.POST("/logout", login.Logout, signedIn...)
-	e.POST("/session/refresh", dash.Refresh, signedIn...)
+	// Signed in (signedInByDefault), without the guard: these two end or
+	// refresh the session themselves, so the guard refreshing first would
+	// only double the work.
+	e.POST("/logout", login.Logout)
+	e.POST("/session/refresh", dash.Refresh)
 
 	// Signed-in pages, guarded: the session is refreshed before anything
 	// renders when its token is about to expire or its claims epoch is
@@ -63,7 +62,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	// answered with the page's live parts, and anything else reaches the
 	// handler. A gate that refuses a live update puts the 403 in place.
 	page := func(parts liveParts, gates ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
-		mw := append([]echo.MiddlewareFunc{auth.RequireUser, d.Middleware.Guard}, gates...)
+		mw := append([]echo.MiddlewareFunc{d.Middleware.Guard}, gates...)
 		return append(mw, rd.livePage(parts))
 	}
 	e.GET("/dashboard", dash.Show, page(dash.liveParts)...)

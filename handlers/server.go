@@ -153,6 +153,8 @@ func NewServer(d Deps) (*echo.Echo, error) {
 		},
 	}))
 
+	e.Use(signedInByDefault(routes))
+
 	addRoutes(e, d, rd)
 	maps.Copy(routes, routeSet(e))
 	return e, nil
