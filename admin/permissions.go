@@ -171,7 +171,7 @@ func (s *Service) deletedLocally(ctx context.Context, id string) bool {
 }
 
 // resolveAffected finds, fresh from Kinde and the session store, every user
-// a deletion of p reaches (DESIGN §4.3): holders of roles that contain it
+// a deletion of p reaches (docs/ARCHITECTURE.md, the life of a deletion): holders of roles that contain it
 // (GET /roles/{id}/permissions, /roles/{id}/users), direct holders
 // (GET /organizations/{org}/users?permissions=key), and users with a live
 // local session whose token carries the key.

@@ -132,7 +132,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// TestWebhookRevokesPermissionEndToEnd is the scenario of DESIGN §4 with
+// TestWebhookRevokesPermissionEndToEnd is the life of a webhook (docs/ARCHITECTURE.md) with
 // devkinde as the real sender: a permission deleted in "Kinde's dashboard"
 // (its Management API) reaches permsync as a signed webhook; alice's next
 // request is refused and her open page is told.

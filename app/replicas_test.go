@@ -17,7 +17,7 @@ import (
 	"permsync/store"
 )
 
-// TestReplicasShareSessionsJobsAndEvents proves DESIGN §8: two replicas on
+// TestReplicasShareSessionsJobsAndEvents proves that two replicas on
 // one Postgres database, with no sticky sessions, behave as one app. Alice
 // signs in on replica A and her cookie works on B; an admin on B deletes a
 // permission while alice's page on A keeps an event stream open; A refuses

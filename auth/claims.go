@@ -90,7 +90,7 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// idClaims are the ID-token claims permsync reads (REFERENCE §2.2).
+// idClaims are the ID-token claims permsync reads (Kinde's ID token; devkinde/tokens.go issues the same).
 type idClaims struct {
 	Email      string `json:"email"`
 	Name       string `json:"name"`

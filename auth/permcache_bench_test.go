@@ -52,7 +52,7 @@ func BenchmarkGuardState(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				s := &Session{Session: store.Session{UserID: user, OrgCode: "org_acme", ClaimsEpoch: 1,
-					ClaimsAt: now.Add(-time.Minute),
+					ClaimsAt:    now.Add(-time.Minute),
 					Permissions: []string{"read:reports", "export:reports", "delete:reports", "admin:permissions"}}}
 				d, err := tc.state.Denials(ctx)
 				if err != nil {

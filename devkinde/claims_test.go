@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// These tests pin down Kinde's claim cache (REFERENCE.md §5, §2.6), the
+// These tests pin down Kinde's claim cache (devkinde/README.md, "The claim cache"), the
 // behaviour permsync exists to work around.
 
 func TestRefreshReturnsSameUnexpiredAccessToken(t *testing.T) {

@@ -158,7 +158,7 @@ const (
 	seedUserCarol        = "kp_01eb092a7bd4acf29d17a930debf47e2"
 )
 
-// DefaultSeed returns the built-in seed described in DESIGN.md §6: org
+// DefaultSeed returns the built-in seed described in devkinde/README.md: org
 // org_acme "Acme"; permissions read:reports, export:reports, delete:reports,
 // admin:permissions; roles admin (all four), analyst (read + export) and
 // viewer (read); users admin@, alice@, bob@ and carol@acme.test (carol: viewer

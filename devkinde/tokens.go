@@ -10,7 +10,7 @@ import (
 )
 
 // accessClaims is a user access token, shaped as Kinde issues it
-// (REFERENCE §2.1). roles is present only when the client turns it on.
+// (Kinde's access token). roles is present only when the client turns it on.
 type accessClaims struct {
 	Aud          []string             `json:"aud"`
 	Azp          string               `json:"azp"`
@@ -26,7 +26,7 @@ type accessClaims struct {
 	Sub          string               `json:"sub"`
 }
 
-// idClaims is an ID token (REFERENCE §2.2).
+// idClaims is an ID token.
 type idClaims struct {
 	AtHash        string   `json:"at_hash"`
 	Aud           []string `json:"aud"`
@@ -49,7 +49,7 @@ type idClaims struct {
 	UpdatedAt     int64    `json:"updated_at"`
 }
 
-// m2mClaims is a client_credentials token (REFERENCE §2.4).
+// m2mClaims is a client_credentials token.
 type m2mClaims struct {
 	Aud     []string `json:"aud"`
 	Azp     string   `json:"azp"`

@@ -18,7 +18,7 @@ type eventTypeInfo struct {
 	Origin string
 }
 
-// eventTypes is Kinde's list of webhook event types (REFERENCE §4). devkinde
+// eventTypes is Kinde's list of webhook event types. devkinde
 // emits the user-management and authentication ones; the others can be
 // subscribed to but never fire.
 var eventTypes = []eventTypeInfo{
@@ -250,7 +250,7 @@ func (s *Server) Deliveries() []DeliveryRecord {
 	return slices.Clone(s.hooks.log)
 }
 
-// Event payload builders: the data shapes of REFERENCE §4.
+// Event payload builders: the data shapes of Kinde's webhook events.
 
 func userEventData(st *state, u *user) map[string]any {
 	orgs := []map[string]any{}

@@ -16,7 +16,7 @@ import (
 	"permsync/views/pages"
 )
 
-// The admin panel (DESIGN §5): /admin and below, gated in routes.go by the
+// The admin panel: /admin and below, gated in routes.go by the
 // permission PERMSYNC_ADMIN_PERMISSION names, and checked again by every
 // admin.Service method. The service returns *apperr.Error values, which the
 // central error handler maps to a status (forbidden 403, not found 404,

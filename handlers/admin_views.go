@@ -11,7 +11,7 @@ import (
 	"permsync/views/pages"
 )
 
-// Links between the admin pages (DESIGN §5). Ids are path-escaped.
+// Links between the admin pages (routes.go). Ids are path-escaped.
 
 func permissionHref(id string) string { return "/admin/permissions/" + url.PathEscape(id) }
 func userHref(id string) string       { return "/admin/users/" + url.PathEscape(id) }

@@ -52,7 +52,7 @@ type denialReader interface {
 }
 
 // Events serves GET /events, the server-sent event stream of a signed-in
-// page (DESIGN §4.5): the user's topic, and the admin topic for admins.
+// page (docs/ARCHITECTURE.md): the user's topic, and the admin topic for admins.
 // The stream ends when the client goes away, when the session ends (an
 // event says so, or the heartbeat finds the row gone), or when the server
 // shuts down (done is closed). SSE cannot set cookies, so nothing here

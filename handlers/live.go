@@ -14,7 +14,7 @@ import (
 	"permsync/views/pages"
 )
 
-// Live updates of signed-in pages (DESIGN §4.5). Every signed-in page holds
+// Live updates of signed-in pages (docs/ARCHITECTURE.md). Every signed-in page holds
 // #live-sync (components.LiveRegion): on claims-changed it sends GET <the
 // page's own path> through htmx, with the keys the page was rendered with.
 // Going through the page's own route means the guard refreshes the session

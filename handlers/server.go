@@ -44,7 +44,7 @@ type Deps struct {
 	// BodyLimit caps request bodies, e.g. "1M"; "" means 1M.
 	BodyLimit string
 
-	// Live sync (DESIGN §4.4, §4.5).
+	// Live sync (docs/ARCHITECTURE.md).
 
 	// Events is the SSE broker GET /events subscribes to.
 	Events eventSubscriber

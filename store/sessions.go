@@ -14,7 +14,7 @@ import (
 // it first.
 var ErrSessionChanged = errors.New("store: session changed concurrently")
 
-// Session is one server-side session row (DESIGN §3). ID is the hex SHA-256 of
+// Session is one server-side session row. ID is the hex SHA-256 of
 // the random id in the cookie, never the cookie value itself. Tokens and
 // WebValues are opaque, already encrypted blobs: the store never sees a token
 // in the clear.

@@ -10,7 +10,7 @@ import (
 )
 
 // Replica is another permsync process serving the same deployment as an
-// Env's app (DESIGN §8): the same devkinde, the same Postgres database and
+// Env's app: the same devkinde, the same Postgres database and
 // schema, the same PERMSYNC_SECRET keys (so a cookie issued by one replica
 // is accepted by every other), its own listener, broker, permission cache,
 // events bridge and River client.

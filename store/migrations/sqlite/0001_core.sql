@@ -1,4 +1,4 @@
--- Cross-cutting state for keeping permissions true (DESIGN §4). Times are unix milliseconds.
+-- Cross-cutting state for keeping permissions true. Times are unix milliseconds.
 
 -- A user's claims epoch is bumped after Kinde's claim cache for them was
 -- invalidated; sessions built at an older epoch refresh on their next request.

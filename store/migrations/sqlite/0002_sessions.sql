@@ -1,4 +1,4 @@
--- Server-side sessions (DESIGN §3). The cookie carries only a random id; the
+-- Server-side sessions. The cookie carries only a random id; the
 -- row is keyed by the SHA-256 of that id, so a leaked database cannot be
 -- turned back into cookies. Times are unix milliseconds.
 CREATE TABLE sessions (

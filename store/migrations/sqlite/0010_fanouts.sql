@@ -1,4 +1,4 @@
--- Claim-refresh fan-outs (DESIGN §4.3). Times are unix milliseconds.
+-- Claim-refresh fan-outs. Times are unix milliseconds.
 
 -- One fan-out: the refresh_claims jobs started by one admin action (a
 -- permission deletion, a single user's refresh, a webhook).

@@ -1,4 +1,4 @@
--- Received Kinde webhooks (DESIGN §4.4). Times are unix milliseconds.
+-- Received Kinde webhooks. Times are unix milliseconds.
 
 -- One verified delivery. webhook_id is the webhook-id header (the event id
 -- when the header is missing); event_id is unique too, so a signed body
