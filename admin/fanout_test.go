@@ -12,6 +12,7 @@ import (
 	"permsync/admin"
 	"permsync/apperr"
 	"permsync/events"
+	"permsync/internal/testsupport"
 	"permsync/store"
 )
 
@@ -91,7 +92,7 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	// Each worker publishes after its transaction commits (the user's
 	// claims-changed, then progress), so the fan-out can read as finished
 	// just before the last events go out.
-	waitFor(t, 10*time.Second, "a progress event at the start and per user", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "a progress event at the start and per user", func() bool {
 		return len(h.pub.named(events.AdminTopic, events.EventFanoutProgress)) >= 4
 	})
 	var refreshed events.ClaimsChangedData
@@ -142,7 +143,7 @@ func TestSessionHolderAndRetry(t *testing.T) {
 	if err != nil || rr.Requeued != 1 {
 		t.Fatalf("retry = %+v, %v", rr, err)
 	}
-	waitFor(t, 30*time.Second, "the retried user to fail again", func() bool {
+	testsupport.Eventually(t, 30*time.Second, "the retried user to fail again", func() bool {
 		return h.refreshCalls(http.StatusNotFound)[ghost]+h.refreshCalls(http.StatusBadRequest)[ghost] >= 2
 	})
 	p = h.waitFanout(res.FanoutID, 30*time.Second)
@@ -258,7 +259,7 @@ func TestFanoutSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "some users to be refreshed", func() bool {
+	testsupport.Eventually(t, time.Minute, "some users to be refreshed", func() bool {
 		p, err := h.svc.Fanout(ctx, h.admin, res.FanoutID)
 		return err == nil && p.Done >= 5
 	})

@@ -2,13 +2,8 @@ package admin_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,52 +14,21 @@ import (
 	"permsync/devkinde"
 	"permsync/events"
 	"permsync/fanout"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 	"permsync/store"
 )
 
-// openDB opens a fresh database: SQLite in a temp folder, or, when
-// PERMSYNC_TEST_DATABASE_URL is set, a fresh schema in that Postgres
-// database (dropped afterwards), so River's tables start empty.
+// openDB opens a fresh database: SQLite in a temp folder, or a fresh
+// Postgres schema (testsupport.DatabaseURL), so River's tables start empty.
 func openDB(t testing.TB) *store.DB {
 	t.Helper()
-	ctx := context.Background()
-	opts := store.Options{DataDir: t.TempDir()}
-	if u := os.Getenv("PERMSYNC_TEST_DATABASE_URL"); u != "" {
-		schema := "admin_test_" + randomHex(6)
-		admin, err := sql.Open("pgx", u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-			admin.Close()
-			t.Fatalf("create schema: %v", err)
-		}
-		t.Cleanup(func() {
-			_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			admin.Close()
-		})
-		pu, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := pu.Query()
-		q.Set("search_path", schema)
-		pu.RawQuery = q.Encode()
-		opts.URL = pu.String()
-	}
-	db, err := store.Open(ctx, opts)
+	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), URL: testsupport.DatabaseURL(t)})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // recorder is a Publisher that keeps every event.
@@ -92,29 +56,6 @@ func (r *recorder) named(topic, name string) []events.Event {
 		}
 	}
 	return out
-}
-
-// quietLogger logs warnings to the test log until the test ends, then
-// nothing (River goroutines may log during cleanup).
-func quietLogger(t testing.TB) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
 }
 
 // harnessOpts shape a harness.
@@ -161,7 +102,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	t.Cleanup(func() { dk.Close() })
 
-	h := &harness{t: t, dk: dk, seed: seed, db: openDB(t), pub: newRecorder(), log: quietLogger(t)}
+	h := &harness{t: t, dk: dk, seed: seed, db: openDB(t), pub: newRecorder(), log: testsupport.Logger(t)}
 	if o.kindeRate == 0 {
 		o.kindeRate, o.kindeBurst = 100, 10
 	}
@@ -238,7 +179,7 @@ func (h *harness) permissionID(key string) string {
 func (h *harness) waitFanout(id string, timeout time.Duration) *admin.FanoutProgress {
 	h.t.Helper()
 	var p *admin.FanoutProgress
-	waitFor(h.t, timeout, "fan-out "+id+" to finish", func() bool {
+	testsupport.Eventually(h.t, timeout, "fan-out "+id+" to finish", func() bool {
 		var err error
 		p, err = h.svc.Fanout(context.Background(), h.admin, id)
 		if err != nil {
@@ -281,18 +222,6 @@ func (h *harness) epochs(ids []string) map[string]int64 {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // itemUsers returns the user ids of a fan-out's items.
 func itemUsers(p *admin.FanoutProgress) []string {
 	var ids []string
@@ -308,7 +237,7 @@ func (h *harness) addSession(userID, email string, perms ...string) {
 	h.t.Helper()
 	now := time.Now()
 	err := h.db.CreateSession(context.Background(), &store.Session{
-		ID: "test_" + randomHex(16), UserID: userID, OrgCode: devkinde.DefaultOrgCode, Email: email,
+		ID: "test_" + testsupport.RandomHex(16), UserID: userID, OrgCode: devkinde.DefaultOrgCode, Email: email,
 		Tokens: []byte("opaque"), Permissions: perms, CreatedAt: now, LastSeenAt: now,
 		AccessIssuedAt: now, AccessExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour),
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"permsync/app/apptest"
+	"permsync/internal/testsupport"
 	"permsync/store"
 )
 
@@ -50,7 +51,7 @@ func TestAdminDeleteIsEnforcedAtOnceThenRefreshed(t *testing.T) {
 		t.Fatalf("right after the delete: GET /reports/export = %d; want 403", resp.StatusCode)
 	}
 
-	eventually(t, "the fan-out to finish", func() bool {
+	testsupport.Eventually(t, waitFor, "the fan-out to finish", func() bool {
 		bar := adm.HTMX(t, http.MethodGet, fanout, nil).TestID(t, "progress")
 		return bar.AttrOr("data-finished", "") == "true"
 	})
@@ -64,7 +65,7 @@ func TestAdminDeleteIsEnforcedAtOnceThenRefreshed(t *testing.T) {
 	if resp := alice.Get(t, "/reports"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after the fan-out: GET /reports = %d; want 200 (still signed in, still read:reports)", resp.StatusCode)
 	}
-	eventually(t, "alice's session to be rebuilt from a fresh token", func() bool {
+	testsupport.Eventually(t, waitFor, "alice's session to be rebuilt from a fresh token", func() bool {
 		s := aliceSession(t, env, aliceID)
 		return s.ClaimsEpoch >= epoch && !slices.Contains(s.Permissions, "export:reports")
 	})

@@ -11,6 +11,7 @@ import (
 
 	"permsync/app/apptest"
 	"permsync/devkinde"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkRevocationLatency(b *testing.B) {
 		b.StopTimer()
 		key := fmt.Sprintf("bench:perm%d", i)
 		id := grantFresh(b, env, kc, aliceID, key)
-		eventually(b, "alice's session to carry "+key, func() bool {
+		testsupport.Eventually(b, waitFor, "alice's session to carry "+key, func() bool {
 			ss, err := env.DB.UserSessions(ctx, aliceID)
 			return err == nil && len(ss) > 0 && slices.Contains(ss[0].Permissions, key)
 		})

@@ -10,6 +10,7 @@ import (
 
 	"permsync/app/apptest"
 	"permsync/events"
+	"permsync/internal/testsupport"
 	"permsync/store"
 )
 
@@ -80,7 +81,7 @@ func TestLiveUpdateKeepsReportsTrue(t *testing.T) {
 	tombstone(t, env, "export:reports")
 
 	var r *apptest.Response
-	eventually(t, "the Export button to go", func() bool {
+	testsupport.Eventually(t, waitFor, "the Export button to go", func() bool {
 		r = alice.LiveSync(t, "/reports", shown)
 		return r.Doc(t).Find(`#export-action [data-testid="export"]`).Length() == 0
 	})
@@ -157,7 +158,7 @@ func TestLiveUpdateTakesAdminAway(t *testing.T) {
 	}
 	shown := "read:reports export:reports delete:reports admin:permissions"
 	tombstone(t, env, "admin:permissions")
-	eventually(t, "the admin pages to close", func() bool {
+	testsupport.Eventually(t, waitFor, "the admin pages to close", func() bool {
 		r = adm.LiveSync(t, "/admin/permissions", shown)
 		return r.Header.Get("HX-Retarget") == "#page"
 	})
@@ -208,7 +209,7 @@ func TestEventStreamsAreCapped(t *testing.T) {
 	}
 	// A slot frees when a tab closes, and the session is full again.
 	streams[0].close()
-	eventually(t, "a slot to free", func() bool {
+	testsupport.Eventually(t, waitFor, "a slot to free", func() bool {
 		streams[0] = openStream(t, alice)
 		return streams[0].status == http.StatusOK
 	})

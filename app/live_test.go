@@ -22,6 +22,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"permsync/app/apptest"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -120,18 +121,6 @@ func (s *sseStream) next(t testing.TB, name string) sseEvent {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestWebhookRevokesPermissionEndToEnd is the life of a webhook (docs/ARCHITECTURE.md) with
 // devkinde as the real sender: a permission deleted in "Kinde's dashboard"
 // (its Management API) reaches permsync as a signed webhook; alice's next
@@ -169,7 +158,7 @@ func TestWebhookRevokesPermissionEndToEnd(t *testing.T) {
 
 	// The delivery is recorded once, processed, with its fan-out.
 	var rec *store.WebhookEvent
-	eventually(t, "the webhook to be processed", func() bool {
+	testsupport.Eventually(t, waitFor, "the webhook to be processed", func() bool {
 		evs, err := env.DB.WebhookEvents(context.Background(), 100)
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +179,7 @@ func TestWebhookRevokesPermissionEndToEnd(t *testing.T) {
 	if !strings.Contains(ev.Data, `"stage":"refreshed"`) {
 		t.Errorf("second claims-changed = %s; want stage refreshed", ev.Data)
 	}
-	eventually(t, "alice's session to drop export:reports from its token", func() bool {
+	testsupport.Eventually(t, waitFor, "alice's session to drop export:reports from its token", func() bool {
 		ss, err := env.DB.UserSessions(context.Background(), env.UserID(t, "alice@acme.test"))
 		if err != nil || len(ss) == 0 {
 			return false
@@ -324,7 +313,7 @@ func TestEventsStreamsDoNotLeak(t *testing.T) {
 		}
 	}
 	var left int
-	eventually(t, "stream goroutines to end", func() bool {
+	testsupport.Eventually(t, waitFor, "stream goroutines to end", func() bool {
 		left = streamGoroutines()
 		return left == 0
 	})
@@ -494,7 +483,7 @@ func TestWebhookRejectsBadDeliveriesAndNeverProcessesTwice(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, "permsync's own copy of the delivery", func() bool { return countRecords() == 1 })
+	testsupport.Eventually(t, waitFor, "permsync's own copy of the delivery", func() bool { return countRecords() == 1 })
 
 	evil, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"permsync/app/apptest"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -86,7 +87,7 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 	}
 	// A's admin panel shows the fan-out B started, finished.
 	admOnA := adm.At(env.URL)
-	eventually(t, "the fan-out to finish (as A sees it)", func() bool {
+	testsupport.Eventually(t, waitFor, "the fan-out to finish (as A sees it)", func() bool {
 		bar := admOnA.HTMX(t, http.MethodGet, fanout, nil).TestID(t, "progress")
 		return bar.AttrOr("data-finished", "") == "true"
 	})
@@ -95,7 +96,7 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 	// endpoints (each registered its site URL): one record, recognised as
 	// already handled, so no second fan-out.
 	var hook *store.WebhookEvent
-	eventually(t, "the permission.deleted webhook to be handled", func() bool {
+	testsupport.Eventually(t, waitFor, "the permission.deleted webhook to be handled", func() bool {
 		evs, err := env.DB.WebhookEvents(ctx, 100)
 		if err != nil {
 			t.Fatal(err)
@@ -183,7 +184,7 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 	if err != nil || epoch < 1 {
 		t.Fatalf("alice's epoch = %d, %v; want bumped", epoch, err)
 	}
-	eventually(t, "alice's session to be rebuilt from a fresh token", func() bool {
+	testsupport.Eventually(t, waitFor, "alice's session to be rebuilt from a fresh token", func() bool {
 		s := aliceSession(t, env, aliceID)
 		return s.ClaimsEpoch >= epoch && !slices.Contains(s.Permissions, "export:reports")
 	})
@@ -200,7 +201,7 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 	// and B: one refresh-token grant, and she stays signed in. First let
 	// every background refresh the fan-out caused (the admin's session too)
 	// finish, so that the grant count is the burst's alone.
-	eventually(t, "every affected session to catch up with its epoch", func() bool {
+	testsupport.Eventually(t, waitFor, "every affected session to catch up with its epoch", func() bool {
 		for id := range want {
 			epoch, err := env.DB.UserEpoch(ctx, id)
 			if err != nil {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -23,6 +22,8 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"permsync/internal/testsupport"
 )
 
 // testKeys are generated once: RSA generation is too slow to repeat for
@@ -67,7 +68,7 @@ func newEnv(t *testing.T, mod ...func(*Config)) *testEnv {
 	cfg := Config{
 		RefreshOverlap:   10 * time.Second,
 		WebhookRetryBase: 20 * time.Millisecond,
-		Logger:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:           testsupport.Logger(t),
 	}
 	for _, f := range mod {
 		f(&cfg)
@@ -82,14 +83,6 @@ func newEnv(t *testing.T, mod ...func(*Config)) *testEnv {
 	t.Cleanup(func() { _ = srv.Close() })
 	srv.AllowRedirect(WebClientID, testCallback)
 	return &testEnv{t: t, srv: srv, api: contractClient(t)}
-}
-
-// testWriter sends log output to t.Log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 func (e *testEnv) ctx() context.Context { return context.Background() }

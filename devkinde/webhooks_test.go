@@ -8,8 +8,11 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"permsync/internal/testsupport"
 )
 
 // receivedHook is one webhook POST as the receiver saw it.
@@ -119,7 +122,7 @@ func TestWebhooksSignedAndShaped(t *testing.T) {
 	// Not subscribed: never delivered.
 	expectStatus(t, e.call("POST", "/api/v1/roles", map[string]string{"key": "r2"}, nil), 201)
 
-	waitFor(t, "5 webhooks", func() bool { return len(rcv.hooks()) >= 5 })
+	testsupport.Eventually(t, 10*time.Second, "5 webhooks", func() bool { return len(rcv.hooks()) >= 5 })
 	set := fetchJWKS(t, e)
 	byType := map[string]map[string]any{}
 	for _, h := range rcv.hooks() {
@@ -189,14 +192,14 @@ func TestWebhookRetriedUntil200WithSameID(t *testing.T) {
 	hookID := registerHook(t, e, rcv.URL, "permission.updated")
 	expectStatus(t, e.call("PATCH", "/api/v1/permissions/"+seedPermReadReports, map[string]string{"name": "Read"}, nil), 200)
 
-	waitFor(t, "3 attempts", func() bool { return len(rcv.hooks()) >= 3 })
+	testsupport.Eventually(t, 10*time.Second, "3 attempts", func() bool { return len(rcv.hooks()) >= 3 })
 	hooks := rcv.hooks()
 	for _, h := range hooks[1:] {
 		if h.webhookID != hooks[0].webhookID || h.body != hooks[0].body {
 			t.Errorf("retry changed webhook-id or body: %q vs %q", h.webhookID, hooks[0].webhookID)
 		}
 	}
-	waitFor(t, "delivery log", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "delivery log", func() bool {
 		d := e.srv.Deliveries()
 		return len(d) == 3 && d[2].Delivered
 	})
@@ -243,7 +246,7 @@ func TestCloseStopsDeliveries(t *testing.T) {
 	rcv := newReceiver(t, 1000)
 	registerHook(t, e, rcv.URL, "permission.created")
 	expectStatus(t, e.call("POST", "/api/v1/permissions", map[string]string{"key": "a:b"}, nil), 201)
-	waitFor(t, "first attempt", func() bool { return len(rcv.hooks()) >= 1 })
+	testsupport.Eventually(t, 10*time.Second, "first attempt", func() bool { return len(rcv.hooks()) >= 1 })
 	if err := e.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +260,7 @@ func TestCloseStopsDeliveries(t *testing.T) {
 // of arrival, with the user id of each user.* event appended after a colon.
 func hookTypes(t *testing.T, e *testEnv, rcv *hookReceiver, n int) []string {
 	t.Helper()
-	waitFor(t, "webhooks", func() bool { return len(rcv.hooks()) >= n })
+	testsupport.Eventually(t, 10*time.Second, "webhooks", func() bool { return len(rcv.hooks()) >= n })
 	set := fetchJWKS(t, e)
 	var out []string
 	for _, h := range rcv.hooks() {

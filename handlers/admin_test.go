@@ -7,13 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/labstack/echo/v4"
 
 	"permsync/app/apptest"
 	"permsync/devkinde"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 )
 
@@ -51,19 +51,6 @@ func attrs(doc *goquery.Document, sel, attr string) []string {
 		}
 	})
 	return out
-}
-
-// eventually polls cond until it holds, failing the test after a generous
-// deadline. Tests never assert on timing.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func TestAdminListsPermissionsRolesAndUsers(t *testing.T) {
@@ -259,7 +246,7 @@ func TestAdminDeleteRedirectsToAFanoutThatFinishes(t *testing.T) {
 		t.Errorf("no success message after the delete: %q", page.TestID(t, "alert").Text())
 	}
 	var bar *goquery.Selection
-	eventually(t, "the fan-out to finish", func() bool {
+	testsupport.Eventually(t, 0, "the fan-out to finish", func() bool {
 		frag := adm.HTMX(t, http.MethodGet, loc, nil)
 		bar = frag.TestID(t, "progress")
 		return bar.AttrOr("data-finished", "") == "true"
@@ -341,7 +328,7 @@ func TestAdminRetryQueuesFailedUsersAgain(t *testing.T) {
 
 	failed := func() *apptest.Response {
 		var page *apptest.Response
-		eventually(t, "the fan-out to fail", func() bool {
+		testsupport.Eventually(t, 0, "the fan-out to fail", func() bool {
 			page = adm.Get(t, loc)
 			bar := page.TestID(t, "progress")
 			return bar.AttrOr("data-finished", "") == "true" && bar.AttrOr("data-failed", "0") != "0"
@@ -383,7 +370,7 @@ func TestAdminUserActions(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/admin/fanouts/fo_") {
 		t.Fatalf("refresh claims = %d, Location %q", resp.StatusCode, loc)
 	}
-	eventually(t, "bob's claims refresh", func() bool {
+	testsupport.Eventually(t, 0, "bob's claims refresh", func() bool {
 		return adm.HTMX(t, http.MethodGet, loc, nil).TestID(t, "progress").AttrOr("data-done", "") == "1"
 	})
 	// The fan-out page names bob and speaks to the admin.

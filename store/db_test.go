@@ -4,19 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"os"
 	"testing"
+
+	"permsync/internal/testsupport"
 )
 
-// openTest opens a fresh SQLite database in a temp folder, or the Postgres
-// database named by PERMSYNC_TEST_DATABASE_URL when that is set.
+// openTest opens a fresh SQLite database in a temp folder, or a fresh
+// schema of the Postgres database named by PERMSYNC_TEST_DATABASE_URL, so
+// store tests are isolated from each other and from earlier runs.
 func openTest(t testing.TB) *DB {
 	t.Helper()
-	opts := Options{DataDir: t.TempDir()}
-	if u := os.Getenv("PERMSYNC_TEST_DATABASE_URL"); u != "" {
-		opts.URL = u
-	}
-	db, err := Open(context.Background(), opts)
+	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), URL: testsupport.DatabaseURL(t)})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -12,9 +12,6 @@ package apptest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +26,7 @@ import (
 
 	"permsync/app"
 	"permsync/devkinde"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -152,12 +149,12 @@ func Start(t testing.TB, opts Options) *Env {
 		"KINDE_SITE_URL":                 env.URL,
 		"KINDE_POST_LOGOUT_REDIRECT_URL": env.URL + "/",
 		"PERMSYNC_ADDR":                  appLn.Addr().String(),
-		"PERMSYNC_SECRET":                randomHex(32),
+		"PERMSYNC_SECRET":                testsupport.RandomHex(32),
 		"PERMSYNC_DATA_DIR":              t.TempDir(),
 		"PERMSYNC_KINDE_RATE":            "100",
 		// Deletions call Kinde at once; tests of the undo window set it.
 		"PERMSYNC_UNDO_WINDOW": "0",
-		"DATABASE_URL":         testDatabaseURL(t),
+		"DATABASE_URL":         testsupport.DatabaseURL(t),
 	}
 	if !opts.NoM2M {
 		// Kinde's own names (KINDE_M2M_* are aliases).
@@ -435,79 +432,12 @@ func listen(t testing.TB) net.Listener {
 	return ln
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// testDatabaseURL is "" (SQLite in the data dir) unless
-// PERMSYNC_TEST_DATABASE_URL names a Postgres database; then each Env gets
-// its own schema, dropped at the end.
-func testDatabaseURL(t testing.TB) string {
-	base := os.Getenv("PERMSYNC_TEST_DATABASE_URL")
-	if base == "" {
-		return ""
-	}
-	schema := "apptest_" + randomHex(6)
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("apptest: postgres: %v", err)
-	}
-	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		db.Close()
-		t.Fatalf("apptest: create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		db.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("apptest: PERMSYNC_TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // testLogger writes to the test's output, which is shown on failure or -v.
 func testLogger(t testing.TB, level *slog.Level) *slog.Logger {
-	lvl := slog.LevelWarn
 	if level != nil {
-		lvl = *level
-	} else if s := os.Getenv("PERMSYNC_TEST_LOG"); s != "" {
-		if err := lvl.UnmarshalText([]byte(s)); err != nil {
-			t.Fatalf("apptest: PERMSYNC_TEST_LOG: %v", err)
-		}
+		return testsupport.LoggerAt(t, *level)
 	}
-	return slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: lvl}))
-}
-
-// testWriter forwards log lines to t.Output until the test ends, and drops
-// them afterwards (goroutines may still be winding down).
-type testWriter struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return len(p), nil
-	}
-	func() {
-		defer func() {
-			if recover() != nil {
-				w.done = true
-			}
-		}()
-		w.t.Output().Write(p)
-	}()
-	return len(p), nil
+	return testsupport.Logger(t)
 }
 
 // timeout for every test HTTP request.
