@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"permsync/apperr"
+	"permsync/htmx"
 )
 
 // RefreshWindow is how close to expiry an access token may get before the
@@ -145,7 +146,7 @@ func (m *Middleware) SessionEnded(c echo.Context) error {
 		m.log.Warn("flash", "error", err)
 	}
 	if isHTMX(r) {
-		w.Header().Set("HX-Redirect", "/")
+		htmx.Redirect(w.Header(), "/")
 		return c.NoContent(http.StatusUnauthorized)
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
@@ -162,12 +163,12 @@ func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if isHTMX(r) {
 			back := "/dashboard"
-			if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil {
+			if u := htmx.CurrentURL(r); u != nil {
 				if p, ok := SafeReturnTo(u.RequestURI()); ok {
 					back = p
 				}
 			}
-			c.Response().Header().Set("HX-Redirect", "/login?return_to="+url.QueryEscape(back))
+			htmx.Redirect(c.Response().Header(), "/login?return_to="+url.QueryEscape(back))
 			return c.NoContent(http.StatusUnauthorized)
 		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -197,4 +198,4 @@ func RequirePermission(key string) echo.MiddlewareFunc {
 	}
 }
 
-func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+func isHTMX(r *http.Request) bool { return htmx.IsRequest(r) }

@@ -12,6 +12,7 @@ import (
 	"permsync/admin"
 	"permsync/apperr"
 	"permsync/auth"
+	"permsync/htmx"
 	"permsync/views/components"
 	"permsync/views/pages"
 )
@@ -118,7 +119,7 @@ func (b *adminBase) flash(c echo.Context, kind, msg string) {
 // redirect ends a POST: HX-Redirect for htmx requests, 303 otherwise.
 func redirect(c echo.Context, to string) error {
 	if isHTMX(c) {
-		c.Response().Header().Set("HX-Redirect", to)
+		htmx.Redirect(c.Response().Header(), to)
 		return c.NoContent(http.StatusNoContent)
 	}
 	return c.Redirect(http.StatusSeeOther, to)
@@ -127,8 +128,7 @@ func redirect(c echo.Context, to string) error {
 // isFragment reports an htmx request that wants a fragment: not a boosted
 // navigation and not a history restore (which needs the whole page).
 func isFragment(c echo.Context) bool {
-	h := c.Request().Header
-	return isHTMX(c) && h.Get("HX-Boosted") == "" && h.Get("HX-History-Restore-Request") != "true"
+	return htmx.IsFragment(c.Request())
 }
 
 // adminReturnTo is a posted return_to when it is an admin page, else def.

@@ -12,6 +12,7 @@ import (
 
 	"permsync/apperr"
 	"permsync/auth"
+	"permsync/htmx"
 	"permsync/views/layouts"
 	"permsync/views/pages"
 )
@@ -77,8 +78,7 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	}
 	comp := pages.Error(p)
 	if isHTMX(c) {
-		c.Response().Header().Set("HX-Retarget", "#alerts")
-		c.Response().Header().Set("HX-Reswap", "innerHTML")
+		htmx.Retarget(c.Response().Header(), "#alerts", "innerHTML")
 		comp = pages.ErrorFragment(p)
 	}
 	if rerr := h.rd.render(c, p.Status, comp); rerr != nil {

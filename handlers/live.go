@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"permsync/auth"
+	"permsync/htmx"
 	"permsync/views/components"
 	"permsync/views/layouts"
 	"permsync/views/pages"
@@ -37,7 +38,7 @@ type liveParts func(c echo.Context, s *auth.Session) []templ.Component
 // isLiveSync reports a page's live update: an htmx GET sent by #live-sync.
 func isLiveSync(c echo.Context) bool {
 	r := c.Request()
-	return r.Method == http.MethodGet && isHTMX(c) && r.Header.Get("HX-Trigger") == components.LiveSyncID
+	return r.Method == http.MethodGet && htmx.TriggeredBy(r, components.LiveSyncID)
 }
 
 // livePage is the last middleware of every signed-in page route (after its
@@ -74,9 +75,7 @@ func (rd *renderer) liveUpdate(c echo.Context, parts liveParts, forbidden *pages
 	var out []templ.Component
 	if forbidden != nil {
 		// The main swap: the error in place of the page's content.
-		h := c.Response().Header()
-		h.Set("HX-Retarget", "#"+components.PageID)
-		h.Set("HX-Reswap", "innerHTML show:window:top")
+		htmx.Retarget(c.Response().Header(), "#"+components.PageID, "innerHTML show:window:top")
 		out = append(out, pages.ErrorInPlace(*forbidden))
 	}
 	out = append(out, layouts.LiveStateOOB())

@@ -2,13 +2,13 @@ package handlers
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"permsync/auth"
+	"permsync/htmx"
 	"permsync/views"
 )
 
@@ -53,10 +53,8 @@ func (rd *renderer) viewRequest(c echo.Context) views.Request {
 // answers for /dashboard, whose navigation it swaps out of band).
 func pagePath(c echo.Context) string {
 	r := c.Request()
-	if isHTMX(c) {
-		if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil && strings.HasPrefix(u.Path, "/") {
-			return u.Path
-		}
+	if u := htmx.CurrentURL(r); u != nil && strings.HasPrefix(u.Path, "/") {
+		return u.Path
 	}
 	return r.URL.Path
 }

@@ -18,6 +18,7 @@ import (
 
 	"permsync/apperr"
 	"permsync/auth"
+	"permsync/htmx"
 )
 
 // Pinger is the database as the readiness probe sees it.
@@ -252,7 +253,7 @@ func isStream(r *http.Request) bool {
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 
-func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+func isHTMX(c echo.Context) bool { return htmx.IsRequest(c.Request()) }
 
 // errNoSession is what a handler behind RequireUser returns if the session is
 // somehow missing: a wiring mistake, not a user error.
