@@ -12,6 +12,7 @@ import (
 	"permsync/auth"
 	"permsync/events"
 	"permsync/handlers"
+	"permsync/logctx"
 	"permsync/store"
 )
 
@@ -45,6 +46,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = logctx.Wrap(log) // *Context log calls carry the request id
 	if cfg.PostLogoutRedirect == "" {
 		cfg.PostLogoutRedirect = cfg.SiteURL + "/"
 	}

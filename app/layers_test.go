@@ -29,6 +29,7 @@ var layers = map[string]float64{
 	"store":        6,
 	"apperr":       7,
 	"htmx":         7,
+	"logctx":       7,
 }
 
 // Packages outside the ranking: what each may import of ours.

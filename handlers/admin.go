@@ -75,7 +75,7 @@ func (b *adminBase) failPage(c echo.Context, section, title string, err error) e
 	if apperr.CodeOf(err) != apperr.Unavailable || isFragment(c) {
 		return err
 	}
-	b.log.Warn("admin page without Kinde", "request_id", requestID(c), "path", c.Request().URL.Path, "error", err)
+	b.log.WarnContext(c.Request().Context(), "admin page without Kinde", "path", c.Request().URL.Path, "error", err)
 	return b.rd.render(c, http.StatusServiceUnavailable, pages.AdminProblem(pages.AdminProblemProps{
 		Section: section, Title: title, Status: http.StatusServiceUnavailable,
 		Message: apperr.MessageOf(err), Retry: c.Request().URL.RequestURI(),
@@ -112,7 +112,7 @@ func (b *adminBase) flash(c echo.Context, kind, msg string) {
 		return
 	}
 	if err := b.flashes.AddFlash(c.Response(), c.Request(), s, auth.Flash{Kind: kind, Message: msg}); err != nil {
-		b.log.Warn("admin: could not queue flash", "request_id", requestID(c), "error", err)
+		b.log.WarnContext(c.Request().Context(), "admin: could not queue flash", "error", err)
 	}
 }
 

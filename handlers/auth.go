@@ -75,7 +75,7 @@ func (h *Auth) Callback(c echo.Context) error {
 	if _, err := h.sessions.Start(ctx, c.Response(), c.Request(), g, epoch); err != nil {
 		return err
 	}
-	h.log.Info("signed in", "request_id", requestID(c), "user_id", g.UserID, "org_code", g.OrgCode)
+	h.log.InfoContext(c.Request().Context(), "signed in", "user_id", g.UserID, "org_code", g.OrgCode)
 	return c.Redirect(http.StatusSeeOther, returnTo)
 }
 
@@ -89,11 +89,11 @@ func (h *Auth) Logout(c echo.Context) error {
 		if toks, err := h.sessions.Tokens(s); err == nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			if err := h.flow.Revoke(rctx, toks.Refresh, "refresh_token"); err != nil {
-				h.log.Warn("revoke refresh token", "request_id", requestID(c), "error", err)
+				h.log.WarnContext(c.Request().Context(), "revoke refresh token", "error", err)
 			}
 			cancel()
 		}
-		h.log.Info("signed out", "request_id", requestID(c), "user_id", s.UserID)
+		h.log.InfoContext(c.Request().Context(), "signed out", "user_id", s.UserID)
 	}
 	if err := h.sessions.End(ctx, c.Response(), s); err != nil {
 		return err

@@ -54,12 +54,11 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 			p.AdminSection = layouts.AdminSectionOf(c.Request().URL.Path)
 		}
 	}
-	attrs := []any{"request_id", requestID(c), "method", c.Request().Method,
-		"path", c.Request().URL.Path, "status", p.Status, "error", err}
+	attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "status", p.Status, "error", err}
 	if p.Status >= 500 {
-		h.log.Error("request failed", attrs...)
+		h.log.ErrorContext(c.Request().Context(), "request failed", attrs...)
 	} else {
-		h.log.Warn("request refused", attrs...)
+		h.log.WarnContext(c.Request().Context(), "request refused", attrs...)
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(p.Status)
@@ -72,7 +71,7 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 	// failure: the 403 in place, or (a 404 page) the navigation alone.
 	if ok, lerr := h.rd.liveError(c, p); ok {
 		if lerr != nil {
-			h.log.Error("render live update", "request_id", requestID(c), "error", lerr)
+			h.log.ErrorContext(c.Request().Context(), "render live update", "error", lerr)
 		}
 		return
 	}
@@ -82,7 +81,7 @@ func (h *errorHandler) handle(err error, c echo.Context) {
 		comp = pages.ErrorFragment(p)
 	}
 	if rerr := h.rd.render(c, p.Status, comp); rerr != nil {
-		h.log.Error("render error page", "request_id", requestID(c), "error", rerr)
+		h.log.ErrorContext(c.Request().Context(), "render error page", "error", rerr)
 		if !c.Response().Committed {
 			_ = c.HTMLBlob(http.StatusInternalServerError, h.fallback)
 		}

@@ -159,7 +159,7 @@ func (h *Events) Stream(c echo.Context) error {
 		if refused == "user" {
 			limit = h.limits.perUser
 		}
-		h.log.Warn("events: stream refused, too many open", "request_id", requestID(c),
+		h.log.WarnContext(c.Request().Context(), "events: stream refused, too many open",
 			"user_id", s.UserID, "per", refused, "open", open, "max", limit)
 		hdr.Set(echo.HeaderContentType, echo.MIMETextPlainCharsetUTF8)
 		hdr.Set("Retry-After", "30")

@@ -19,6 +19,7 @@ import (
 	"permsync/apperr"
 	"permsync/auth"
 	"permsync/htmx"
+	"permsync/logctx"
 )
 
 // Pinger is the database as the readiness probe sees it.
@@ -86,6 +87,7 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	d.Log = logctx.Wrap(d.Log)
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = 30 * time.Second
 	}
@@ -122,12 +124,13 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			d.Log.Error("panic", "request_id", requestID(c), "path", c.Request().URL.Path, "error", err,
+			d.Log.ErrorContext(c.Request().Context(), "panic", "path", c.Request().URL.Path, "error", err,
 				"stack", string(stack))
 			return err
 		},
 	}))
 	e.Use(middleware.RequestID())
+	e.Use(requestIDInContext)
 	e.Use(requestLogger(d.Log))
 	e.Use(securityHeaders(d.SiteURL, d.OIDC.IssuerOrigin()))
 	e.Use(canonicalHost(d.SiteURL))
@@ -175,8 +178,7 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 				v.URIPath == "/metrics" {
 				level = slog.LevelDebug
 			}
-			log.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
+			log.LogAttrs(c.Request().Context(), level, "request", slog.String("method", v.Method),
 				slog.String("path", v.URIPath), slog.Int("status", v.Status),
 				slog.Duration("latency", v.Latency))
 			return nil
@@ -252,6 +254,16 @@ func isStream(r *http.Request) bool {
 }
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+
+// requestIDInContext puts the request id into the request's context, so
+// every *Context log call for the request carries request_id (logctx).
+func requestIDInContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(logctx.With(r.Context(), slog.String("request_id", requestID(c)))))
+		return next(c)
+	}
+}
 
 func isHTMX(c echo.Context) bool { return htmx.IsRequest(c.Request()) }
 
