@@ -21,6 +21,7 @@ import (
 // affected user gets exactly one refresh_claims at Kinde, their epoch is
 // bumped, the key is tombstoned, and the action is audited.
 func TestDeletePermissionFansOut(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
 	id := h.permissionID("export:reports")
@@ -119,6 +120,7 @@ func TestDeletePermissionFansOut(t *testing.T) {
 // affected too; one unknown to Kinde fails at once with a readable error,
 // and RetryFanout queues them again.
 func TestSessionHolderAndRetry(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
 	ghost := "kp_00000000000000000000000000000001"
@@ -159,6 +161,7 @@ func TestSessionHolderAndRetry(t *testing.T) {
 // every user is refreshed and no second ever sees more requests than the
 // limit allows (rate plus burst).
 func TestFanoutHonoursRateLimit(t *testing.T) {
+	t.Parallel()
 	const limit = 5
 	h := newHarness(t, harnessOpts{extraUsers: 30, kindeRate: limit})
 	h.dk.SetRateLimit(limit)
@@ -209,6 +212,7 @@ func peakPerSecond(times []time.Time) int {
 
 // With injected 500s and 429s every user is still refreshed.
 func TestFanoutSurvivesFaultsAndThrottling(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{extraUsers: 10, kindeRate: 50, kindeBurst: 10, noStart: true})
 	ctx := context.Background()
 	res, err := h.svc.DeletePermission(ctx, h.admin, h.permissionID("export:reports"), "export:reports")
@@ -252,6 +256,7 @@ func TestFanoutSurvivesFaultsAndThrottling(t *testing.T) {
 // same database finishes it: every user is refreshed at least once, each
 // epoch is bumped exactly once, and the counters are exact.
 func TestFanoutSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{extraUsers: 30, kindeRate: 5})
 	h.dk.SetRateLimit(5)
 	ctx := context.Background()
@@ -312,6 +317,7 @@ func TestFanoutSurvivesRestart(t *testing.T) {
 // RefreshUserClaims is a one-user fan-out; RevokeUserSessions ends the
 // user's local and Kinde sessions and tells their pages.
 func TestRefreshAndRevokeUser(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
 	alice := h.userID("alice@acme.test")
@@ -356,6 +362,7 @@ func TestRefreshAndRevokeUser(t *testing.T) {
 
 // The admin permission itself cannot be deleted from the panel.
 func TestAdminPermissionIsProtected(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
 	id := h.permissionID("admin:permissions")

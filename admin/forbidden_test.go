@@ -14,6 +14,7 @@ import (
 // Every Service method refuses an actor without the admin permission, before
 // touching Kinde; so does an admin whose permission was tombstoned.
 func TestForbiddenForNonAdmins(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
 	alice := h.userID("alice@acme.test")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestListings(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
 	alice, carol := h.userID("alice@acme.test"), h.userID("carol@acme.test")
@@ -96,6 +97,7 @@ func TestListings(t *testing.T) {
 // it cannot revive the key in tokens whose claims predate the deletion, and
 // nothing lifts it.
 func TestRecreatedPermissionKeepsItsDenial(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
 	now := time.Now()
@@ -118,6 +120,7 @@ func TestRecreatedPermissionKeepsItsDenial(t *testing.T) {
 
 // When Kinde is down the overview still renders from local data.
 func TestOverviewWithoutKinde(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.dk.SetFaultRate(1)
 	ov, err := h.svc.Overview(context.Background(), h.admin)

@@ -23,6 +23,7 @@ var (
 )
 
 func TestProgressOf(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := store.Fanout{ID: "fo_1", Total: 100, Done: 18, Failed: 2, CreatedAt: start}
 	p := progressOf(f, start.Add(10*time.Second))
@@ -40,6 +41,7 @@ func TestProgressOf(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	if kindeError(nil, "User") != nil {
 		t.Fatal("nil error")
 	}

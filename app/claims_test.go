@@ -32,6 +32,7 @@ func removeFromRole(t *testing.T, env *apptest.Env, roleKey, permKey string) {
 }
 
 func TestRefreshButtonClearsKindeClaimCache(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
 	page := alice.Get(t, "/dashboard")
@@ -59,6 +60,7 @@ func TestRefreshButtonClearsKindeClaimCache(t *testing.T) {
 // Kinde answers from its claim cache: the removal does not show. This is the
 // behaviour permsync exists to work around.
 func TestRefreshWithoutM2MGetsCachedClaims(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{NoM2M: true})
 	alice := env.Login(t, "alice@acme.test")
 	page := alice.Get(t, "/dashboard")

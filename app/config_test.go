@@ -13,6 +13,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestLoadConfigDefaultsToDevMode(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(envOf(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -23,6 +24,7 @@ func TestLoadConfigDefaultsToDevMode(t *testing.T) {
 }
 
 func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("k", 32)
 	tests := []struct {
 		name string
@@ -60,6 +62,7 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestSecretFromFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "secret")
 	secret := strings.Repeat("s", 40)
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
@@ -75,6 +78,7 @@ func TestSecretFromFile(t *testing.T) {
 }
 
 func TestConfigDumpRedactsSecrets(t *testing.T) {
+	t.Parallel()
 	secret := strings.Repeat("z", 40)
 	cfg, err := LoadConfig(envOf(map[string]string{"PERMSYNC_SECRET": secret, "KINDE_CLIENT_SECRET": "topsecret"}))
 	if err != nil {
@@ -88,6 +92,7 @@ func TestConfigDumpRedactsSecrets(t *testing.T) {
 }
 
 func TestDevSecretIsKept(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, err := DevSecret(dir)
 	if err != nil {
@@ -100,6 +105,7 @@ func TestDevSecretIsKept(t *testing.T) {
 }
 
 func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"", MetricsOff, "127.0.0.1:9090", ":9090", "[::1]:0"} {
 		cfg, err := LoadConfig(envOf(map[string]string{"PERMSYNC_METRICS_ADDR": v}))
 		if err != nil || cfg.MetricsAddr != v {
@@ -109,6 +115,7 @@ func TestMetricsAddr(t *testing.T) {
 }
 
 func TestJobRecoveryConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                 string
 		env                  map[string]string

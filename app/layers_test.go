@@ -56,6 +56,7 @@ var importOnlyIn = map[string][]string{
 const module = "permsync"
 
 func TestPackageLayers(t *testing.T) {
+	t.Parallel()
 	imports := moduleImports(t)
 	if len(imports) < 10 {
 		t.Fatalf("found only %d packages; is the module root right?", len(imports))

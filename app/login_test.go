@@ -13,6 +13,7 @@ import (
 )
 
 func TestAliceSeesHerPermissionsAndExports(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
 
@@ -53,6 +54,7 @@ func TestAliceSeesHerPermissionsAndExports(t *testing.T) {
 }
 
 func TestBobIsForbiddenFromExport(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	bob := env.Login(t, "bob@acme.test")
 
@@ -78,6 +80,7 @@ func TestBobIsForbiddenFromExport(t *testing.T) {
 }
 
 func TestDenialRevokesAtOnce(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
 	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusOK {

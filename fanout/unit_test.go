@@ -15,6 +15,7 @@ import (
 )
 
 func TestReasonsRoundTrip(t *testing.T) {
+	t.Parallel()
 	rs := []Reason{{Kind: ReasonSession}, {Kind: ReasonRole, RoleKey: "viewer"}, {Kind: ReasonDirect},
 		{Kind: ReasonRole, RoleKey: "analyst"}}
 	SortReasons(rs)
@@ -35,6 +36,7 @@ func TestReasonsRoundTrip(t *testing.T) {
 }
 
 func TestBackoffPolicy(t *testing.T) {
+	t.Parallel()
 	p := &backoffPolicy{base: time.Second, max: time.Minute}
 	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 20: time.Minute} {
 		for range 20 {
@@ -47,6 +49,7 @@ func TestBackoffPolicy(t *testing.T) {
 }
 
 func TestJobErrorClassification(t *testing.T) {
+	t.Parallel()
 	api := func(status int) error {
 		return fmt.Errorf("wrapped: %w", &kinde.APIError{Status: status, Message: "nope"})
 	}

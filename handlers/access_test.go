@@ -16,6 +16,7 @@ import (
 // not on the public list (handlers/access.go) must send a signed-out
 // request to sign-in, and nothing else happens.
 func TestEveryRouteIsPublicOrSignedIn(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	e, ok := env.App.Handler().(*echo.Echo)
 	if !ok {

@@ -54,6 +54,7 @@ func attrs(doc *goquery.Document, sel, attr string) []string {
 }
 
 func TestAdminListsPermissionsRolesAndUsers(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 
@@ -125,6 +126,7 @@ func TestAdminListsPermissionsRolesAndUsers(t *testing.T) {
 }
 
 func TestAdminPermissionPreviewShowsAffectedUsersAndWhy(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 
@@ -180,6 +182,7 @@ func TestAdminPermissionPreviewShowsAffectedUsersAndWhy(t *testing.T) {
 }
 
 func TestAdminDeleteNeedsTheKeyTyped(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 	path := "/admin/permissions/" + permissionID(t, env, "export:reports")
@@ -224,6 +227,7 @@ func TestAdminDeleteNeedsTheKeyTyped(t *testing.T) {
 }
 
 func TestAdminDeleteRedirectsToAFanoutThatFinishes(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 	path := "/admin/permissions/" + permissionID(t, env, "export:reports")
@@ -295,6 +299,7 @@ func TestAdminDeleteRedirectsToAFanoutThatFinishes(t *testing.T) {
 }
 
 func TestAdminDeleteAsHTMXGetsHXRedirect(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 	path := "/admin/permissions/" + permissionID(t, env, "delete:reports")
@@ -309,6 +314,7 @@ func TestAdminDeleteAsHTMXGetsHXRedirect(t *testing.T) {
 // refresh_claims is refused (the M2M client lacks the scope), so its users
 // fail at once; "Retry failed" queues them again.
 func TestAdminRetryQueuesFailedUsersAgain(t *testing.T) {
+	t.Parallel()
 	seed := devkinde.DefaultSeed()
 	for i, c := range seed.Clients {
 		if c.ID == devkinde.M2MClientID {
@@ -359,6 +365,7 @@ func TestAdminRetryQueuesFailedUsersAgain(t *testing.T) {
 }
 
 func TestAdminUserActions(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 	bob := env.Login(t, "bob@acme.test")
@@ -430,6 +437,7 @@ type adminRoute struct {
 // without a CSRF token is refused even for the admin. The table must list
 // every admin route the server registers.
 func TestAdminRoutesAreGated(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 	bob := env.Login(t, "bob@acme.test")
@@ -561,6 +569,7 @@ func equalSorted(a, b []string) bool {
 // TestAdminPagesHaveNoInlineScriptOrStyle: the CSP forbids inline scripts,
 // styles and handlers, so no admin page may use them.
 func TestAdminPagesHaveNoInlineScriptOrStyle(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 	perm := "/admin/permissions/" + permissionID(t, env, "delete:reports")
@@ -601,6 +610,7 @@ func TestAdminPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 // usable: the overview shows local data and a warning, and pages that need
 // Kinde answer 503 with a readable message inside the admin layout.
 func TestAdminPagesSayWhenKindeIsDown(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 	env.SetOutage(apptest.Outage503)

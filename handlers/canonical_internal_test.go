@@ -9,6 +9,7 @@ import (
 )
 
 func TestCanonicalHostRules(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		site, method, host, target string
 		want                       string // Location, or "" when served

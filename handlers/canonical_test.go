@@ -14,6 +14,7 @@ import (
 // http://localhost:<port> instead is sent to the same path on the site URL,
 // so sign-in cookies and the callback share one host.
 func TestOtherLoopbackHostIsRedirectedToSiteURL(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	site, _ := url.Parse(env.URL)
 	alias := "localhost:" + site.Port()
@@ -62,6 +63,7 @@ func TestOtherLoopbackHostIsRedirectedToSiteURL(t *testing.T) {
 // The whole sign-in works when started on the other loopback name: the first
 // request moves to the site URL, then everything happens there.
 func TestSignInStartedOnOtherLoopbackHost(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	site, _ := url.Parse(env.URL)
 	c := env.NewClient(t)

@@ -21,6 +21,7 @@ import (
 )
 
 func TestStreamLimits(t *testing.T) {
+	t.Parallel()
 	l := newStreamLimits(2, 3)
 	r1, _, _ := l.acquire("s1", "u")
 	r2, _, _ := l.acquire("s1", "u")
@@ -252,6 +253,7 @@ func (l *lockedBuffer) String() string {
 // log line; the streams that are open keep their heartbeat; shutdown ends
 // them all and gives their slots back.
 func TestStreamCapHeartbeatAndShutdown(t *testing.T) {
+	t.Parallel()
 	rig := newStreamRig(t, 20*time.Millisecond, 2, 3)
 	rig.addSession("s1", "alice", "read:reports")
 	rig.addSession("s2", "alice", "read:reports")
@@ -301,6 +303,7 @@ func TestStreamCapHeartbeatAndShutdown(t *testing.T) {
 // once the admin permission is gone (checked on claims-changed and at every
 // heartbeat), and takes it up again when the permission is back.
 func TestAdminStreamFollowsPermission(t *testing.T) {
+	t.Parallel()
 	adminTopic := func(rig *streamRig) func() int {
 		return func() int { return rig.broker.Subscribers(events.AdminTopic) }
 	}

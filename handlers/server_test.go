@@ -21,6 +21,7 @@ func serve(t *testing.T, h http.Handler, req *http.Request) *httptest.ResponseRe
 }
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	rec := serve(t, env.App.Handler(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusOK || rec.Body.String() != "ok" {
@@ -33,6 +34,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	for _, path := range []string{"/", "/no-such-page", "/healthz"} {
 		rec := serve(t, env.App.Handler(), httptest.NewRequest(http.MethodGet, path, nil))
@@ -63,6 +65,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
 	bob := env.Login(t, "bob@acme.test")
@@ -117,6 +120,7 @@ func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 }
 
 func TestErrorPages(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	h := env.App.Handler()
 
@@ -153,6 +157,7 @@ func TestErrorPages(t *testing.T) {
 }
 
 func TestSignedOutRequestsAreSentToSignIn(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	h := env.App.Handler()
 
@@ -170,6 +175,7 @@ func TestSignedOutRequestsAreSentToSignIn(t *testing.T) {
 }
 
 func TestStateChangingRoutesNeedCSRF(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	alice := env.Login(t, "alice@acme.test")
 	for _, path := range []string{"/session/refresh", "/logout"} {
@@ -193,6 +199,7 @@ func TestStateChangingRoutesNeedCSRF(t *testing.T) {
 }
 
 func TestStaticAssetsAreVersionedAndCached(t *testing.T) {
+	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	page := env.NewClient(t).Get(t, "/")
 	href, _ := page.Doc(t).Find(`link[rel="stylesheet"]`).Attr("href")

@@ -77,6 +77,7 @@ func post(e *echo.Echo, body []byte, id string) *httptest.ResponseRecorder {
 }
 
 func TestWebhookReceiveAcceptsSignedEvents(t *testing.T) {
+	t.Parallel()
 	e, rcv, sign := newWebhookTarget(t)
 	body := sign([]byte(`{"type":"permission.deleted","event_id":"event_1","source":"api","data":{"permission":{"id":"p1"}}}`))
 	if rec := post(e, body, "msg_1"); rec.Code != http.StatusOK || rcv.received.Load() != 1 {
@@ -91,6 +92,7 @@ func TestWebhookReceiveAcceptsSignedEvents(t *testing.T) {
 }
 
 func TestCleanWebhookID(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"msg_2a9f": "msg_2a9f", "": "", "a b": "", "x\ny": "", strings.Repeat("a", 129): "", "evt.1:2-3": "evt.1:2-3",
 	} {
@@ -101,6 +103,7 @@ func TestCleanWebhookID(t *testing.T) {
 }
 
 func TestClassifyWebhookError(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err    error
 		status int

@@ -11,6 +11,7 @@ import (
 // TestButtonClaimsRefreshOncePerInterval: twenty concurrent clicks get one
 // reservation; a click inside the interval gets none; after it, one again.
 func TestButtonClaimsRefreshOncePerInterval(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	user := uniq("kp_tabs")
@@ -48,6 +49,7 @@ func TestButtonClaimsRefreshOncePerInterval(t *testing.T) {
 // TestClaimsClearedOnlyMovesForward: the latest start time is kept, inside
 // a transaction too.
 func TestClaimsClearedOnlyMovesForward(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	user := uniq("kp_clear")

@@ -23,6 +23,7 @@ func openTest(t testing.TB) *DB {
 }
 
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	db, err := Open(ctx, Options{DataDir: dir})
@@ -53,6 +54,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 }
 
 func TestRebind(t *testing.T) {
+	t.Parallel()
 	db := &DB{dialect: Postgres}
 	if got := db.Rebind(`SELECT a FROM t WHERE b = ? AND c = ?`); got != `SELECT a FROM t WHERE b = $1 AND c = $2` {
 		t.Fatalf("got %q", got)
@@ -64,6 +66,7 @@ func TestRebind(t *testing.T) {
 }
 
 func TestPreparedStatementsAreReusedAndClosed(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	const q = `SELECT tombstone_version FROM perm_state WHERE id = ?`

@@ -38,6 +38,7 @@ func complete(t *testing.T, db *DB, fid, uid string) bool {
 }
 
 func TestFanoutCountersAreExact(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	fid := newFanout(t, db, "u1", "u2", "u3")
@@ -91,6 +92,7 @@ func TestFanoutCountersAreExact(t *testing.T) {
 }
 
 func TestEmptyFanoutIsFinished(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	f, err := db.Fanout(context.Background(), newFanout(t, db))
 	if err != nil || f.Total != 0 || f.FinishedAt.IsZero() {
@@ -99,6 +101,7 @@ func TestEmptyFanoutIsFinished(t *testing.T) {
 }
 
 func TestEpochsTombstonesAuditKeys(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	user := fmt.Sprintf("kp_epoch_%d", time.Now().UnixNano())

@@ -16,6 +16,7 @@ import (
 // (River's own tables aside). The column check needs Postgres, so it runs in
 // the Postgres pass of `make test`.
 func TestMigrationTreesAgree(t *testing.T) {
+	t.Parallel()
 	names := func(dialect Dialect) []string {
 		entries, err := fs.ReadDir(migrationFS, path.Join("migrations", string(dialect)))
 		if err != nil {

@@ -30,6 +30,7 @@ func newSession(id, user string, perms ...string) *Session {
 }
 
 func TestSessionLifecycle(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	h1, h2, user := uniq("h1-"), uniq("h2-"), uniq("kp_a")
@@ -99,6 +100,7 @@ func TestSessionLifecycle(t *testing.T) {
 }
 
 func TestExpiredSessionsAreInvisibleAndSwept(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	old := uniq("old-")
@@ -116,6 +118,7 @@ func TestExpiredSessionsAreInvisibleAndSwept(t *testing.T) {
 }
 
 func TestEpochsAndDenials(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	user := uniq("kp_c")
@@ -169,6 +172,7 @@ func TestEpochsAndDenials(t *testing.T) {
 // TestDenialsSettleAndWithdrawByFanout: a fan-out's unsettled denials are
 // settled (then they expire) or withdrawn; a settled one is never withdrawn.
 func TestDenialsSettleAndWithdrawByFanout(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	now := time.Now()
@@ -214,6 +218,7 @@ func TestDenialsSettleAndWithdrawByFanout(t *testing.T) {
 // the database. (The version is kept on SQLite too; sessions there are read
 // without it.)
 func TestSessionReadCarriesPermissionState(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	if db.Dialect() != Postgres {
@@ -288,6 +293,7 @@ func TestSessionReadCarriesPermissionState(t *testing.T) {
 }
 
 func TestRefreshSessionSavesOnceAndReportsChanges(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	ctx := context.Background()
 	id := uniq("rs-")
