@@ -11,6 +11,7 @@ import (
 
 	"permsync/app/apptest"
 	"permsync/devkinde"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -62,7 +63,7 @@ func TestRecreatedKeyStaysDeniedInOlderTokens(t *testing.T) {
 
 	// Created again at Kinde, and granted to analysts again, while the
 	// fan-out runs.
-	eventually(t, "Kinde to delete export:reports", func() bool {
+	testsupport.Eventually(t, waitFor, "Kinde to delete export:reports", func() bool {
 		perms, err := kc.AllPermissions(ctx)
 		return err == nil && !slices.ContainsFunc(perms, func(p kinde.Permission) bool { return p.Key == "export:reports" })
 	})
