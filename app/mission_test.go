@@ -9,6 +9,7 @@ import (
 
 	"permsync/app/apptest"
 	"permsync/devkinde"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 )
 
@@ -101,7 +102,7 @@ func runMission(t *testing.T, env *apptest.Env) {
 	if err := kc.DeletePermission(ctx, apptest.PermissionID(t, kc, "delete:reports")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "delete:reports to stop counting on the dashboard", func() bool {
+	testsupport.Eventually(t, waitFor, "delete:reports to stop counting on the dashboard", func() bool {
 		return !slices.Contains(adm.Get(t, "/dashboard").Permissions(t), "delete:reports")
 	})
 	waitSessionWithout(t, env, "admin@acme.test", "delete:reports")
@@ -146,7 +147,7 @@ func runMission(t *testing.T, env *apptest.Env) {
 func waitSessionWithout(t *testing.T, env *apptest.Env, email, key string) {
 	t.Helper()
 	id := kinde.NormalizeUserID(env.UserID(t, email))
-	eventually(t, email+"'s session to drop "+key, func() bool {
+	testsupport.Eventually(t, waitFor, email+"'s session to drop "+key, func() bool {
 		ss, err := env.DB.UserSessions(context.Background(), id)
 		if err != nil || len(ss) == 0 {
 			return false
