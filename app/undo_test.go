@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"permsync/app/apptest"
+	"permsync/internal/testsupport"
 	"permsync/store"
 )
 
@@ -97,7 +98,7 @@ func TestUndoInsideTheWindow(t *testing.T) {
 	}
 
 	fanoutID := strings.TrimPrefix(fanoutPath, "/admin/fanouts/")
-	eventually(t, "the delete job to run after the window", func() bool {
+	testsupport.Eventually(t, waitFor, "the delete job to run after the window", func() bool {
 		return deleteJobState(t, env, fanoutID) == "completed"
 	})
 	if n := kindeDeletes(env, permID); n != 0 {
@@ -125,7 +126,7 @@ func TestDeleteAfterTheWindow(t *testing.T) {
 	if resp := alice.Get(t, "/reports/export"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("in the window: GET /reports/export = %d; want 403", resp.StatusCode)
 	}
-	eventually(t, "the fan-out to finish", func() bool {
+	testsupport.Eventually(t, waitFor, "the fan-out to finish", func() bool {
 		ph, resp := phase(t, adm, fanoutPath)
 		return ph == store.FanoutPhaseRefreshing && resp.TestID(t, "progress").AttrOr("data-finished", "") == "true"
 	})
@@ -153,7 +154,7 @@ func TestKindeRefusesTheDelete(t *testing.T) {
 			env.RefuseKinde(http.MethodDelete, "/api/v1/permissions/", status)
 			_, fanoutPath := deleteExport(t, env, adm)
 			var why string
-			eventually(t, "the page to say Kinde refused", func() bool {
+			testsupport.Eventually(t, waitFor, "the page to say Kinde refused", func() bool {
 				ph, resp := phase(t, adm, fanoutPath)
 				why = resp.TestID(t, "kinde-error").Text()
 				return ph == store.FanoutPhaseRetrying && why != ""
@@ -168,7 +169,7 @@ func TestKindeRefusesTheDelete(t *testing.T) {
 				t.Fatal("export:reports is gone at Kinde although every DELETE was refused")
 			}
 			env.RefuseKinde("", "", 0)
-			eventually(t, "the retried delete and the fan-out to finish", func() bool {
+			testsupport.Eventually(t, waitFor, "the retried delete and the fan-out to finish", func() bool {
 				ph, resp := phase(t, adm, fanoutPath)
 				return ph == store.FanoutPhaseRefreshing && resp.TestID(t, "progress").AttrOr("data-finished", "") == "true"
 			})

@@ -240,7 +240,7 @@ func TestAdminDeleteRedirectsToAFanoutThatFinishes(t *testing.T) {
 	}
 	// PERMSYNC_UNDO_WINDOW is 0 in tests: the delete job runs at once, but
 	// after the click has answered.
-	eventually(t, "the delete at devkinde", func() bool { return !kindeHasPermission(t, env, "export:reports") })
+	testsupport.Eventually(t, 0, "the delete at devkinde", func() bool { return !kindeHasPermission(t, env, "export:reports") })
 
 	page := adm.Get(t, loc)
 	if page.StatusCode != http.StatusOK || page.TestID(t, "progress").Length() != 1 {
