@@ -44,7 +44,7 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
 	}
-	d, p, err := s.findPermission(ctx, id)
+	p, err := s.findPermission(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		return nil, apperr.E(apperr.Invalid, fmt.Sprintf("Type the permission key %q exactly to confirm.", p.Key))
 	}
 
-	affected, err := s.resolveAffected(ctx, p, d.orgs)
+	affected, err := s.affectedUsers(ctx, p.Key)
 	if err != nil {
 		s.audit(ctx, a, "permission.delete", target, store.AuditFailed, "Could not resolve the affected users; nothing was deleted.")
 		return nil, err
@@ -66,7 +66,6 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		s.audit(ctx, a, "permission.delete", target, store.AuditFailed, "Kinde did not delete it: "+fanout.ReadableError(err))
 		return nil, kindeError(err, "Permission")
 	}
-	s.invalidateDirectory()
 	s.log.InfoContext(ctx, "admin: permission deleted at Kinde", "permission_id", p.ID, "permission_key", p.Key,
 		"actor_id", a.UserID, "affected", len(affected))
 
@@ -92,6 +91,10 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 			return err
 		}
 		if err := tx.MarkPermissionDeleted(rctx, p.ID, p.Key); err != nil {
+			return err
+		}
+		// Kinde has deleted it: so does the directory.
+		if _, err := tx.DirDeletePermission(rctx, p.ID); err != nil {
 			return err
 		}
 		if err := s.fanouts.StartTx(rctx, tx, f, items); err != nil {

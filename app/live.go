@@ -97,13 +97,13 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return fail(err)
 	}
 	l.admin, err = admin.NewService(db, l.kc, db, l.pub, l.jobs, admin.Options{
-		AdminPermission: cfg.AdminPermission, Webhooks: kindesync.Stats{DB: db},
+		AdminPermission: cfg.AdminPermission, Webhooks: kindesync.Stats{DB: db}, Directory: l.dir,
 		Logger: log.With("component", "admin"),
 	})
 	if err != nil {
 		return fail(err)
 	}
-	l.sync, err = kindesync.New(db, l.kc, db, l.pub, l.jobs, l.admin.Directory(), kindesync.Options{
+	l.sync, err = kindesync.New(db, l.kc, db, l.pub, l.jobs, l.dir, l.admin.PermissionKeys(), kindesync.Options{
 		Logger: log.With("component", "kindesync"),
 	})
 	if err != nil {
@@ -111,7 +111,9 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 	}
 	l.jobs.HandleWebhooks(l.sync)
 	l.hooks = kinde.NewWebhookVerifier(cfg.KindeDomain, hc)
-	l.syncer = directory.NewSyncer(db, l.kc, nil, directory.SyncOptions{
+	// The directory's sync enforces what it finds taken away the way a
+	// webhook would have: kindesync is its Enforcer.
+	l.syncer = directory.NewSyncer(db, l.kc, l.sync, directory.SyncOptions{
 		Interval: cfg.ReconcileInterval, Logger: log.With("component", "directory"),
 	})
 	return l, nil

@@ -528,3 +528,12 @@ func (d *Directory) Status(ctx context.Context) (*Status, error) {
 	}
 	return &Status{DirSyncState: *st, Counts: c}, nil
 }
+
+// RoleByID returns a role, or ErrUnknown.
+func (d *Directory) RoleByID(ctx context.Context, id string) (*Role, error) {
+	r, err := d.db.DirRoleByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: role %q", ErrUnknown, id)
+	}
+	return r, err
+}

@@ -546,9 +546,18 @@ func dirRoles(ctx context.Context, q querier, where string, args ...any) ([]DirR
 // DirRoles returns every role, by key.
 func (db *DB) DirRoles(ctx context.Context) ([]DirRole, error) { return dirRoles(ctx, db, `1 = 1`) }
 
+// DirRoleByID returns a role, or ErrNotFound.
+func (db *DB) DirRoleByID(ctx context.Context, id string) (*DirRole, error) {
+	return dirRoleByID(ctx, db, id)
+}
+
 // DirRoleByID returns a role inside the transaction, or ErrNotFound.
 func (tx *Tx) DirRoleByID(ctx context.Context, id string) (*DirRole, error) {
-	rs, err := dirRoles(ctx, tx, `id = ?`, id)
+	return dirRoleByID(ctx, tx, id)
+}
+
+func dirRoleByID(ctx context.Context, q querier, id string) (*DirRole, error) {
+	rs, err := dirRoles(ctx, q, `id = ?`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -656,14 +665,17 @@ func likePattern(search string) string {
 	return "%" + r.Replace(strings.ToLower(strings.TrimSpace(search))) + "%"
 }
 
-// DirUsers returns a page of users whose email, name or id contain search
-// (case-insensitive; "" matches everyone), by email.
+// DirUsers returns a page of users whose email, name, id or the key of a
+// role they hold contain search (case-insensitive; "" matches everyone), by
+// email.
 func (db *DB) DirUsers(ctx context.Context, search string, limit, offset int) (*DirUserPage, error) {
 	where, args := `1 = 1`, []any{}
 	if strings.TrimSpace(search) != "" {
 		p := likePattern(search)
-		where = `(LOWER(email) LIKE ? ESCAPE '\' OR LOWER(name) LIKE ? ESCAPE '\' OR LOWER(id) LIKE ? ESCAPE '\')`
-		args = []any{p, p, p}
+		where = `(LOWER(email) LIKE ? ESCAPE '\' OR LOWER(name) LIKE ? ESCAPE '\' OR LOWER(id) LIKE ? ESCAPE '\'
+			OR id IN (SELECT ur.user_id FROM dir_user_roles ur JOIN dir_roles r ON r.id = ur.role_id
+			WHERE LOWER(r.role_key) LIKE ? ESCAPE '\'))`
+		args = []any{p, p, p, p}
 	}
 	out := &DirUserPage{}
 	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM dir_users WHERE `+where, args...).Scan(&out.Total); err != nil {
