@@ -56,6 +56,14 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 	if strings.TrimSpace(confirmKey) != p.Key {
 		return nil, apperr.E(apperr.Invalid, fmt.Sprintf("Type the permission key %q exactly to confirm.", p.Key))
 	}
+	// Holders come from the directory: until its first full sync is done it
+	// does not know them all, and a deletion would miss some.
+	if _, st, err := s.directoryStatus(ctx); err != nil {
+		return nil, err
+	} else if !st.Synced {
+		return nil, apperr.E(apperr.Unavailable, "The directory is still on its first sync ("+st.Summary+
+			"); permsync cannot yet say who holds this permission. Try again when it has finished.")
+	}
 
 	affected, err := s.affectedUsers(ctx, p.Key)
 	if err != nil {

@@ -113,7 +113,8 @@ func TestFanoutSurvivesSIGKILL(t *testing.T) {
 	// The admin pages read the directory: wait for its first sync (in the
 	// last lane of a 2 calls/s budget, a few seconds).
 	syncDeadline := time.Now().Add(60 * time.Second)
-	for adm.do(t, adm.hc, http.MethodGet, "/admin/permissions/"+permID, nil).resp.StatusCode != http.StatusOK {
+	for !strings.HasPrefix(strings.Join(strings.Fields(adm.do(t, adm.hc, http.MethodGet, "/admin", nil).doc.
+		Find(`[data-testid="directory-freshness"]`).Text()), " "), "Directory synced") {
 		if time.Now().After(syncDeadline) {
 			t.Fatal("the directory's first sync did not finish in 60 s")
 		}
