@@ -21,6 +21,13 @@ demo-reset: ## Start the demo afresh: forget devkinde's changes, sessions and jo
 	rm -rf "$${PERMSYNC_DATA_DIR:-data}"
 	@echo "demo reset: the next 'make run' starts from devkinde's seed (admin, alice, bob, carol)"
 
+# `make run-large` shows permsync at scale: devkinde gets a generated tenant
+# (LARGE=ORGSxUSERS[@SEED]) in its own data folder.
+LARGE ?= 1000x5000
+.PHONY: run-large
+run-large: ## Like run, with a generated tenant of 1,000 organizations and 5,000 users (LARGE=100x500 for another size)
+	PERMSYNC_DEVKINDE_GENERATE='$(LARGE)' PERMSYNC_DATA_DIR=data/large-$(subst @,-,$(LARGE)) $(GO) run ./cmd/permsync serve
+
 .PHONY: devkinde
 devkinde: ## Run only devkinde, the Kinde-compatible provider, on :7070
 	$(GO) run ./cmd/permsync devkinde --addr 127.0.0.1:7070
@@ -60,8 +67,8 @@ lint: ## gofmt and go vet (check-generated and check-vendor check generated file
 test: ## Run every test (unit, integration against devkinde, Postgres when reachable, browser tests)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
-		echo "--- store, app, admin, events, fanout and kindesync tests against Postgres"; \
-		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/... ./admin/... ./events/... ./fanout/... ./kindesync/...; \
+		echo "--- store, app, admin, events, fanout, kindesync and directory tests against Postgres"; \
+		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/... ./admin/... ./events/... ./fanout/... ./kindesync/... ./directory/...; \
 	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
 
 # `make bench` runs every benchmark once (a few minutes on 2 cores; see

@@ -74,12 +74,20 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		return nil, apperr.E(apperr.Conflict, fmt.Sprintf("A deletion of %s is already under way (fan-out %s).", p.Key, f))
 	}
 
+	// Holders come from the directory: until its first full sync is done it
+	// does not know them all, and a deletion would miss some.
+	if _, st, err := s.directoryStatus(ctx); err != nil {
+		return nil, err
+	} else if !st.Synced {
+		return nil, apperr.E(apperr.Unavailable, "The directory is still on its first sync ("+st.Summary+
+			"); permsync cannot yet say who holds this permission. Try again when it has finished.")
+	}
+
 	affected, err := s.holdersOf(ctx, p)
 	if err != nil {
 		s.audit(ctx, a, "permission.delete", target, store.AuditFailed, "Could not resolve the affected users; nothing was deleted.")
 		return nil, err
 	}
-	affected = s.addLateSessions(ctx, affected, p.Key)
 
 	now := time.Now()
 	due := now.Add(s.undoWindow)
@@ -190,8 +198,7 @@ func (s *Service) permissionToDelete(ctx context.Context, id string) (kinde.Perm
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return kinde.Permission{}, errInternal(err)
 	}
-	_, p, err := s.findPermission(ctx, id)
-	return p, err
+	return s.findPermission(ctx, id)
 }
 
 // deletionUnderWay returns the fan-out of a deletion of key that Kinde has
@@ -209,15 +216,12 @@ func (s *Service) deletionUnderWay(ctx context.Context, key string) (string, err
 	return "", nil
 }
 
-// holdersOf returns the users holding p: from the HolderSource when there
-// is one, else resolved at Kinde (roles and direct grants).
+// holdersOf returns the users holding p: from the HolderSource when one is
+// set (with users whose live session carries the key), else from the
+// directory (which adds those sessions itself).
 func (s *Service) holdersOf(ctx context.Context, p kinde.Permission) ([]AffectedUser, error) {
 	if s.holders == nil {
-		d, err := s.directory(ctx, false)
-		if err != nil {
-			return nil, err
-		}
-		return s.resolveAffected(ctx, p, d.orgs)
+		return s.affectedUsers(ctx, p.Key)
 	}
 	ids, err := s.holders.HolderIDs(ctx, p.Key)
 	if err != nil {
@@ -227,7 +231,7 @@ func (s *Service) holdersOf(ctx context.Context, p kinde.Permission) ([]Affected
 	for i, id := range ids {
 		out[i] = AffectedUser{UserID: kinde.NormalizeUserID(id), Reasons: []Reason{{Kind: fanout.ReasonHolder}}}
 	}
-	return out, nil
+	return s.addLateSessions(ctx, out, p.Key), nil
 }
 
 // addLateSessions adds users whose live session carries the key but whom

@@ -1,109 +1,20 @@
 package admin
 
 import (
-	"cmp"
 	"context"
-	"maps"
-	"slices"
+	"errors"
 	"strings"
 	"time"
 
+	"permsync/apperr"
+	"permsync/directory"
 	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
 
-// directory is one snapshot of Kinde's RBAC data: permissions, roles with
-// their permissions, and organization members with the permissions they hold
-// and why. The listing pages share it for DirectoryTTL.
-type directory struct {
-	builtAt   time.Time
-	orgs      []string
-	perms     []kinde.Permission // by key
-	roles     []*dirRole         // by key
-	users     []*dirUser         // by email, then id
-	userByID  map[string]*dirUser
-	roleByKey map[string]*dirRole
-}
-
-// dirRole is a role and the permissions it grants.
-type dirRole struct {
-	kinde.Role
-	perms []kinde.Permission
-}
-
-// dirUser is an organization member.
-type dirUser struct {
-	id, email, name string
-	orgs            []string
-	roles           []string            // role keys
-	perms           map[string][]Reason // effective permission key → why
-}
-
-// permission finds a permission by id.
-func (d *directory) permission(id string) (kinde.Permission, bool) {
-	i := slices.IndexFunc(d.perms, func(p kinde.Permission) bool { return p.ID == id })
-	if i < 0 {
-		return kinde.Permission{}, false
-	}
-	return d.perms[i], true
-}
-
-// rolesWith returns the roles that grant the permission.
-func (d *directory) rolesWith(p kinde.Permission) []RoleRef {
-	var out []RoleRef
-	for _, r := range d.roles {
-		if slices.ContainsFunc(r.perms, samePermission(p)) {
-			out = append(out, RoleRef{ID: r.ID, Key: r.Key, Name: r.Name})
-		}
-	}
-	return out
-}
-
-// holders counts the members holding the permission key.
-func (d *directory) holders(key string) int {
-	n := 0
-	for _, u := range d.users {
-		if _, ok := u.perms[key]; ok {
-			n++
-		}
-	}
-	return n
-}
-
-// samePermission matches by id, or by key when an id is missing.
-func samePermission(p kinde.Permission) func(kinde.Permission) bool {
-	return func(q kinde.Permission) bool {
-		if p.ID != "" && q.ID != "" {
-			return p.ID == q.ID
-		}
-		return p.Key == q.Key
-	}
-}
-
-// directory returns a snapshot no older than DirectoryTTL, building one if
-// needed; fresh forces a new one. Concurrent callers share one build.
-func (s *Service) directory(ctx context.Context, fresh bool) (*directory, error) {
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
-	if !fresh && s.dir != nil && time.Since(s.dir.builtAt) < s.dirTTL {
-		return s.dir, nil
-	}
-	d, err := s.buildDirectory(ctx)
-	if err != nil {
-		return nil, kindeError(err, "")
-	}
-	s.dir = d
-	return d, nil
-}
-
-// authorizedDirectory checks the actor, then returns the snapshot.
-func (s *Service) authorizedDirectory(ctx context.Context, a Actor) (*directory, error) {
-	if err := s.authorize(ctx, a); err != nil {
-		return nil, err
-	}
-	return s.directory(ctx, false)
-}
+// The admin pages read the directory, permsync's local copy of Kinde's RBAC
+// state (package directory): no page view calls Kinde.
 
 // search is the list pages' filter: a case-insensitive substring of any of
 // a row's fields. The empty search matches every row.
@@ -121,147 +32,125 @@ func (q search) matches(fields ...string) bool {
 	return q.lower == "" || strings.Contains(strings.ToLower(strings.Join(fields, "\x00")), q.lower)
 }
 
-// invalidateDirectory drops the cached snapshot after a change.
-func (s *Service) invalidateDirectory() {
-	s.dirMu.Lock()
-	s.dir = nil
-	s.dirMu.Unlock()
+// DirectoryStatus is how fresh the directory is, for every admin page.
+type DirectoryStatus struct {
+	Synced      bool      // a full sync completed at least once
+	Running     bool      // a sync is in progress (or will resume)
+	CompletedAt time.Time // the last completed full sync
+	Summary     string    // "synced 14 s ago", "syncing: 120 of 1,000 organizations (first sync)"
+	OrgsDone    int
+	OrgsTotal   int
+	LastCalls   int64         // Management API calls of the last completed sync
+	LastTook    time.Duration // how long it took
+	LastError   string        // why the last attempt failed, if it did after the last completion
 }
 
-// organizations returns the configured organizations, or every one.
-func (s *Service) organizations(ctx context.Context) ([]string, error) {
-	if len(s.orgCodes) > 0 {
-		return s.orgCodes, nil
-	}
-	orgs, err := s.kinde.AllOrganizations(ctx)
+// directoryStatus reads the directory's freshness.
+func (s *Service) directoryStatus(ctx context.Context) (*directory.Status, DirectoryStatus, error) {
+	st, err := s.dir.Status(ctx)
 	if err != nil {
-		return nil, err
+		return nil, DirectoryStatus{}, errInternal(err)
 	}
-	codes := make([]string, len(orgs))
-	for i, o := range orgs {
-		codes[i] = o.Code
+	out := DirectoryStatus{Synced: st.Synced(), Running: st.Running(), CompletedAt: st.CompletedAt,
+		Summary: st.Summary(time.Now()), OrgsDone: st.OrgsDone, OrgsTotal: st.OrgsTotal,
+		LastCalls: st.LastCalls, LastTook: st.LastDuration}
+	if st.LastError != "" && st.LastErrorAt.After(st.CompletedAt) {
+		out.LastError = st.LastError
 	}
-	return codes, nil
+	return st, out, nil
 }
 
-// buildDirectory reads Kinde: permissions, roles and their permissions,
-// organization members, and direct grants. Direct grants are found with
-// whichever costs fewer calls per organization: the users filter once per
-// permission, or each member's permissions once per member.
-func (s *Service) buildDirectory(ctx context.Context) (*directory, error) {
-	d := &directory{builtAt: time.Now(), userByID: map[string]*dirUser{}, roleByKey: map[string]*dirRole{}}
-	var err error
-	if d.orgs, err = s.organizations(ctx); err != nil {
-		return nil, err
-	}
-	if d.perms, err = s.kinde.AllPermissions(ctx); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(d.perms, func(a, b kinde.Permission) int { return strings.Compare(a.Key, b.Key) })
-	s.rememberPermissions(ctx, d.perms)
-
-	roles, err := s.kinde.AllRoles(ctx)
+// Freshness says how fresh the directory the admin pages read is ("synced
+// 14 s ago", or the sync's progress). It needs no actor: it reveals nothing
+// but time, and the routes that show it are admin-only.
+func (s *Service) Freshness(ctx context.Context) string {
+	_, st, err := s.directoryStatus(ctx)
 	if err != nil {
-		return nil, err
+		return ""
 	}
-	for _, r := range roles {
-		perms, err := s.kinde.AllRolePermissions(ctx, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		dr := &dirRole{Role: r, perms: perms}
-		d.roles = append(d.roles, dr)
-		d.roleByKey[r.Key] = dr
-	}
-	slices.SortFunc(d.roles, func(a, b *dirRole) int { return strings.Compare(a.Key, b.Key) })
-
-	for _, org := range d.orgs {
-		members, err := s.kinde.AllOrganizationUsers(ctx, org, kinde.OrgUserFilter{})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range members {
-			u := d.member(m, org)
-			for _, rk := range m.Roles {
-				if !slices.Contains(u.roles, rk) {
-					u.roles = append(u.roles, rk)
-				}
-				if r := d.roleByKey[rk]; r != nil {
-					for _, p := range r.perms {
-						u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonRole, RoleKey: rk})
-					}
-				}
-			}
-		}
-		if err := s.directGrants(ctx, d, org, members); err != nil {
-			return nil, err
-		}
-	}
-	for _, u := range d.users {
-		slices.Sort(u.roles)
-		for _, rs := range u.perms {
-			fanout.SortReasons(rs)
-		}
-	}
-	slices.SortFunc(d.users, func(a, b *dirUser) int {
-		return cmp.Or(strings.Compare(a.email, b.email), strings.Compare(a.id, b.id))
-	})
-	return d, nil
+	return st.Summary
 }
 
-// member returns the directory entry for an organization member, adding it.
-func (d *directory) member(m kinde.OrganizationUser, org string) *dirUser {
-	u := d.userByID[m.ID]
-	if u == nil {
-		u = &dirUser{id: m.ID, email: m.Email, name: m.FullName, perms: map[string][]Reason{}}
-		if u.name == "" {
-			u.name = strings.TrimSpace(m.FirstName + " " + m.LastName)
-		}
-		d.userByID[m.ID] = u
-		d.users = append(d.users, u)
+// findPermission looks a permission up in the directory.
+func (s *Service) findPermission(ctx context.Context, id string) (kinde.Permission, error) {
+	if strings.TrimSpace(id) == "" {
+		return kinde.Permission{}, apperr.E(apperr.NotFound, "Permission not found.")
 	}
-	if !slices.Contains(u.orgs, org) {
-		u.orgs = append(u.orgs, org)
+	p, err := s.dir.PermissionByID(ctx, id)
+	if errors.Is(err, directory.ErrUnknown) {
+		return kinde.Permission{}, apperr.E(apperr.NotFound,
+			"Permission not found. It may have been deleted, or be newer than the directory's last sync.")
 	}
-	return u
+	if err != nil {
+		return kinde.Permission{}, errInternal(err)
+	}
+	return kinde.Permission{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}, nil
 }
 
-// directGrants adds the permissions members of org hold directly.
-func (s *Service) directGrants(ctx context.Context, d *directory, org string, members []kinde.OrganizationUser) error {
-	if len(d.perms) <= len(members) {
-		for _, p := range d.perms {
-			holders, err := s.kinde.AllOrganizationUsers(ctx, org, kinde.OrgUserFilter{Permissions: []string{p.Key}})
-			if err != nil {
-				return err
-			}
-			for _, h := range holders {
-				u := d.member(h, org)
-				// The filter may also match grants through roles; those already
-				// have their role reasons.
-				if !fanout.HasRoleReason(u.perms[p.Key]) {
-					u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonDirect})
-				}
-			}
-		}
-		return nil
+// affectedUsers returns every user a deletion of key reaches: its holders
+// in the directory (through roles or directly, in any organization) and
+// every user with a live session whose token carries it, by email.
+func (s *Service) affectedUsers(ctx context.Context, key string) ([]AffectedUser, error) {
+	hs, err := s.dir.AllHolders(ctx, key)
+	if err != nil {
+		return nil, errInternal(err)
 	}
-	for _, m := range members {
-		perms, err := s.kinde.OrganizationUserPermissions(ctx, org, m.ID)
-		if err != nil {
-			return err
+	var out []AffectedUser
+	idx := map[string]int{}
+	for _, h := range hs {
+		i, ok := idx[h.UserID]
+		if !ok {
+			i = len(out)
+			idx[h.UserID] = i
+			out = append(out, AffectedUser{UserID: h.UserID, Email: h.Email, Name: h.Name})
 		}
-		u := d.userByID[m.ID]
-		for _, p := range perms {
-			if len(p.Roles) == 0 {
-				u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonDirect})
-				continue
-			}
-			for _, r := range p.Roles {
-				u.perms[p.Key] = fanout.AddReason(u.perms[p.Key], Reason{Kind: ReasonRole, RoleKey: r.Key})
-			}
-		}
+		out[i].Reasons = addPaths(out[i].Reasons, h.Via)
 	}
-	return nil
+	ids, err := s.sessions.UsersWithPermission(ctx, key)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	for _, id := range ids {
+		id = kinde.NormalizeUserID(id)
+		i, ok := idx[id]
+		if !ok {
+			i = len(out)
+			idx[id] = i
+			u := AffectedUser{UserID: id}
+			if sess, err := s.sessions.UserSessions(ctx, id); err == nil && len(sess) > 0 {
+				u.Email, u.Name = sess[0].Email, sess[0].Name
+			}
+			out = append(out, u)
+		}
+		out[i].Reasons = fanout.AddReason(out[i].Reasons, Reason{Kind: ReasonSession})
+	}
+	for i := range out {
+		fanout.SortReasons(out[i].Reasons)
+	}
+	return out, nil
+}
+
+// addPaths adds directory paths to reasons.
+func addPaths(rs []Reason, via []directory.Path) []Reason {
+	for _, p := range via {
+		r := Reason{Kind: ReasonDirect}
+		if p.Kind == directory.ViaRole {
+			r = Reason{Kind: ReasonRole, RoleKey: p.RoleKey}
+		}
+		rs = fanout.AddReason(rs, r)
+	}
+	return rs
+}
+
+// PermissionKeys keeps the permission id → key map for Kinde sync.
+type PermissionKeys struct{ s *Service }
+
+// PermissionKeys returns the service's PermissionKeys.
+func (s *Service) PermissionKeys() PermissionKeys { return PermissionKeys{s: s} }
+
+// RememberPermissions records permission ids and keys.
+func (k PermissionKeys) RememberPermissions(ctx context.Context, perms []kinde.Permission) {
+	k.s.rememberPermissions(ctx, perms)
 }
 
 // rememberPermissions keeps the permission id → key map current. A key
@@ -277,9 +166,4 @@ func (s *Service) rememberPermissions(ctx context.Context, perms []kinde.Permiss
 	if err := s.db.UpsertPermissionKeys(ctx, rows); err != nil {
 		s.log.WarnContext(ctx, "admin: could not record permission keys", "error", err)
 	}
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }

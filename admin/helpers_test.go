@@ -12,6 +12,7 @@ import (
 
 	"permsync/admin"
 	"permsync/devkinde"
+	"permsync/directory"
 	"permsync/events"
 	"permsync/fanout"
 	"permsync/internal/testsupport"
@@ -119,11 +120,12 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	h.river = h.newRiver()
 	h.svc, err = admin.NewService(h.db, h.kc, h.db, h.pub, h.river, admin.Options{
-		OrgCodes: []string{devkinde.DefaultOrgCode}, Logger: h.log,
+		Directory: directory.New(h.db, h.log), Logger: h.log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.sync()
 	h.admin = admin.Actor{
 		UserID: seed.UserIDByEmail("admin@acme.test"), Email: "admin@acme.test",
 		Permissions: []string{"read:reports", "export:reports", "delete:reports", "admin:permissions"},
@@ -132,6 +134,14 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		h.start(h.river)
 	}
 	return h
+}
+
+// sync brings the directory the admin pages read up to date with devkinde.
+func (h *harness) sync() {
+	h.t.Helper()
+	if err := directory.NewSyncer(h.db, h.kc, nil, directory.SyncOptions{Logger: h.log}).RunOnce(context.Background()); err != nil {
+		h.t.Fatalf("directory sync: %v", err)
+	}
 }
 
 // newRiver builds another fan-out engine on the harness's database.

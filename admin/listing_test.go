@@ -8,6 +8,7 @@ import (
 
 	"permsync/admin"
 	"permsync/apperr"
+	"permsync/directory"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -105,6 +106,11 @@ func TestRecreatedPermissionKeepsItsDenial(t *testing.T) {
 		CreatedAt: now, SettledAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	perms, err := h.kc.AllPermissions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.PermissionKeys().RememberPermissions(ctx, perms) // as a permission.created webhook does
 	list, err := h.svc.Permissions(ctx, h.admin, "")
 	if err != nil {
 		t.Fatal(err)
@@ -118,16 +124,41 @@ func TestRecreatedPermissionKeepsItsDenial(t *testing.T) {
 	}
 }
 
-// When Kinde is down the overview still renders from local data.
-func TestOverviewWithoutKinde(t *testing.T) {
+// When Kinde is down every page still renders, from the directory, and
+// none of them calls Kinde.
+func TestPagesWithoutKinde(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
 	h.dk.SetFaultRate(1)
-	ov, err := h.svc.Overview(context.Background(), h.admin)
-	if err != nil || ov.KindeOK || ov.KindeMessage == "" {
+	h.dk.ResetRequests()
+	ov, err := h.svc.Overview(ctx, h.admin)
+	if err != nil || !ov.KindeOK || ov.Permissions != 4 || ov.Roles != 3 || ov.Users != 4 || !ov.Directory.Synced {
 		t.Fatalf("overview = %+v, %v", ov, err)
 	}
-	if _, err := h.svc.Permissions(context.Background(), h.admin, ""); apperr.CodeOf(err) != apperr.Unavailable {
-		t.Fatalf("permissions: %v", err)
+	list, err := h.svc.Permissions(ctx, h.admin, "")
+	if err != nil || len(list.Permissions) != 4 {
+		t.Fatalf("permissions = %+v, %v", list, err)
+	}
+	d, err := h.svc.PermissionDetail(ctx, h.admin, list.Permissions[1].ID)
+	if err != nil || d.AffectedTotal == 0 {
+		t.Fatalf("permission = %+v, %v", d, err)
+	}
+	if _, err := h.svc.Roles(ctx, h.admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.UserDetail(ctx, h.admin, h.userID("carol@acme.test")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.dk.Requests()); n != 0 {
+		t.Errorf("the pages made %d requests to Kinde", n)
+	}
+	// A sync with Kinde down fails and leaves the directory as it was.
+	if err := directory.NewSyncer(h.db, h.kc, nil, directory.SyncOptions{}).RunOnce(ctx); err == nil {
+		t.Fatal("a sync with Kinde down succeeded")
+	}
+	ov2, err := h.svc.Overview(ctx, h.admin)
+	if err != nil || ov2.Users != 4 || !ov2.AsOf.Equal(ov.AsOf) || ov2.Directory.LastError == "" {
+		t.Fatalf("overview after a failed sync = %+v, %v", ov2, err)
 	}
 }

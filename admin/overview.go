@@ -3,20 +3,20 @@ package admin
 import (
 	"context"
 	"time"
-
-	"permsync/apperr"
 )
 
 // Overview is the admin home page.
 type Overview struct {
-	// KindeOK is false when Kinde could not be read; the counts are then
-	// zero and KindeMessage says why, while local data is still shown.
-	KindeOK      bool
-	KindeMessage string
-	Permissions  int
-	Roles        int
-	Users        int
-	AsOf         time.Time // when Kinde was read
+	// KindeOK is false until the directory has completed its first sync;
+	// KindeMessage then says what it is doing, while local data is shown.
+	KindeOK       bool
+	KindeMessage  string
+	Permissions   int
+	Roles         int
+	Users         int
+	Organizations int
+	AsOf          time.Time // the directory's last completed sync
+	Directory     DirectoryStatus
 
 	Tombstones    []Tombstone     // live tombstones
 	Fanouts       int             // fan-outs ever recorded
@@ -37,13 +37,17 @@ func (s *Service) Overview(ctx context.Context, a Actor) (*Overview, error) {
 		return nil, err
 	}
 	out := &Overview{KindeOK: true}
-	if d, err := s.directory(ctx, false); err != nil {
-		s.log.WarnContext(ctx, "admin: overview could not read Kinde", "error", err)
-		out.KindeOK, out.KindeMessage = false, apperr.MessageOf(err)
-	} else {
-		out.Permissions, out.Roles, out.Users, out.AsOf = len(d.perms), len(d.roles), len(d.users), d.builtAt
+	st, dst, err := s.directoryStatus(ctx)
+	if err != nil {
+		return nil, err
 	}
-	var err error
+	out.Directory, out.AsOf = dst, st.CompletedAt
+	out.Permissions, out.Roles, out.Users, out.Organizations = st.Counts.Permissions, st.Counts.Roles, st.Counts.Users,
+		st.Counts.Organizations
+	if !st.Synced() {
+		out.KindeOK, out.KindeMessage = false, "The directory, permsync's copy of Kinde's users, roles and permissions, "+
+			"is "+dst.Summary+"; the counts fill in as it goes."
+	}
 	if out.Tombstones, err = s.tombstones(ctx); err != nil {
 		return nil, err
 	}

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"permsync/apperr"
+	"permsync/directory"
 	"permsync/fanout"
-	"permsync/kinde"
 )
 
 // PermissionSummary is one row of the permissions page.
@@ -47,33 +46,54 @@ type Tombstone struct {
 }
 
 // PermissionDetail is the permission page: the permission and who deleting
-// it would affect.
+// it would affect, a page at a time.
 type PermissionDetail struct {
 	Permission PermissionSummary
-	// Affected is the preview of the fan-out: role holders, direct holders and
-	// users whose live sessions carry the key, by email.
+	// Affected is one page of the fan-out's preview: role holders, direct
+	// holders and users whose live sessions carry the key, by email.
 	Affected       []AffectedUser
+	AffectedTotal  int    // every affected user
+	Matched        int    // affected users matching Query
+	Query          string // the search the page is filtered by
+	Offset, Limit  int
 	RoleHolders    int // affected through a role
 	DirectHolders  int // affected through a direct grant
 	SessionHolders int // with a live session carrying the key
 	CanDelete      bool
 	// DeleteBlocked explains why CanDelete is false.
 	DeleteBlocked string
+	AsOf          time.Time // the directory's last completed sync
 }
 
-// Permissions lists Kinde's permissions, with the roles that grant each and
-// how many members hold it. query filters by key, name or description
-// (case-insensitive substring).
+// PermissionQuery picks a permission page: the permission, a search over
+// the affected users' email, name and id, and where the page starts.
+type PermissionQuery struct {
+	ID     string
+	Search string
+	Offset int
+	Limit  int // ≤ 0 means directory.DefaultPageSize
+}
+
+// Permissions lists the permissions in the directory, with the roles that
+// grant each and how many users hold it. query filters by key, name or
+// description (case-insensitive substring).
 func (s *Service) Permissions(ctx context.Context, a Actor, query string) (*PermissionList, error) {
-	d, err := s.authorizedDirectory(ctx, a)
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	rows, err := s.dir.Permissions(ctx)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	st, _, err := s.directoryStatus(ctx)
 	if err != nil {
 		return nil, err
 	}
 	q := newSearch(query)
-	out := &PermissionList{Query: q.query, Total: len(d.perms), AsOf: d.builtAt}
-	for _, p := range d.perms {
+	out := &PermissionList{Query: q.query, Total: len(rows), AsOf: st.CompletedAt}
+	for _, p := range rows {
 		if q.matches(p.Key, p.Name, p.Description) {
-			out.Permissions = append(out.Permissions, s.summary(d, p))
+			out.Permissions = append(out.Permissions, s.summary(p))
 		}
 	}
 	if out.Tombstones, err = s.tombstones(ctx); err != nil {
@@ -82,13 +102,13 @@ func (s *Service) Permissions(ctx context.Context, a Actor, query string) (*Perm
 	return out, nil
 }
 
-func (s *Service) summary(d *directory, p kinde.Permission) PermissionSummary {
-	return PermissionSummary{
-		ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description,
-		Roles:   d.rolesWith(p),
-		Holders: d.holders(p.Key),
-		IsAdmin: p.Key == s.adminKey,
+func (s *Service) summary(p directory.PermissionRow) PermissionSummary {
+	out := PermissionSummary{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description,
+		Holders: p.Holders, IsAdmin: p.Key == s.adminKey}
+	for _, r := range p.Roles {
+		out.Roles = append(out.Roles, RoleRef{ID: r.ID, Key: r.Key, Name: r.Name})
 	}
+	return out
 }
 
 // tombstones lists the live denials of a key to everyone.
@@ -112,21 +132,53 @@ func (s *Service) tombstones(ctx context.Context) ([]Tombstone, error) {
 	return out, nil
 }
 
-// PermissionDetail returns one permission and a fresh preview of who
+// PermissionDetail returns one permission and the first page of who
 // deleting it would affect. It returns apperr.NotFound for an unknown id.
 func (s *Service) PermissionDetail(ctx context.Context, a Actor, id string) (*PermissionDetail, error) {
+	return s.PermissionPage(ctx, a, PermissionQuery{ID: id})
+}
+
+// PermissionPage returns one permission and a page of who deleting it would
+// affect, from the directory and the session store (no Kinde call), with
+// counts over all of them. It returns apperr.NotFound for an unknown id.
+func (s *Service) PermissionPage(ctx context.Context, a Actor, q PermissionQuery) (*PermissionDetail, error) {
 	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
 	}
-	d, p, err := s.findPermission(ctx, id)
+	p, err := s.findPermission(ctx, q.ID)
 	if err != nil {
 		return nil, err
 	}
-	affected, err := s.resolveAffected(ctx, p, d.orgs)
+	affected, err := s.affectedUsers(ctx, p.Key)
 	if err != nil {
 		return nil, err
 	}
-	out := &PermissionDetail{Permission: s.summary(d, p), Affected: affected, CanDelete: true}
+	rows, err := s.dir.Permissions(ctx)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	st, _, err := s.directoryStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 {
+		q.Limit = directory.DefaultPageSize
+	}
+	q.Offset = max(q.Offset, 0)
+	search := newSearch(q.Search)
+	out := &PermissionDetail{CanDelete: true, AffectedTotal: len(affected), Query: search.query,
+		Offset: q.Offset, Limit: q.Limit, AsOf: st.CompletedAt,
+		Permission: PermissionSummary{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description,
+			IsAdmin: p.Key == s.adminKey}}
+	for _, r := range rows {
+		if r.ID == p.ID {
+			out.Permission = s.summary(r)
+		}
+	}
+	slices.SortFunc(affected, func(a, b AffectedUser) int {
+		return cmp.Or(strings.Compare(a.Email, b.Email), strings.Compare(a.UserID, b.UserID))
+	})
+	var matched []AffectedUser
 	for _, u := range affected {
 		if fanout.HasRoleReason(u.Reasons) {
 			out.RoleHolders++
@@ -137,168 +189,17 @@ func (s *Service) PermissionDetail(ctx context.Context, a Actor, id string) (*Pe
 		if slices.Contains(u.Reasons, Reason{Kind: ReasonSession}) {
 			out.SessionHolders++
 		}
+		if search.matches(u.Email, u.Name, u.UserID) {
+			matched = append(matched, u)
+		}
+	}
+	out.Matched = len(matched)
+	if q.Offset < len(matched) {
+		out.Affected = matched[q.Offset:min(len(matched), q.Offset+q.Limit)]
 	}
 	if p.Key == s.adminKey {
 		out.CanDelete = false
 		out.DeleteBlocked = "This permission grants access to this admin panel; permsync will not delete it."
 	}
 	return out, nil
-}
-
-// findPermission looks a permission up in the snapshot, re-reading Kinde
-// once if it is not there.
-func (s *Service) findPermission(ctx context.Context, id string) (*directory, kinde.Permission, error) {
-	if strings.TrimSpace(id) == "" {
-		return nil, kinde.Permission{}, apperr.E(apperr.NotFound, "Permission not found.")
-	}
-	for _, fresh := range []bool{false, true} {
-		d, err := s.directory(ctx, fresh)
-		if err != nil {
-			return nil, kinde.Permission{}, err
-		}
-		if p, ok := d.permission(id); ok && !s.deletedLocally(ctx, p.ID) {
-			return d, p, nil
-		}
-	}
-	return nil, kinde.Permission{}, apperr.E(apperr.NotFound, "Permission not found. It may have been deleted already.")
-}
-
-// deletedLocally reports whether permsync recorded the permission as deleted
-// (a deletion's job deleted it at Kinde after the snapshot was taken).
-func (s *Service) deletedLocally(ctx context.Context, id string) bool {
-	k, err := s.db.PermissionKeyByID(ctx, id)
-	return err == nil && !k.DeletedAt.IsZero()
-}
-
-// resolveAffected finds, fresh from Kinde and the session store, every user
-// a deletion of p reaches (docs/ARCHITECTURE.md, the life of a deletion): holders of roles that contain it
-// (GET /roles/{id}/permissions, /roles/{id}/users), direct holders
-// (GET /organizations/{org}/users?permissions=key), and users with a live
-// local session whose token carries the key.
-func (s *Service) resolveAffected(ctx context.Context, p kinde.Permission, orgs []string) ([]AffectedUser, error) {
-	byID := map[string]*AffectedUser{}
-	add := func(id string, r Reason) *AffectedUser {
-		id = kinde.NormalizeUserID(id)
-		u := byID[id]
-		if u == nil {
-			u = &AffectedUser{UserID: id}
-			byID[id] = u
-		}
-		u.Reasons = fanout.AddReason(u.Reasons, r)
-		return u
-	}
-
-	roles, err := s.kinde.AllRoles(ctx)
-	if err != nil {
-		return nil, kindeError(err, "")
-	}
-	for _, r := range roles {
-		perms, err := s.kinde.AllRolePermissions(ctx, r.ID)
-		if err != nil {
-			return nil, kindeError(err, "")
-		}
-		if !slices.ContainsFunc(perms, samePermission(p)) {
-			continue
-		}
-		holders, err := s.kinde.AllRoleUsers(ctx, r.ID)
-		if err != nil {
-			return nil, kindeError(err, "")
-		}
-		for _, h := range holders {
-			add(h.ID, Reason{Kind: ReasonRole, RoleKey: r.Key})
-		}
-	}
-
-	names := map[string]kindeName{}
-	for _, org := range orgs {
-		direct, err := s.kinde.AllOrganizationUsers(ctx, org, kinde.OrgUserFilter{Permissions: []string{p.Key}})
-		if err != nil {
-			return nil, kindeError(err, "")
-		}
-		for _, m := range direct {
-			names[m.ID] = nameOf(m)
-			if u := byID[m.ID]; u != nil && fanout.HasRoleReason(u.Reasons) {
-				continue // the filter may match grants through roles too
-			}
-			add(m.ID, Reason{Kind: ReasonDirect})
-		}
-	}
-
-	sessionUsers, err := s.sessions.UsersWithPermission(ctx, p.Key)
-	if err != nil {
-		return nil, errInternal(err)
-	}
-	for _, id := range sessionUsers {
-		add(id, Reason{Kind: ReasonSession})
-	}
-
-	s.fillNames(ctx, byID, names, orgs)
-	out := make([]AffectedUser, 0, len(byID))
-	for _, u := range byID {
-		fanout.SortReasons(u.Reasons)
-		out = append(out, *u)
-	}
-	slices.SortFunc(out, func(a, b AffectedUser) int {
-		return cmp.Or(strings.Compare(a.Email, b.Email), strings.Compare(a.UserID, b.UserID))
-	})
-	return out, nil
-}
-
-// kindeName is how a member is shown.
-type kindeName struct{ email, name string }
-
-func nameOf(m kinde.OrganizationUser) kindeName {
-	n := m.FullName
-	if n == "" {
-		n = strings.TrimSpace(m.FirstName + " " + m.LastName)
-	}
-	return kindeName{email: m.Email, name: n}
-}
-
-// fillNames adds emails and names to affected users: from members already
-// read, then the cached snapshot, then the organization listings, then the
-// users' own sessions. Missing names are not an error.
-func (s *Service) fillNames(ctx context.Context, byID map[string]*AffectedUser, known map[string]kindeName, orgs []string) {
-	missing := func() bool {
-		for id := range byID {
-			if known[id].email == "" {
-				return true
-			}
-		}
-		return false
-	}
-	s.dirMu.Lock()
-	d := s.dir
-	s.dirMu.Unlock()
-	if d != nil {
-		for id := range byID {
-			if u := d.userByID[id]; u != nil && known[id].email == "" {
-				known[id] = kindeName{email: u.email, name: u.name}
-			}
-		}
-	}
-	for _, org := range orgs {
-		if !missing() {
-			break
-		}
-		members, err := s.kinde.AllOrganizationUsers(ctx, org, kinde.OrgUserFilter{})
-		if err != nil {
-			s.log.WarnContext(ctx, "admin: could not list members for names", "org_code", org, "error", err)
-			break
-		}
-		for _, m := range members {
-			if known[m.ID].email == "" {
-				known[m.ID] = nameOf(m)
-			}
-		}
-	}
-	for id, u := range byID {
-		if k := known[id]; k.email != "" {
-			u.Email, u.Name = k.email, k.name
-			continue
-		}
-		if sess, err := s.sessions.UserSessions(ctx, id); err == nil && len(sess) > 0 {
-			u.Email, u.Name = sess[0].Email, sess[0].Name
-		}
-	}
 }

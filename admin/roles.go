@@ -2,8 +2,6 @@ package admin
 
 import (
 	"context"
-	"slices"
-	"strings"
 )
 
 // RoleSummary is one row of the roles page.
@@ -17,23 +15,22 @@ type RoleSummary struct {
 	Holders     int             // organization members holding the role
 }
 
-// Roles lists Kinde's roles with their permissions and holder counts.
+// Roles lists the directory's roles with their permissions and holder
+// counts.
 func (s *Service) Roles(ctx context.Context, a Actor) ([]RoleSummary, error) {
-	d, err := s.authorizedDirectory(ctx, a)
-	if err != nil {
+	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
 	}
-	out := make([]RoleSummary, 0, len(d.roles))
-	for _, r := range d.roles {
-		rs := RoleSummary{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, IsDefault: r.IsDefaultRole}
-		for _, p := range r.perms {
+	rows, err := s.dir.Roles(ctx)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	out := make([]RoleSummary, 0, len(rows))
+	for _, r := range rows {
+		rs := RoleSummary{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, IsDefault: r.IsDefault,
+			Holders: r.Holders}
+		for _, p := range r.Permissions {
 			rs.Permissions = append(rs.Permissions, PermissionRef{ID: p.ID, Key: p.Key, Name: p.Name})
-		}
-		slices.SortFunc(rs.Permissions, func(a, b PermissionRef) int { return strings.Compare(a.Key, b.Key) })
-		for _, u := range d.users {
-			if slices.Contains(u.roles, r.Key) {
-				rs.Holders++
-			}
 		}
 		out = append(out, rs)
 	}

@@ -3,9 +3,9 @@ package admin
 import (
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
+	"permsync/directory"
 	"permsync/fanout"
 	"permsync/store"
 )
@@ -17,9 +17,6 @@ const (
 	// DefaultTombstoneTTL outlives Kinde's default (and recommended maximum)
 	// access-token lifetime of 24 hours, with an hour to spare.
 	DefaultTombstoneTTL = fanout.DefaultTombstoneTTL
-	// DefaultDirectoryTTL is how long a Kinde directory snapshot (permissions,
-	// roles, users) is reused by the listing pages.
-	DefaultDirectoryTTL = 15 * time.Second
 )
 
 // Options configure a Service. Zero values take the defaults above.
@@ -30,12 +27,9 @@ type Options struct {
 	// every session's effective permissions. Set it to at least the longest
 	// access-token lifetime of the Kinde application.
 	TombstoneTTL time.Duration
-	// OrgCodes are the Kinde organizations whose members are listed and
-	// searched for direct permission holders. Empty means every organization
-	// (GET /organizations).
-	OrgCodes []string
-	// DirectoryTTL is how long listing pages reuse one snapshot of Kinde.
-	DirectoryTTL time.Duration
+	// Directory is the local copy of Kinde's RBAC state the pages read;
+	// required.
+	Directory *directory.Directory
 	// Webhooks, when set, feeds the overview's webhook health.
 	Webhooks WebhookStats
 	// Holders says who holds a key, locally (the directory). nil: holders
@@ -60,14 +54,11 @@ type Service struct {
 	webhooks WebhookStats
 	holders  HolderSource
 
+	dir *directory.Directory
+
 	adminKey     string
 	undoWindow   time.Duration
 	tombstoneTTL time.Duration
-	orgCodes     []string
-	dirTTL       time.Duration
-
-	dirMu sync.Mutex // held while a snapshot is built, so callers share one
-	dir   *directory
 }
 
 // NewService returns a Service. db, kc, sessions, pub and fanouts are
@@ -84,6 +75,8 @@ func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher,
 		return nil, errors.New("admin: NewService: publisher is nil")
 	case fanouts == nil:
 		return nil, errors.New("admin: NewService: fan-out engine is nil")
+	case opts.Directory == nil:
+		return nil, errors.New("admin: NewService: directory is nil")
 	}
 	s := &Service{
 		db: db, kinde: kc, sessions: sessions, pub: pub, fanouts: fanouts,
@@ -93,8 +86,7 @@ func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher,
 		undoWindow:   max(opts.UndoWindow, 0),
 		adminKey:     opts.AdminPermission,
 		tombstoneTTL: opts.TombstoneTTL,
-		orgCodes:     append([]string(nil), opts.OrgCodes...),
-		dirTTL:       opts.DirectoryTTL,
+		dir:          opts.Directory,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -104,9 +96,6 @@ func NewService(db *store.DB, kc KindeAPI, sessions SessionStore, pub Publisher,
 	}
 	if s.tombstoneTTL <= 0 {
 		s.tombstoneTTL = DefaultTombstoneTTL
-	}
-	if s.dirTTL <= 0 {
-		s.dirTTL = DefaultDirectoryTTL
 	}
 	return s, nil
 }

@@ -2,12 +2,13 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"permsync/apperr"
+	"permsync/directory"
 	"permsync/events"
 	"permsync/fanout"
 	"permsync/kinde"
@@ -22,7 +23,7 @@ type UserSummary struct {
 	Orgs  []string // organization codes
 	Roles []string // role keys
 	// Permissions are the user's effective permission keys at Kinde (through
-	// roles and direct grants) minus keys denied to everyone, sorted.
+	// roles and direct grants) minus live tombstones, sorted.
 	Permissions  []string
 	LiveSessions int
 	ClaimsEpoch  int64
@@ -34,12 +35,23 @@ type UserSummary struct {
 	LastSessionRefresh time.Time
 }
 
-// UserList is the users page.
+// UserList is the users page: one page of the directory's users.
 type UserList struct {
-	Query string
-	Users []UserSummary
-	Total int // members before the search
-	AsOf  time.Time
+	Query   string
+	Users   []UserSummary
+	Total   int // users in the directory
+	Matched int // users matching the search
+	Offset  int
+	Limit   int
+	AsOf    time.Time // the directory's last completed sync
+}
+
+// UserQuery picks a page of users: a search over email, name and id, and
+// where the page starts.
+type UserQuery struct {
+	Search string
+	Offset int
+	Limit  int // ≤ 0 means directory.DefaultPageSize
 }
 
 // UserPermission is one permission a user holds, and why.
@@ -48,7 +60,7 @@ type UserPermission struct {
 	Name       string
 	OrgCode    string
 	Reasons    []Reason
-	Tombstoned bool // deleted recently: denied to everyone (sessions with older claims no longer honour it)
+	Tombstoned bool // deleted recently; sessions no longer honour it
 }
 
 // SessionInfo is one of the user's live permsync sessions. It never carries
@@ -71,29 +83,35 @@ type SessionInfo struct {
 // UserDetail is the user page.
 type UserDetail struct {
 	UserSummary
-	Grants   []UserPermission // fresh from Kinde, with reasons
+	Grants   []UserPermission // from the directory, with reasons
 	Sessions []SessionInfo
 }
 
-// Users lists organization members with their roles, effective
-// permissions, live sessions and last refreshes. query filters by email,
-// name, id or role key (case-insensitive substring).
+// Users returns the first page of users.
 func (s *Service) Users(ctx context.Context, a Actor, query string) (*UserList, error) {
-	d, err := s.authorizedDirectory(ctx, a)
+	return s.UsersPage(ctx, a, UserQuery{Search: query})
+}
+
+// UsersPage lists a page of the directory's users with their organizations,
+// roles, effective permissions, live sessions and last refreshes.
+func (s *Service) UsersPage(ctx context.Context, a Actor, q UserQuery) (*UserList, error) {
+	if err := s.authorize(ctx, a); err != nil {
+		return nil, err
+	}
+	search := newSearch(q.Search)
+	pg, err := s.dir.Users(ctx, search.query, q.Offset, q.Limit)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	st, _, err := s.directoryStatus(ctx)
 	if err != nil {
 		return nil, err
 	}
-	q := newSearch(query)
-	out := &UserList{Query: q.query, Total: len(d.users), AsOf: d.builtAt}
-	var matched []*dirUser
-	for _, u := range d.users {
-		if q.matches(u.email, u.name, u.id, strings.Join(u.roles, "\x00")) {
-			matched = append(matched, u)
-		}
-	}
-	ids := make([]string, len(matched))
-	for i, u := range matched {
-		ids[i] = u.id
+	out := &UserList{Query: search.query, Total: pg.Total, Matched: pg.Matched, Offset: pg.Offset, Limit: pg.Limit,
+		AsOf: st.CompletedAt}
+	ids := make([]string, len(pg.Users))
+	for i, u := range pg.Users {
+		ids[i] = u.ID
 	}
 	epochs, err := s.db.UserEpochs(ctx, ids)
 	if err != nil {
@@ -103,99 +121,112 @@ func (s *Service) Users(ctx context.Context, a Actor, query string) (*UserList, 
 	if err != nil {
 		return nil, errInternal(err)
 	}
-	for _, u := range matched {
-		sum := UserSummary{ID: u.id, Email: u.email, Name: u.name, Orgs: slices.Clone(u.orgs), Roles: slices.Clone(u.roles)}
-		for _, k := range sortedKeys(u.perms) {
-			if !slices.Contains(tombs, k) {
-				sum.Permissions = append(sum.Permissions, k)
+	for _, u := range pg.Users {
+		sum := UserSummary{ID: u.ID, Email: u.Email, Name: u.Name}
+		for _, m := range u.Memberships {
+			sum.Orgs = append(sum.Orgs, m.OrgCode)
+			for _, k := range m.RoleKeys {
+				if !slices.Contains(sum.Roles, k) {
+					sum.Roles = append(sum.Roles, k)
+				}
 			}
 		}
-		if e, ok := epochs[u.id]; ok {
+		slices.Sort(sum.Roles)
+		grants, err := s.dir.UserGrants(ctx, u.ID, "")
+		if err != nil {
+			return nil, errInternal(err)
+		}
+		for _, g := range grants {
+			if !slices.Contains(tombs, g.Key) && !slices.Contains(sum.Permissions, g.Key) {
+				sum.Permissions = append(sum.Permissions, g.Key)
+			}
+		}
+		slices.Sort(sum.Permissions)
+		if e, ok := epochs[u.ID]; ok {
 			sum.ClaimsEpoch, sum.LastClaimsRefresh = e.Epoch, e.ChangedAt
 		}
 		if err := s.lastClaimsRefresh(ctx, &sum); err != nil {
 			return nil, err
 		}
-		sessions, err := s.sessions.UserSessions(ctx, u.id)
-		if err != nil {
-			return nil, errInternal(err)
-		}
-		sum.LiveSessions = len(sessions)
-		for _, ss := range sessions {
-			if ss.RefreshedAt.After(sum.LastSessionRefresh) {
-				sum.LastSessionRefresh = ss.RefreshedAt
-			}
+		if err := s.addSessionCounts(ctx, &sum); err != nil {
+			return nil, err
 		}
 		out.Users = append(out.Users, sum)
 	}
 	return out, nil
 }
 
-// UserDetail returns one user, fresh from Kinde: their roles and permissions
-// with reasons in each organization, and their live sessions. It returns
-// apperr.NotFound for an unknown user.
+// addSessionCounts fills in the user's live sessions and last refresh.
+func (s *Service) addSessionCounts(ctx context.Context, sum *UserSummary) error {
+	sessions, err := s.sessions.UserSessions(ctx, sum.ID)
+	if err != nil {
+		return errInternal(err)
+	}
+	sum.LiveSessions = len(sessions)
+	for _, ss := range sessions {
+		if ss.RefreshedAt.After(sum.LastSessionRefresh) {
+			sum.LastSessionRefresh = ss.RefreshedAt
+		}
+	}
+	return nil
+}
+
+// UserDetail returns one user from the directory: their roles and
+// permissions with reasons in each organization, and their live sessions.
+// A user the directory does not know (yet) but who has permsync sessions is
+// shown with those. It returns apperr.NotFound for anyone else.
 func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*UserDetail, error) {
 	userID, err := s.authorizeUser(ctx, a, userID)
 	if err != nil {
 		return nil, err
 	}
-	ku, err := s.kinde.User(ctx, userID)
-	if err != nil {
-		return nil, kindeError(err, "User")
-	}
-	out := &UserDetail{UserSummary: UserSummary{ID: ku.ID, Email: ku.Email,
-		Name: strings.TrimSpace(ku.FirstName + " " + ku.LastName)}}
-
-	orgs, err := s.userOrgs(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	tombs, err := s.db.LiveDeniedKeys(ctx, time.Now())
+	sessions, err := s.sessions.UserSessions(ctx, userID)
 	if err != nil {
 		return nil, errInternal(err)
 	}
-	effective := map[string]bool{}
-	for _, org := range orgs {
-		roles, err := s.kinde.OrganizationUserRoles(ctx, org, userID)
-		if kinde.IsUnknownID(err) {
-			continue // not a member of this organization
-		}
-		if err != nil {
-			return nil, kindeError(err, "")
-		}
-		out.Orgs = append(out.Orgs, org)
-		for _, r := range roles {
-			if !slices.Contains(out.Roles, r.Key) {
-				out.Roles = append(out.Roles, r.Key)
-			}
-		}
-		perms, err := s.kinde.OrganizationUserPermissions(ctx, org, userID)
-		if err != nil && !kinde.IsUnknownID(err) {
-			return nil, kindeError(err, "")
-		}
-		for _, p := range perms {
-			g := UserPermission{Key: p.Key, Name: p.Name, OrgCode: org, Tombstoned: slices.Contains(tombs, p.Key)}
-			if len(p.Roles) == 0 {
-				g.Reasons = []Reason{{Kind: ReasonDirect}}
-			}
-			for _, r := range p.Roles {
-				g.Reasons = fanout.AddReason(g.Reasons, Reason{Kind: ReasonRole, RoleKey: r.Key})
-			}
-			fanout.SortReasons(g.Reasons)
-			out.Grants = append(out.Grants, g)
-			if !g.Tombstoned {
-				effective[p.Key] = true
+	out := &UserDetail{UserSummary: UserSummary{ID: userID}}
+	du, err := s.dir.User(ctx, userID)
+	switch {
+	case errors.Is(err, directory.ErrUnknown) && len(sessions) == 0:
+		return nil, apperr.E(apperr.NotFound, "User not found in the directory.")
+	case errors.Is(err, directory.ErrUnknown):
+		out.Email, out.Name = sessions[0].Email, sessions[0].Name
+	case err != nil:
+		return nil, errInternal(err)
+	default:
+		out.Email, out.Name = du.Email, du.Name
+	}
+	ms, err := s.dir.Memberships(ctx, userID)
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	for _, m := range ms {
+		out.Orgs = append(out.Orgs, m.OrgCode)
+		for _, k := range m.RoleKeys {
+			if !slices.Contains(out.Roles, k) {
+				out.Roles = append(out.Roles, k)
 			}
 		}
 	}
 	slices.Sort(out.Roles)
-	slices.SortFunc(out.Grants, func(a, b UserPermission) int {
-		if c := strings.Compare(a.Key, b.Key); c != 0 {
-			return c
+	tombs, err := s.db.LiveDeniedKeys(ctx, time.Now())
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	grants, err := s.dir.UserGrants(ctx, userID, "")
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	for _, g := range grants {
+		up := UserPermission{Key: g.Key, Name: g.Name, OrgCode: g.OrgCode, Tombstoned: slices.Contains(tombs, g.Key),
+			Reasons: addPaths(nil, g.Via)}
+		fanout.SortReasons(up.Reasons)
+		out.Grants = append(out.Grants, up)
+		if !up.Tombstoned && !slices.Contains(out.Permissions, g.Key) {
+			out.Permissions = append(out.Permissions, g.Key)
 		}
-		return strings.Compare(a.OrgCode, b.OrgCode)
-	})
-	out.Permissions = sortedKeys(effective)
+	}
+	slices.Sort(out.Permissions)
 
 	epochs, err := s.db.UserEpochs(ctx, []string{userID})
 	if err != nil {
@@ -205,10 +236,6 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 	out.ClaimsEpoch, out.LastClaimsRefresh = e.Epoch, e.ChangedAt
 	if err := s.lastClaimsRefresh(ctx, &out.UserSummary); err != nil {
 		return nil, err
-	}
-	sessions, err := s.sessions.UserSessions(ctx, userID)
-	if err != nil {
-		return nil, errInternal(err)
 	}
 	out.LiveSessions = len(sessions)
 	for _, ss := range sessions {
@@ -234,24 +261,6 @@ func (s *Service) authorizeUser(ctx context.Context, a Actor, userID string) (st
 		return "", apperr.E(apperr.NotFound, "User not found.")
 	}
 	return userID, nil
-}
-
-// userOrgs returns the organizations the cached snapshot places the user
-// in, or every organization if the snapshot does not know them.
-func (s *Service) userOrgs(ctx context.Context, userID string) ([]string, error) {
-	s.dirMu.Lock()
-	d := s.dir
-	s.dirMu.Unlock()
-	if d != nil {
-		if u := d.userByID[userID]; u != nil {
-			return slices.Clone(u.orgs), nil
-		}
-	}
-	orgs, err := s.organizations(ctx)
-	if err != nil {
-		return nil, kindeError(err, "")
-	}
-	return orgs, nil
 }
 
 // RefreshUserClaims starts a single-user fan-out: refresh_claims at Kinde,
@@ -322,10 +331,9 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, userID string
 	return res, nil
 }
 
-// lastClaimsRefresh brings LastClaimsRefresh up to the latest successful
-// refresh_claims for the user, whoever asked for it: a fan-out (which also
-// bumps the epoch) or the user's own Refresh session button (which does
-// not).
+// lastClaimsRefresh moves the user's last claims refresh to the last time
+// Kinde's claim cache for them was cleared, if that is later (a "Refresh
+// session" the user clicked themselves counts).
 func (s *Service) lastClaimsRefresh(ctx context.Context, u *UserSummary) error {
 	at, err := s.db.ClaimsClearedAt(ctx, u.ID)
 	if err != nil {

@@ -131,6 +131,16 @@ func (a *App) wire(ctx context.Context) error {
 // permission state will not see the change until its next resync.
 func (a *App) Events() events.Publisher { return a.live.pub }
 
+// SyncDirectory runs the directory's full sync (the reconciliation) now and
+// waits for it to finish; without Management API credentials there is
+// nothing to sync.
+func (a *App) SyncDirectory(ctx context.Context) error {
+	if a.live.syncer == nil {
+		return nil
+	}
+	return a.live.syncer.RunOnce(ctx)
+}
+
 // Handler is the app's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 

@@ -55,6 +55,13 @@ type Config struct {
 	LogFormat       string        // PERMSYNC_LOG_FORMAT: text or json
 	DevKindeAddr    string        // PERMSYNC_DEVKINDE_ADDR: where the embedded devkinde listens
 	DevAccessTTL    time.Duration // PERMSYNC_DEVKINDE_ACCESS_TTL: access-token lifetime in dev mode
+	// DevGenerate is PERMSYNC_DEVKINDE_GENERATE: in dev mode, add a generated
+	// tenant of ORGSxUSERS[@SEED] (e.g. 1000x5000) to devkinde's demo seed.
+	DevGenerate string
+	// ReconcileInterval is PERMSYNC_RECONCILE_INTERVAL: the time between the
+	// end of one full directory sync and the start of the next, which
+	// compares Kinde with the local copy.
+	ReconcileInterval time.Duration
 	// JobTimeout is PERMSYNC_JOB_TIMEOUT: how long one attempt of a
 	// background job (a fan-out's refresh_claims, Kinde retries included)
 	// may run before it is cancelled and retried.
@@ -80,10 +87,12 @@ type Config struct {
 	Dev bool
 }
 
-// Defaults of PERMSYNC_JOB_TIMEOUT and PERMSYNC_JOB_RESCUE_AFTER.
+// Defaults of PERMSYNC_JOB_TIMEOUT, PERMSYNC_JOB_RESCUE_AFTER and
+// PERMSYNC_RECONCILE_INTERVAL.
 const (
-	DefaultJobTimeout     = 2 * time.Minute
-	DefaultJobRescueAfter = 10 * time.Minute
+	DefaultReconcileInterval = 15 * time.Minute
+	DefaultJobTimeout        = 2 * time.Minute
+	DefaultJobRescueAfter    = 10 * time.Minute
 )
 
 // MetricsOff is the PERMSYNC_METRICS_ADDR value that turns metrics off.
@@ -206,6 +215,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		LogFormat:          e.str("PERMSYNC_LOG_FORMAT", "text"),
 		DevKindeAddr:       e.str("PERMSYNC_DEVKINDE_ADDR", "127.0.0.1:7070"),
 		DevAccessTTL:       e.duration("PERMSYNC_DEVKINDE_ACCESS_TTL", 5*time.Minute),
+		DevGenerate:        e.str("PERMSYNC_DEVKINDE_GENERATE", ""),
+		ReconcileInterval:  e.duration("PERMSYNC_RECONCILE_INTERVAL", DefaultReconcileInterval),
 		MetricsAddr:        e.str("PERMSYNC_METRICS_ADDR", ""),
 		JobTimeout:         e.duration("PERMSYNC_JOB_TIMEOUT", DefaultJobTimeout),
 		JobRescueAfter:     e.duration("PERMSYNC_JOB_RESCUE_AFTER", 0),
@@ -242,6 +253,9 @@ func (c *Config) validate() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
+	if c.ReconcileInterval < time.Second {
+		bad("PERMSYNC_RECONCILE_INTERVAL: want a duration of at least 1s such as 15m, got %s", c.ReconcileInterval)
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("PERMSYNC_ADDR: want host:port, got %q", c.Addr)
 	}

@@ -115,6 +115,16 @@ func TestFanoutSurvivesSIGKILL(t *testing.T) {
 	first := startPermsync(t, bin, env, filepath.Join(dir, "run0.log"))
 	adm := newCrashClient(t, site)
 	adm.signIn(t, "admin@acme.test")
+	// The admin pages read the directory: wait for its first sync (in the
+	// last lane of a 2 calls/s budget, a few seconds).
+	syncDeadline := time.Now().Add(60 * time.Second)
+	for !strings.HasPrefix(strings.Join(strings.Fields(adm.do(t, adm.hc, http.MethodGet, "/admin", nil).doc.
+		Find(`[data-testid="directory-freshness"]`).Text()), " "), "Directory synced") {
+		if time.Now().After(syncDeadline) {
+			t.Fatal("the directory's first sync did not finish in 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	dk.ResetRequests()
 	page := adm.get(t, "/admin/permissions/"+permID)
 	resp := adm.postNoRedirect(t, "/admin/permissions/"+permID+"/delete",

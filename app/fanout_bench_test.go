@@ -163,6 +163,7 @@ func rolePermission(b *testing.B, env *apptest.Env, kc *kinde.Client, roleID, ke
 	if status := env.ManagementAPI(b, http.MethodPatch, "/api/v1/roles/"+roleID+"/permissions", body); status != http.StatusOK {
 		b.Fatalf("add %s to the role: status %d", key, status)
 	}
+	env.SyncDirectory(b) // the admin pages and the delete read the directory
 	return id
 }
 

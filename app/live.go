@@ -12,6 +12,7 @@ import (
 
 	"permsync/admin"
 	"permsync/auth"
+	"permsync/directory"
 	"permsync/events"
 	"permsync/fanout"
 	"permsync/kinde"
@@ -43,6 +44,8 @@ type liveSync struct {
 	admin  *admin.Service         // nil without M2M credentials
 	sync   *kindesync.Syncer      // nil without M2M credentials
 	hooks  *kinde.WebhookVerifier // nil without M2M credentials
+	dir    *directory.Directory   // the local copy of Kinde's RBAC state
+	syncer *directory.Syncer      // nil without M2M credentials
 	site   string                 // the app's public URL
 	issuer string
 
@@ -72,6 +75,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return nil, err
 	}
 	l.cache = cache
+	l.dir = directory.New(db, log.With("component", "directory"))
 	if cfg.M2MClientID == "" || cfg.M2MClientSecret == "" {
 		return l, nil
 	}
@@ -93,13 +97,14 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return fail(err)
 	}
 	l.admin, err = admin.NewService(db, l.kc, db, l.pub, l.jobs, admin.Options{
-		AdminPermission: cfg.AdminPermission, Webhooks: kindesync.Stats{DB: db}, UndoWindow: cfg.UndoWindow,
-		Logger: log.With("component", "admin"),
+		AdminPermission: cfg.AdminPermission, Webhooks: kindesync.Stats{DB: db}, Directory: l.dir,
+		UndoWindow: cfg.UndoWindow,
+		Logger:     log.With("component", "admin"),
 	})
 	if err != nil {
 		return fail(err)
 	}
-	l.sync, err = kindesync.New(db, l.kc, db, l.pub, l.jobs, l.admin.Directory(), kindesync.Options{
+	l.sync, err = kindesync.New(db, l.kc, db, l.pub, l.jobs, l.dir, l.admin.PermissionKeys(), kindesync.Options{
 		Logger: log.With("component", "kindesync"),
 	})
 	if err != nil {
@@ -107,6 +112,11 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 	}
 	l.jobs.HandleWebhooks(l.sync)
 	l.hooks = kinde.NewWebhookVerifier(cfg.KindeDomain, hc)
+	// The directory's sync enforces what it finds taken away the way a
+	// webhook would have: kindesync is its Enforcer.
+	l.syncer = directory.NewSyncer(db, l.kc, l.sync, directory.SyncOptions{
+		Interval: cfg.ReconcileInterval, Logger: log.With("component", "directory"),
+	})
 	return l, nil
 }
 
@@ -139,6 +149,9 @@ func (l *liveSync) start(ctx context.Context) error {
 			"error", err)
 	}
 	l.registerWebhook(kctx)
+	// The directory's full sync runs in the background from the start, then
+	// again every PERMSYNC_RECONCILE_INTERVAL; the app serves meanwhile.
+	l.wg.Go(func() { l.syncer.Run(rctx) })
 	return nil
 }
 

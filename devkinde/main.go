@@ -22,6 +22,7 @@ var ErrHelp = flag.ErrHelp
 //	--addr        listen address (default :7070)
 //	--public-url  issuer URL if it differs from http://<addr>
 //	--seed        seed JSON file (default: the built-in seed)
+//	--generate    add a generated tenant, ORGSxUSERS[@SEED] (e.g. 1000x5000)
 //	--data        data folder; keys and state survive restarts
 //	--access-ttl  access token lifetime override (e.g. 2m)
 //	--rate        Management API requests per second (0 = unlimited)
@@ -41,6 +42,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", ":7070", "listen address")
 	publicURL := fs.String("public-url", "", "issuer URL (default http://<addr>)")
 	seedPath := fs.String("seed", "", "seed JSON file (default: built-in seed)")
+	generate := fs.String("generate", "", "add a generated tenant of ORGSxUSERS[@SEED] to the built-in seed, e.g. 1000x5000")
 	dataDir := fs.String("data", "", "data folder for keys and state (default: in memory)")
 	accessTTL := fs.Duration("access-ttl", 0, "access token lifetime override (0 = per client, default 24h)")
 	rps := fs.Float64("rate", 0, "Management API rate limit in requests per second (0 = unlimited)")
@@ -82,6 +84,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := Config{Addr: *addr, PublicURL: *publicURL, DataDir: *dataDir, AccessTokenTTL: *accessTTL,
 		RateLimit: *rps, FaultRate: *faults, Logger: logger, Quirks: &q,
 		CustomDomainAddr: *customAddr, CustomDomainURL: *customURL}
+	if *generate != "" {
+		if *seedPath != "" {
+			return fmt.Errorf("devkinde: --seed and --generate cannot be used together")
+		}
+		o, err := ParseGenerate(*generate)
+		if err != nil {
+			return err
+		}
+		cfg.Seed = GenerateSeed(o)
+	}
 	if *seedPath != "" {
 		sd, err := LoadSeed(*seedPath)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"permsync/auth"
 	"permsync/htmx"
 	"permsync/views/components"
+	"permsync/views/layouts"
 	"permsync/views/pages"
 )
 
@@ -36,6 +37,20 @@ type adminService interface {
 	userService
 	fanoutService
 	authorizer
+	// Freshness says how fresh the directory the pages read is.
+	Freshness(ctx context.Context) string
+}
+
+// adminFreshness puts the directory's freshness ("synced 14 s ago", or the
+// sync's progress) where the admin layout shows it, on every admin page.
+func adminFreshness(svc interface{ Freshness(context.Context) string }) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			c.SetRequest(r.WithContext(layouts.WithFreshness(r.Context(), svc.Freshness(r.Context()))))
+			return next(c)
+		}
+	}
 }
 
 // adminBase is what every admin feature struct shares: rendering, flashes

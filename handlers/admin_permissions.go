@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -18,7 +20,7 @@ import (
 // permissionService is what the permission pages need.
 type permissionService interface {
 	Permissions(ctx context.Context, a admin.Actor, query string) (*admin.PermissionList, error)
-	PermissionDetail(ctx context.Context, a admin.Actor, id string) (*admin.PermissionDetail, error)
+	PermissionPage(ctx context.Context, a admin.Actor, q admin.PermissionQuery) (*admin.PermissionDetail, error)
 	DeletePermission(ctx context.Context, a admin.Actor, id, confirmKey string) (*admin.DeleteResult, error)
 }
 
@@ -48,10 +50,13 @@ func (h *AdminPermissions) List(c echo.Context) error {
 	return h.page(c, pages.AdminPermissions(p))
 }
 
-// Show is GET /admin/permissions/{id}: the permission and who deleting it
-// would affect (role holders, direct holders, live sessions), read fresh.
+// Show is GET /admin/permissions/{id}?q=&offset=: the permission and a page
+// of who deleting it would affect (role holders, direct holders, live
+// sessions), from the directory, with counts over all of them.
 func (h *AdminPermissions) Show(c echo.Context) error {
-	d, err := asActor(c, h.svc.PermissionDetail, c.Param("id"))
+	offset, _ := strconv.Atoi(c.QueryParam("offset"))
+	d, err := asActor(c, h.svc.PermissionPage, admin.PermissionQuery{ID: c.Param("id"), Search: c.QueryParam("q"),
+		Offset: max(offset, 0)})
 	if err != nil {
 		return h.failPage(c, layouts.AdminPermissions, "Permission", err)
 	}
@@ -105,13 +110,43 @@ func (h *AdminPermissions) detailProps(d *admin.PermissionDetail) pages.AdminPer
 	p := pages.AdminPermissionProps{
 		Permission: viewPermission(d.Permission, nil), RoleHolders: d.RoleHolders, DirectHolders: d.DirectHolders,
 		SessionHolders: d.SessionHolders, CanDelete: d.CanDelete, DeleteBlocked: d.DeleteBlocked,
-		DeleteURL: permissionHref(d.Permission.ID) + "/delete",
+		DeleteURL:     permissionHref(d.Permission.ID) + "/delete",
+		AffectedTotal: d.AffectedTotal, Matched: d.Matched, Query: d.Query,
 	}
+	if len(d.Affected) > 0 {
+		p.First, p.Last = d.Offset+1, d.Offset+len(d.Affected)
+	}
+	p.PrevHref, p.NextHref = pageHrefs(permissionHref(d.Permission.ID), d.Query, d.Offset, d.Limit, d.Matched)
 	for _, u := range d.Affected {
 		p.Affected = append(p.Affected, pages.AdminAffectedUser{UserID: u.UserID, Email: u.Email, Name: u.Name,
 			Href: userHref(u.UserID), Reasons: viewReasons(u.Reasons)})
 	}
 	return p
+}
+
+// pageHrefs returns the addresses of the previous and next pages of a
+// listing at base filtered by q ("" where there is none).
+func pageHrefs(base, q string, offset, limit, total int) (prev, next string) {
+	at := func(o int) string {
+		v := url.Values{}
+		if q != "" {
+			v.Set("q", q)
+		}
+		if o > 0 {
+			v.Set("offset", strconv.Itoa(o))
+		}
+		if len(v) == 0 {
+			return base
+		}
+		return base + "?" + v.Encode()
+	}
+	if offset > 0 {
+		prev = at(max(offset-limit, 0))
+	}
+	if offset+limit < total {
+		next = at(offset + limit)
+	}
+	return prev, next
 }
 
 // plural reads like "1 user" or "3 users".

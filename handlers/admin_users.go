@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,7 +15,7 @@ import (
 
 // userService is what the user pages and actions need.
 type userService interface {
-	Users(ctx context.Context, a admin.Actor, query string) (*admin.UserList, error)
+	UsersPage(ctx context.Context, a admin.Actor, q admin.UserQuery) (*admin.UserList, error)
 	UserDetail(ctx context.Context, a admin.Actor, userID string) (*admin.UserDetail, error)
 	RefreshUserClaims(ctx context.Context, a admin.Actor, userID string) (*admin.FanoutStarted, error)
 	RevokeUserSessions(ctx context.Context, a admin.Actor, userID string) (*admin.RevokeResult, error)
@@ -29,11 +30,14 @@ type AdminUsers struct {
 
 // List is GET /admin/users?q=.
 func (h *AdminUsers) List(c echo.Context) error {
-	list, err := asActor(c, h.svc.Users, c.QueryParam("q"))
+	offset, _ := strconv.Atoi(c.QueryParam("offset"))
+	list, err := asActor(c, h.svc.UsersPage, admin.UserQuery{Search: c.QueryParam("q"), Offset: max(offset, 0)})
 	if err != nil {
 		return h.failPage(c, layouts.AdminUsers, "Users", err)
 	}
-	p := pages.AdminUsersProps{Flashes: h.takeFlashes(c), Query: list.Query, Total: list.Total, AsOf: list.AsOf}
+	p := pages.AdminUsersProps{Flashes: h.takeFlashes(c), Query: list.Query, Total: list.Total, AsOf: list.AsOf,
+		Matched: list.Matched, First: list.Offset + 1}
+	p.PrevHref, p.NextHref = pageHrefs("/admin/users", list.Query, list.Offset, list.Limit, list.Matched)
 	for _, u := range list.Users {
 		p.Users = append(p.Users, viewUser(u))
 	}

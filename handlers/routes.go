@@ -75,6 +75,8 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	adminGate := page(nil, auth.RequirePermission(d.AdminPermission))
 	if d.Admin == nil {
 		adminGate = append(adminGate, adminUnconfigured)
+	} else {
+		adminGate = append(adminGate, adminFreshness(d.Admin))
 	}
 	adm := e.Group("/admin", adminGate...)
 	ab := adminBase{rd: rd, flashes: d.Sessions, log: d.Log}

@@ -244,6 +244,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		if err != nil {
 			return fail(err)
 		}
+		countCall(ctx)
 		start := time.Now()
 		status, hdr, respBody, err := c.send(ctx, r.method, u, logPath, body, tok)
 		c.observeRequest(r.method, endpoint, status, time.Since(start))

@@ -70,6 +70,6 @@ func (s *Syncer) SyncPermissionKeys(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.dir.RememberPermissions(ctx, perms)
+	s.keys.RememberPermissions(ctx, perms)
 	return nil
 }

@@ -34,14 +34,33 @@ func (s *Syncer) ProcessWebhook(ctx context.Context, webhookID string, attempt i
 		return fmt.Errorf("%w: %w", errWebhookPermanent, err)
 	}
 	log := s.log.With("webhook_id", webhookID, "event_id", ev.EventID, "event_type", ev.Type, "attempt", attempt)
+	// The directory's update first: its reads (a role's permissions, a
+	// membership the event leaves unsaid) happen here, its writes in the
+	// transaction below. Plans read holders from the directory as it was
+	// before the event.
+	upd, err := s.dir.Prepare(ctx, s.kinde, ev)
+	if errors.Is(err, kinde.ErrMalformed) {
+		return fmt.Errorf("%w: %w", errWebhookPermanent, err)
+	}
+	if err != nil {
+		return err
+	}
 	plan, err := s.planWebhook(ctx, ev)
 	if err != nil {
 		return err
+	}
+	if upd != nil && plan.status == store.WebhookIgnored {
+		plan = &webhookPlan{status: store.WebhookProcessed, outcome: "Directory: " + upd.Summary + "."}
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	var finished bool
 	err = s.db.InTx(rctx, func(tx *store.Tx) error {
+		// What the event took away is enforced by the plan (it knows the
+		// event); the directory just records it.
+		if _, err := upd.ApplyTx(rctx, tx); err != nil {
+			return err
+		}
 		if plan.inTx != nil {
 			if err := plan.inTx(rctx, tx); err != nil {
 				return err
@@ -124,8 +143,7 @@ func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*w
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	s.dir.RememberPermissions(ctx, []kinde.Permission{{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}})
-	s.dir.Invalidate()
+	s.keys.RememberPermissions(ctx, []kinde.Permission{{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description}})
 	// A key created again stays denied in tokens whose claims predate its
 	// deletion (store.Denial): nothing to lift.
 	if ev.Type == kinde.EventPermissionCreated || oldKey == "" || oldKey == p.Key {
@@ -137,12 +155,11 @@ func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*w
 	if err != nil {
 		return nil, err
 	}
-	if kindeHolders, err := s.dir.PermissionHolders(ctx, kinde.Permission{ID: p.ID, Key: p.Key}); err == nil {
-		affected = fanout.MergeAffected(affected, kindeHolders)
-	} else {
-		s.log.WarnContext(ctx, "kindesync: could not list holders of a renamed permission; using local sessions",
-			"permission_id", p.ID, "error", err)
+	holders, err := s.dirHolders(ctx, oldKey)
+	if err != nil {
+		return nil, err
 	}
+	affected = fanout.MergeAffected(affected, holders)
 	return s.revokeKeyPlan(p.ID, oldKey, "Permission "+oldKey+" was renamed to "+p.Key+" at Kinde.", affected, false), nil
 }
 
@@ -150,8 +167,8 @@ func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*w
 // tombstone) and fans out
 // to its holders. The event carries only the id: the key comes from the map
 // kept from listings and earlier events. Kinde no longer lists holders of a
-// deleted permission, so holders are the users with a live session carrying
-// the key plus the members the last directory snapshot showed holding it.
+// deleted permission, so holders come from the directory (every holder,
+// signed in to permsync or not), plus any live session carrying the key.
 func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	p, err := ev.Permission()
 	if err != nil {
@@ -159,7 +176,7 @@ func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*w
 	}
 	known, err := s.db.PermissionKeyByID(ctx, p.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		if dp, ok := s.dir.Permission(p.ID); ok {
+		if dp, derr := s.dir.PermissionByID(ctx, p.ID); derr == nil {
 			known = &store.PermissionKey{ID: dp.ID, Key: dp.Key}
 			err = nil
 		}
@@ -181,8 +198,11 @@ func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*w
 	if err != nil {
 		return nil, err
 	}
-	affected = fanout.MergeAffected(affected, s.dir.Holders(known.Key))
-	s.dir.Invalidate()
+	holders, err := s.dirHolders(ctx, known.Key)
+	if err != nil {
+		return nil, err
+	}
+	affected = fanout.MergeAffected(affected, holders)
 	return s.revokeKeyPlan(p.ID, known.Key, "Permission "+known.Key+" was deleted at Kinde.", affected, true), nil
 }
 
@@ -224,10 +244,10 @@ func (s *Syncer) revokeKeyPlan(permID, key, reason string, affected []fanout.Aff
 	return pl
 }
 
-// planRoleChanged fans out to the role's holders: at Kinde for an update
-// (a role's permissions changing does not clear Kinde's claim cache), and,
-// since Kinde no longer lists the holders of a deleted role, from local
-// sessions whose token carries the role and the last directory snapshot.
+// planRoleChanged fans out to the role's holders (a role's permissions
+// changing does not clear Kinde's claim cache), found in the directory as it
+// was before the event (Kinde no longer lists the holders of a deleted
+// role), plus local sessions whose token carries the role.
 func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
 	r, err := ev.Role()
 	if err != nil {
@@ -235,7 +255,9 @@ func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhook
 	}
 	key := r.Key
 	if key == "" {
-		key = s.dir.RoleKey(r.ID)
+		if known, err := s.dir.RoleByID(ctx, r.ID); err == nil {
+			key = known.Key
+		}
 	}
 	label := key
 	if label == "" {
@@ -250,18 +272,12 @@ func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhook
 		byID[id].Reasons = fanout.AddReason(byID[id].Reasons, why)
 	}
 	roleReason := fanout.Reason{Kind: fanout.ReasonRole, RoleKey: label}
-	if ev.Type == kinde.EventRoleUpdated {
-		holders, err := s.kinde.AllRoleUsers(ctx, r.ID)
-		if err != nil && !kinde.IsUnknownID(err) {
-			return nil, err
-		}
-		for _, h := range holders {
-			add(h.ID, roleReason)
-		}
-	} else {
-		for _, id := range s.dir.RoleHolders(key) {
-			add(id, roleReason)
-		}
+	holders, err := s.dir.RoleHolderIDs(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range holders {
+		add(id, roleReason)
 	}
 	local, err := s.db.UsersWithRole(ctx, r.ID, "")
 	if err != nil {
@@ -277,7 +293,6 @@ func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhook
 	for _, id := range local {
 		add(id, fanout.Reason{Kind: fanout.ReasonSession})
 	}
-	s.dir.Invalidate()
 	verb := "changed"
 	if ev.Type == kinde.EventRoleDeleted {
 		verb = "deleted"
@@ -361,7 +376,6 @@ func (s *Syncer) planOrganizationDeleted(ctx context.Context, ev *kinde.Event) (
 	if err != nil {
 		return nil, err
 	}
-	s.dir.Invalidate()
 	return &webhookPlan{
 		status:  store.WebhookProcessed,
 		outcome: fmt.Sprintf("Organization %s was deleted at Kinde; ended the sessions of %d user(s).", o.Code, len(users)),

@@ -12,16 +12,17 @@ import (
 	"log/slog"
 	"time"
 
+	"permsync/directory"
 	"permsync/events"
 	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
 
-// KindeAPI is what webhook processing asks Kinde. *kinde.Client satisfies it.
+// KindeAPI is what webhook processing asks Kinde: the directory's targeted
+// re-reads. *kinde.Client satisfies it.
 type KindeAPI interface {
-	AllPermissions(ctx context.Context) ([]kinde.Permission, error)
-	AllRoleUsers(ctx context.Context, roleID string) ([]kinde.RoleUser, error)
+	directory.Kinde
 }
 
 // SessionStore is what webhook processing needs from permsync's sessions.
@@ -38,24 +39,23 @@ type Fanouts interface {
 	EnqueueWebhookTx(ctx context.Context, tx *store.Tx, webhookID string) error
 }
 
-// Directory is what permsync knows of Kinde's users, roles and permissions
-// (admin.Service's snapshot: Service.Directory()).
+// Directory is the local copy of Kinde's RBAC state. *directory.Directory
+// satisfies it.
 type Directory interface {
-	// RememberPermissions records permission ids and keys.
+	// Prepare turns an event into the directory's update (re-reading Kinde
+	// for what the event leaves unsaid).
+	Prepare(ctx context.Context, kc directory.Kinde, ev *kinde.Event) (*directory.Update, error)
+	AllHolders(ctx context.Context, key string) ([]directory.Holder, error)
+	RoleHolderIDs(ctx context.Context, roleID string) ([]string, error)
+	PermissionByID(ctx context.Context, id string) (*directory.Permission, error)
+	RoleByID(ctx context.Context, id string) (*directory.Role, error)
+}
+
+// PermissionKeys keeps the permission id → key map that permission.deleted
+// needs (the event carries only the id). admin.Service.PermissionKeys()
+// satisfies it.
+type PermissionKeys interface {
 	RememberPermissions(ctx context.Context, perms []kinde.Permission)
-	// Invalidate drops the snapshot: the next listing asks Kinde again.
-	Invalidate()
-	// Permission finds a permission in the last snapshot.
-	Permission(id string) (kinde.Permission, bool)
-	// Holders returns the members the last snapshot showed holding key.
-	Holders(key string) []fanout.AffectedUser
-	// RoleKey finds a role's key in the last snapshot, or "".
-	RoleKey(id string) string
-	// RoleHolders returns the ids of the members the last snapshot showed
-	// holding the role key.
-	RoleHolders(key string) []string
-	// PermissionHolders asks Kinde who holds p (roles and direct grants).
-	PermissionHolders(ctx context.Context, p kinde.Permission) ([]fanout.AffectedUser, error)
 }
 
 // Options configure a Syncer.
@@ -75,17 +75,18 @@ type Syncer struct {
 	pub          events.Publisher
 	fanouts      Fanouts
 	dir          Directory
+	keys         PermissionKeys
 	log          *slog.Logger
 	tombstoneTTL time.Duration
 }
 
 // New returns a Syncer; every argument but opts is required.
 func New(db *store.DB, kc KindeAPI, sessions SessionStore, pub events.Publisher, fanouts Fanouts, dir Directory,
-	opts Options) (*Syncer, error) {
-	if db == nil || kc == nil || sessions == nil || pub == nil || fanouts == nil || dir == nil {
-		return nil, errors.New("kindesync: New: db, kinde, sessions, publisher, fan-outs and directory are required")
+	keys PermissionKeys, opts Options) (*Syncer, error) {
+	if db == nil || kc == nil || sessions == nil || pub == nil || fanouts == nil || dir == nil || keys == nil {
+		return nil, errors.New("kindesync: New: db, kinde, sessions, publisher, fan-outs, directory and permission keys are required")
 	}
-	s := &Syncer{db: db, kinde: kc, sessions: sessions, pub: pub, fanouts: fanouts, dir: dir, log: opts.Logger,
+	s := &Syncer{db: db, kinde: kc, sessions: sessions, pub: pub, fanouts: fanouts, dir: dir, keys: keys, log: opts.Logger,
 		tombstoneTTL: opts.TombstoneTTL}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -151,13 +151,23 @@ func (db *DB) LiveDenials(ctx context.Context, now time.Time) ([]Denial, error) 
 		ORDER BY created_at DESC, id DESC`, Millis(now))
 }
 
+// LiveDenials is LiveDenials inside the transaction.
+func (tx *Tx) LiveDenials(ctx context.Context, now time.Time) ([]Denial, error) {
+	return queryDenials(ctx, tx, `SELECT `+denialColumns+` FROM denials WHERE `+liveDenial+`
+		ORDER BY created_at DESC, id DESC`, Millis(now))
+}
+
 // FanoutDenials returns the denials a fan-out carries, oldest first.
 func (db *DB) FanoutDenials(ctx context.Context, fanoutID string) ([]Denial, error) {
 	return db.queryDenials(ctx, `SELECT `+denialColumns+` FROM denials WHERE fanout_id = ? ORDER BY id`, fanoutID)
 }
 
 func (db *DB) queryDenials(ctx context.Context, q string, args ...any) ([]Denial, error) {
-	rows, err := db.Query(ctx, q, args...)
+	return queryDenials(ctx, db, q, args...)
+}
+
+func queryDenials(ctx context.Context, qr querier, q string, args ...any) ([]Denial, error) {
+	rows, err := qr.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("denials: %w", err)
 	}

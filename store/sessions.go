@@ -364,7 +364,16 @@ func (db *DB) SessionsWithPermission(ctx context.Context, key string) ([]Session
 // UsersWithPermission returns the distinct user ids of live sessions whose
 // access token carries the permission key.
 func (db *DB) UsersWithPermission(ctx context.Context, key string) ([]string, error) {
-	rows, err := db.Query(ctx, `SELECT DISTINCT s.user_id FROM sessions s
+	return usersWithPermission(ctx, db, key)
+}
+
+// UsersWithPermission is UsersWithPermission inside the transaction.
+func (tx *Tx) UsersWithPermission(ctx context.Context, key string) ([]string, error) {
+	return usersWithPermission(ctx, tx, key)
+}
+
+func usersWithPermission(ctx context.Context, q querier, key string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT s.user_id FROM sessions s
 		JOIN session_permissions p ON p.session_id = s.id
 		WHERE p.permission_key = ? AND s.expires_at > ? ORDER BY s.user_id`, key, time.Now().UnixMilli())
 	if err != nil {

@@ -167,7 +167,38 @@ func Start(t testing.TB, opts Options) *Env {
 	env.vars = vars
 	env.App, env.Config = env.startApp(t, vars, appLn)
 	env.DB = env.App.DB()
+	if !opts.NoM2M {
+		env.WaitDirectory(t)
+	}
 	return env
+}
+
+// WaitDirectory waits until the directory (the app's copy of devkinde's
+// users, roles and permissions) has completed a full sync: the admin pages
+// and deletions read it. Start does this; a test that starts the app in
+// another way calls it.
+func (e *Env) WaitDirectory(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := e.DB.DirSyncState(context.Background())
+		if err == nil && st.CompletedRun > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("apptest: the directory's first sync did not complete in 60 s (state %+v, %v)", st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SyncDirectory runs the directory's full sync (the periodic
+// reconciliation) now, as if PERMSYNC_RECONCILE_INTERVAL had passed.
+func (e *Env) SyncDirectory(t testing.TB) {
+	t.Helper()
+	if err := e.App.SyncDirectory(context.Background()); err != nil {
+		t.Fatalf("apptest: directory sync: %v", err)
+	}
 }
 
 // startApp configures an app from vars (plus Options.Config), builds it and

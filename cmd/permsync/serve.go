@@ -73,12 +73,24 @@ func listenError(err error, who, addr, fix string) error {
 // startDevKinde starts the embedded provider and fills in the Kinde settings
 // that point at it.
 func startDevKinde(cfg *app.Config, log *slog.Logger) (*devkinde.Server, error) {
-	dk, err := devkinde.New(devkinde.Config{
+	dcfg := devkinde.Config{
 		Addr:           cfg.DevKindeAddr,
 		DataDir:        filepath.Join(cfg.DataDir, "devkinde"),
 		AccessTokenTTL: cfg.DevAccessTTL,
 		Logger:         log.With("component", "devkinde"),
-	})
+	}
+	if cfg.DevGenerate != "" {
+		o, err := devkinde.ParseGenerate(cfg.DevGenerate)
+		if err != nil {
+			return nil, fmt.Errorf("PERMSYNC_DEVKINDE_GENERATE: %w", err)
+		}
+		// Saved state wins over a seed: a generated tenant gets its own
+		// folder, so switching sizes never mixes tenants.
+		dcfg.Seed = devkinde.GenerateSeed(o)
+		dcfg.DataDir = filepath.Join(cfg.DataDir, "devkinde-"+strings.ReplaceAll(cfg.DevGenerate, "@", "-"))
+		log.Info("devkinde: generated tenant", "organizations", o.Organizations, "users", o.Users, "seed", o.Seed)
+	}
+	dk, err := devkinde.New(dcfg)
 	if err != nil {
 		return nil, err // devkinde's errors say "devkinde: …" already
 	}
