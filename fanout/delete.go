@@ -159,6 +159,10 @@ func (w *deleteWorker) done(ctx context.Context, log *slog.Logger, job *river.Jo
 		if err := tx.MarkPermissionDeleted(bctx, f.PermissionID, f.PermissionKey); err != nil {
 			return err
 		}
+		// Kinde has deleted it: so does the local directory.
+		if _, err := tx.DirDeletePermission(bctx, f.PermissionID); err != nil {
+			return err
+		}
 		if err := e.EnqueueTx(bctx, tx, jobs); err != nil {
 			return err
 		}
