@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,10 @@ type Config struct {
 
 	// Dev is true when no KINDE_ISSUER_URL is set: devkinde runs in-process.
 	Dev bool
+	// DevOptIn is PERMSYNC_DEV (or `permsync serve --dev`): run devkinde,
+	// with its demo passwords, even when an address or the site URL is not
+	// on this machine. Without it, dev mode runs only all-loopback.
+	DevOptIn bool
 }
 
 // Defaults of PERMSYNC_JOB_TIMEOUT, PERMSYNC_JOB_RESCUE_AFTER and
@@ -178,6 +183,20 @@ func (e *env) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// boolean reads a yes/no variable: 1, true, yes or on; 0, false, no, off
+// or unset.
+func (e *env) boolean(name string) bool {
+	switch strings.ToLower(e.str(name, "")) {
+	case "", "0", "false", "no", "off":
+		return false
+	case "1", "true", "yes", "on":
+		return true
+	default:
+		e.errs = append(e.errs, fmt.Errorf("%s: want 1 or 0, got %q", name, e.str(name, "")))
+		return false
+	}
+}
+
 // durationOrZero is duration, accepting 0 as well ("0" or "0s").
 func (e *env) durationOrZero(name string, def time.Duration) time.Duration {
 	s := e.str(name, "")
@@ -239,6 +258,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.JobRescueAfter = max(DefaultJobRescueAfter, c.JobTimeout)
 	}
 	c.Dev = c.IssuerURL == ""
+	c.DevOptIn = e.boolean("PERMSYNC_DEV")
+	if c.Dev && !c.DevOptIn {
+		if why := c.notLocal(); why != "" {
+			e.errs = append(e.errs, fmt.Errorf("no KINDE_ISSUER_URL is set, so permsync would start devkinde, "+
+				"the demo identity provider with known passwords, but %s: set KINDE_ISSUER_URL (with the other KINDE_* "+
+				"variables) for a real deployment, or PERMSYNC_DEV=1 (permsync serve --dev) to run the demo anyway", why))
+		}
+	}
 	if c.KindeDomain == "" {
 		c.KindeDomain = c.IssuerURL
 	}
@@ -324,6 +351,27 @@ func (c *Config) validate() []error {
 	return errs
 }
 
+// notLocal says which of the addresses dev mode would use reaches beyond
+// this machine ("" when all are loopback): the app's listener, devkinde's
+// listener and the site URL.
+func (c *Config) notLocal() string {
+	for _, a := range []struct{ name, addr string }{{"PERMSYNC_ADDR", c.Addr}, {"PERMSYNC_DEVKINDE_ADDR", c.DevKindeAddr}} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			continue // reported by validate
+		}
+		if !isLoopbackHost(host) {
+			return fmt.Sprintf("%s=%s listens beyond this machine", a.name, a.addr)
+		}
+	}
+	if c.SiteURL != "" {
+		if u, err := url.Parse(c.SiteURL); err == nil && !isLoopbackHost(u.Hostname()) {
+			return fmt.Sprintf("KINDE_SITE_URL=%s is not on this machine", c.SiteURL)
+		}
+	}
+	return ""
+}
+
 // isLoopbackURL reports a plain-http URL on this machine.
 func isLoopbackURL(u *url.URL) bool {
 	return u.Scheme == "http" && isLoopbackHost(u.Hostname())
@@ -331,7 +379,7 @@ func isLoopbackURL(u *url.URL) bool {
 
 // isLoopbackHost reports localhost or a loopback address.
 func isLoopbackHost(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -367,18 +415,14 @@ func (c Config) Dump(w io.Writer) {
 		}
 		return "<redacted>"
 	}
-	db := c.DatabaseURL
-	if strings.HasPrefix(db, "postgres") {
-		db = redact(db)
-	}
 	rows := [][2]string{
-		{"KINDE_ISSUER_URL", c.IssuerURL},
-		{"KINDE_DOMAIN", c.KindeDomain},
+		{"KINDE_ISSUER_URL", RedactURL(c.IssuerURL)},
+		{"KINDE_DOMAIN", RedactURL(c.KindeDomain)},
 		{"KINDE_CLIENT_ID", c.ClientID},
 		{"KINDE_CLIENT_SECRET", redact(c.ClientSecret)},
-		{"KINDE_SITE_URL", c.SiteURL},
-		{"KINDE_POST_LOGIN_REDIRECT_URL", c.PostLoginRedirect},
-		{"KINDE_POST_LOGOUT_REDIRECT_URL", c.PostLogoutRedirect},
+		{"KINDE_SITE_URL", RedactURL(c.SiteURL)},
+		{"KINDE_POST_LOGIN_REDIRECT_URL", RedactURL(c.PostLoginRedirect)},
+		{"KINDE_POST_LOGOUT_REDIRECT_URL", RedactURL(c.PostLogoutRedirect)},
 		{"KINDE_AUDIENCE", c.Audience},
 		{"KINDE_SCOPE", c.Scope},
 		{"KINDE_MANAGEMENT_CLIENT_ID", c.M2MClientID},
@@ -387,11 +431,13 @@ func (c Config) Dump(w io.Writer) {
 		{"PERMSYNC_SECRET", redact(strings.Join(c.Secrets, ","))},
 		{"PERMSYNC_ADMIN_PERMISSION", c.AdminPermission},
 		{"PERMSYNC_KINDE_RATE", strconv.FormatFloat(c.KindeRate, 'g', -1, 64)},
-		{"DATABASE_URL", db},
+		{"DATABASE_URL", RedactURL(c.DatabaseURL)},
 		{"PERMSYNC_DATA_DIR", c.DataDir},
 		{"PERMSYNC_LOG_LEVEL", c.LogLevel.String()},
 		{"PERMSYNC_LOG_FORMAT", c.LogFormat},
 		{"PERMSYNC_METRICS_ADDR", c.MetricsAddr},
+		{"PERMSYNC_DEV", strconv.FormatBool(c.DevOptIn)},
+		{"PERMSYNC_DEVKINDE_ADDR", c.DevKindeAddr},
 		{"PERMSYNC_JOB_TIMEOUT", c.JobTimeout.String()},
 		{"PERMSYNC_JOB_RESCUE_AFTER", c.JobRescueAfter.String()},
 		{"PERMSYNC_CLAIMS_REFRESH_INTERVAL", c.ClaimsRefreshInterval.String()},
@@ -400,4 +446,56 @@ func (c Config) Dump(w io.Writer) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s=%s\n", r[0], r[1])
 	}
+}
+
+// secretParam matches the names of URL query parameters and DSN keywords
+// that carry a credential (password=, sslpassword=, _auth_pass=, token=, …).
+var secretParam = regexp.MustCompile(`(?i)(pass|pwd|secret|token|key|auth)`)
+
+// dsnSecret matches keyword=value pairs of a key/value DSN whose keyword
+// names a credential, quoted or not.
+var dsnSecret = regexp.MustCompile(`(?i)\b([a-z_]*(?:pass|pwd|secret|token|key)[a-z_]*)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)`)
+
+// RedactURL returns s with every credential in it replaced by <redacted>:
+// the user info of a URL (a database URL keeps its user name), query
+// parameters that name a secret, and keyword=value secrets of a key/value
+// DSN. What cannot be parsed as a URL is redacted whole unless it is a
+// plain path.
+func RedactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "=") || strings.Contains(s, "@") {
+			return "<redacted>"
+		}
+		return s
+	}
+	if u.Scheme == "" || u.Opaque != "" {
+		// A path, "sqlite:path?…", "file:path?…" or a key/value DSN.
+		return dsnSecret.ReplaceAllString(s, "$1=<redacted>")
+	}
+	if u.User != nil {
+		_, hasPass := u.User.Password()
+		switch {
+		case !strings.HasPrefix(u.Scheme, "postgres"):
+			u.User = url.User("redacted") // a user name alone may be a token
+		case hasPass:
+			u.User = url.UserPassword(u.User.Username(), "redacted")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if secretParam.MatchString(k) {
+				q[k] = []string{"redacted"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	out := u.String()
+	out = strings.Replace(out, ":redacted@", ":<redacted>@", 1)
+	out = strings.Replace(out, "//redacted@", "//<redacted>@", 1)
+	return strings.ReplaceAll(out, "=redacted", "=<redacted>")
 }

@@ -19,7 +19,7 @@ var ErrHelp = flag.ErrHelp
 // Main runs devkinde as a program until ctx is done: the lead wires it as
 // `permsync devkinde`. Flags:
 //
-//	--addr        listen address (default :7070)
+//	--addr        listen address (default 127.0.0.1:7070, this machine only)
 //	--public-url  issuer URL if it differs from http://<addr>
 //	--seed        seed JSON file (default: the built-in seed)
 //	--generate    add a generated tenant, ORGSxUSERS[@SEED] (e.g. 1000x5000)
@@ -39,7 +39,7 @@ var ErrHelp = flag.ErrHelp
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("devkinde", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", ":7070", "listen address")
+	addr := fs.String("addr", "127.0.0.1:7070", "listen address (this machine only; 0.0.0.0:7070 for every interface)")
 	publicURL := fs.String("public-url", "", "issuer URL (default http://<addr>)")
 	seedPath := fs.String("seed", "", "seed JSON file (default: built-in seed)")
 	generate := fs.String("generate", "", "add a generated tenant of ORGSxUSERS[@SEED] to the built-in seed, e.g. 1000x5000")

@@ -113,6 +113,15 @@ func TestDataDirKeepsKeysAndState(t *testing.T) {
 		!strings.Contains(string(raw), `"password_hash": "pbkdf2$`) {
 		t.Error("state file holds a raw token or an unhashed password")
 	}
+	for _, name := range []string{stateFile, keysFile} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v; want 0600 (it holds keys and password hashes)", name, fi.Mode().Perm())
+		}
+	}
 
 	e2 := newEnv(t, func(c *Config) { c.DataDir = dir })
 	if kid2 := fetchJWKS(t, e2).Keys[0].KeyID; kid2 != kid1 {

@@ -246,11 +246,11 @@ func isProbeOrStatic(c echo.Context) bool {
 
 func isWebhook(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/webhooks/") }
 
-// isStream reports long-lived responses (SSE) that must not get the
-// per-request timeout.
+// isStream reports the one long-lived response, the page's event stream
+// (GET /events), which must not get the per-request timeout. Nothing the
+// client sends (an Accept header, a longer path) lifts it elsewhere.
 func isStream(r *http.Request) bool {
-	return r.URL.Path == "/events" || strings.HasPrefix(r.URL.Path, "/events/") ||
-		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	return r.URL.Path == "/events"
 }
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }

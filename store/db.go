@@ -143,11 +143,37 @@ func sqliteDSN(raw, dataDir string) (string, error) {
 			}
 		}
 	}
+	if path != ":memory:" && query.Get("mode") != "memory" {
+		if err := privateFile(path); err != nil {
+			return "", err
+		}
+	}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(ON)", "synchronous(NORMAL)"} {
 		query.Add("_pragma", p)
 	}
 	query.Set("_txlock", "immediate")
 	return "file:" + path + "?" + query.Encode(), nil
+}
+
+// privateFile creates the database file readable by its owner only (0600),
+// or takes group and other access away from one that exists, before SQLite
+// opens it. SQLite gives its -wal and -shm files the database file's mode.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("database file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("database file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(fi.Mode().Perm() &^ 0o077); err != nil {
+			return fmt.Errorf("database file: make it private: %w", err)
+		}
+	}
+	return nil
 }
 
 // SQL returns the underlying pool.

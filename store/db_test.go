@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"permsync/internal/testsupport"
@@ -113,5 +115,50 @@ func TestPreparedStatementsAreReusedAndClosed(t *testing.T) {
 	}
 	if _, err := db.DenialVersion(ctx); err == nil {
 		t.Fatal("DenialVersion after Close succeeded")
+	}
+}
+
+// TestDatabaseFileIsPrivate: the SQLite file and its WAL are created 0600,
+// and an existing file readable by others is made private.
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `CREATE TABLE perm_probe (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"permsync.db", "permsync.db-wal"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %v; want 0600", name, fi.Mode().Perm())
+		}
+	}
+	db.Close()
+
+	path := filepath.Join(t.TempDir(), "old.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(ctx, Options{URL: "sqlite:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("existing 0644 file: mode %v; want 0600", fi.Mode().Perm())
 	}
 }

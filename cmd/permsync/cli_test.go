@@ -107,3 +107,49 @@ func TestPortInUseSaysWhatToChange(t *testing.T) {
 		})
 	}
 }
+
+// TestServeRefusesDemoProviderBeyondLoopback: with no KINDE_ISSUER_URL,
+// serve on an address other machines can reach stops before listening, with
+// one line naming what to set.
+func TestServeRefusesDemoProviderBeyondLoopback(t *testing.T) {
+	for _, vars := range []map[string]string{
+		{"PERMSYNC_ADDR": "0.0.0.0:0"},
+		{"PERMSYNC_DEVKINDE_ADDR": "0.0.0.0:0"},
+		{"KINDE_SITE_URL": "https://app.example.com"},
+	} {
+		vars["PERMSYNC_DATA_DIR"] = t.TempDir()
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"permsync", "serve"}, env(vars), &stdout, &stderr)
+		if err == nil {
+			t.Fatalf("%v: serve started; want it refused", vars)
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "PERMSYNC_DEV=1") ||
+			!strings.Contains(msg, "--dev") {
+			t.Errorf("%v: error %q; want one line naming PERMSYNC_DEV=1 and --dev", vars, msg)
+		}
+	}
+}
+
+// TestDevFlagOptsIn: with --dev, the same configuration gets past the
+// check (and here stops at devkinde's taken port, so nothing keeps running).
+func TestDevFlagOptsIn(t *testing.T) {
+	busy := taken(t)
+	vars := map[string]string{"PERMSYNC_ADDR": "0.0.0.0:0", "PERMSYNC_DEVKINDE_ADDR": busy, "PERMSYNC_DATA_DIR": t.TempDir()}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"permsync", "serve", "--dev"}, env(vars), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("serve --dev: %v; want it past the dev-mode check, stopped by the taken devkinde port", err)
+	}
+}
+
+// TestDevkindeDefaultsToLoopback: devkinde alone listens on this machine
+// unless told otherwise.
+func TestDevkindeDefaultsToLoopback(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"permsync", "devkinde", "--help"}, env(nil), &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), `(default "127.0.0.1:7070")`) {
+		t.Fatalf("devkinde's --addr default is not loopback:\n%s", stdout.String())
+	}
+}

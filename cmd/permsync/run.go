@@ -26,11 +26,16 @@ Usage:
 Configuration comes from the environment; see README.md.
 `
 
-const serveUsage = `Usage: permsync serve
+const serveUsage = `Usage: permsync serve [--dev]
 
 Runs the web app on PERMSYNC_ADDR (default 127.0.0.1:8080). With no
 KINDE_ISSUER_URL it also starts devkinde, a Kinde stand-in with demo
-accounts, on PERMSYNC_DEVKINDE_ADDR (default 127.0.0.1:7070).
+accounts, on PERMSYNC_DEVKINDE_ADDR (default 127.0.0.1:7070): only when
+PERMSYNC_ADDR, PERMSYNC_DEVKINDE_ADDR and KINDE_SITE_URL are all on this
+machine, unless --dev (or PERMSYNC_DEV=1) says to anyway.
+
+  --dev   run devkinde and its demo passwords even on addresses that other
+          machines can reach (the same as PERMSYNC_DEV=1)
 
 Configuration comes from the environment; see README.md, or run
 'permsync config-dump' to see what it resolves to.
@@ -50,6 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		fs.Usage = func() {} // printed below, to the right stream
+		dev := fs.Bool("dev", false, "run devkinde even on addresses other machines can reach")
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fmt.Fprint(stdout, serveUsage)
@@ -61,6 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if fs.NArg() > 0 {
 			fmt.Fprint(stderr, serveUsage)
 			return fmt.Errorf("serve takes no arguments (got %q); configuration comes from the environment", fs.Args())
+		}
+		if *dev {
+			getenv = withVar(getenv, "PERMSYNC_DEV", "1")
 		}
 		cfg, err := app.LoadConfig(getenv)
 		if err != nil {
@@ -85,6 +94,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		fmt.Fprint(stderr, usage)
 		return errors.New("unknown command " + cmd)
+	}
+}
+
+// withVar returns getenv with name set to value.
+func withVar(getenv func(string) string, name, value string) func(string) string {
+	return func(k string) string {
+		if k == name {
+			return value
+		}
+		return getenv(k)
 	}
 }
 

@@ -120,6 +120,9 @@ func startDevKinde(cfg *app.Config, log *slog.Logger) (*devkinde.Server, error) 
 		cfg.Secrets = []string{s}
 	}
 	log.Info("devkinde started", "issuer", cfg.IssuerURL)
+	if cfg.DevOptIn {
+		log.Warn("dev mode by request (PERMSYNC_DEV): anyone who can reach devkinde can sign in with its demo passwords")
+	}
 	return dk, nil
 }
 
