@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -227,5 +228,59 @@ func TestAccessClaimsLenient(t *testing.T) {
 				t.Fatalf("perms %v roles %v org %q", perms, roles, org)
 			}
 		})
+	}
+}
+
+// TestHostCookiesOnHTTPS: on an https site the session and flash cookies
+// carry the __Host- prefix (so a sibling subdomain cannot plant them); on a
+// plain-http local site they cannot, and keep their plain names.
+func TestHostCookiesOnHTTPS(t *testing.T) {
+	t.Parallel()
+	keys, err := NewKeyring([]string{strings.Repeat("s", 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for site, want := range map[string]string{
+		"https://app.example.com": "__Host-permsync_session",
+		"http://localhost:8080":   "permsync_session",
+	} {
+		st := NewSessionStore(nil, keys, site, nil)
+		if got := st.CookieName(); got != want {
+			t.Errorf("%s: session cookie %q; want %q", site, got, want)
+		}
+		rec := httptest.NewRecorder()
+		if err := st.AddFlash(rec, httptest.NewRequest("GET", "/", nil), nil, Flash{Kind: "info", Message: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+		ck := rec.Result().Cookies()[0]
+		if strings.HasPrefix(want, "__Host-") != strings.HasPrefix(ck.Name, "__Host-") ||
+			(strings.HasPrefix(ck.Name, "__Host-") && (!ck.Secure || ck.Path != "/" || ck.Domain != "")) {
+			t.Errorf("%s: flash cookie %+v", site, ck)
+		}
+	}
+}
+
+// TestCSRFTokens: a token is bound to its purpose and binding, checks under
+// a rotated secret, and nothing else passes.
+func TestCSRFTokens(t *testing.T) {
+	t.Parallel()
+	old, _ := NewKeyring([]string{strings.Repeat("o", 32)})
+	rotated, _ := NewKeyring([]string{strings.Repeat("n", 32), strings.Repeat("o", 32)})
+	tok := old.CSRFToken("session", "abc")
+	if !old.CheckCSRF("session", "abc", tok) || !rotated.CheckCSRF("session", "abc", tok) {
+		t.Fatal("a valid token is refused")
+	}
+	for _, bad := range []struct{ purpose, binding, token string }{
+		{"session", "abd", tok}, {"pre-session", "abc", tok}, {"session", "abc", ""}, {"session", "", tok},
+		{"session", "abc", tok + "A"}, {"session", "abc", strings.ToLower(tok)},
+	} {
+		if bad.token != tok || bad.binding != "abc" || bad.purpose != "session" {
+			if rotated.CheckCSRF(bad.purpose, bad.binding, bad.token) {
+				t.Errorf("CheckCSRF(%q, %q, %q) passed", bad.purpose, bad.binding, bad.token)
+			}
+		}
+	}
+	if fresh, _ := NewKeyring([]string{strings.Repeat("x", 32)}); fresh.CheckCSRF("session", "abc", tok) {
+		t.Error("a token made under another secret passed")
 	}
 }

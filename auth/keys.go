@@ -4,8 +4,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +23,7 @@ const (
 	infoCookieHash = "permsync/v1/session-cookie-hmac"
 	infoFlowHash   = "permsync/v1/flow-cookie-hmac"
 	infoFlowBlock  = "permsync/v1/flow-cookie-aes"
+	infoCSRF       = "permsync/v1/csrf-hmac"
 )
 
 // sealVersion is the first byte of every sealed blob.
@@ -37,6 +40,7 @@ type Keyring struct {
 	cookie     []securecookie.Codec // signs the session cookie (the random id)
 	flow       []securecookie.Codec // signs and encrypts the short-lived login flow cookie
 	flash      []securecookie.Codec // signs and encrypts flash messages for signed-out visitors
+	csrf       [][]byte             // HMAC keys of CSRF tokens
 	maxFlowAge int
 }
 
@@ -88,8 +92,42 @@ func NewKeyring(secrets []string) (*Keyring, error) {
 		fl.MaxAge(300)
 		fl.SetSerializer(securecookie.JSONEncoder{})
 		k.flash = append(k.flash, fl)
+
+		k.csrf = append(k.csrf, derive(infoCSRF, 32))
 	}
 	return k, nil
+}
+
+// CSRFToken is the request-forgery token bound to binding (a session's id,
+// or a signed-out visitor's pre-session cookie) for purpose: HMAC-SHA256
+// under the newest key, base64url. Nobody without PERMSYNC_SECRET can make
+// one for a binding they do not already have a token for.
+func (k *Keyring) CSRFToken(purpose, binding string) string {
+	return csrfMAC(k.csrf[0], purpose, binding)
+}
+
+// CheckCSRF reports, in constant time per key, whether token is the CSRF
+// token of binding for purpose under any key of the ring (so rotating the
+// secret does not break forms already on screen).
+func (k *Keyring) CheckCSRF(purpose, binding, token string) bool {
+	if binding == "" || token == "" {
+		return false
+	}
+	ok := false
+	for _, key := range k.csrf {
+		if hmac.Equal([]byte(csrfMAC(key, purpose, binding)), []byte(token)) {
+			ok = true
+		}
+	}
+	return ok
+}
+
+func csrfMAC(key []byte, purpose, binding string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(binding))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // Seal encrypts plaintext with AES-256-GCM under the newest key. aad binds the

@@ -20,13 +20,25 @@ import (
 	"permsync/store"
 )
 
-// SessionCookie is the name of the session cookie. It holds only a signed
-// random 256-bit id; everything else lives in the sessions table.
+// SessionCookie is the name of the session cookie on a plain-http local
+// site. It holds only a signed random 256-bit id; everything else lives in
+// the sessions table. With Secure cookies the name is HostCookie(SessionCookie).
 const SessionCookie = "permsync_session"
 
 // flashCookie carries a message to a visitor who has no session (for example
 // "your session has ended").
 const flashCookie = "permsync_flash"
+
+// HostCookie is name with the __Host- prefix when secure: a browser then
+// takes the cookie only from this very origin over https, with Path=/ and
+// no Domain, so a page on a sibling subdomain cannot set or overwrite it
+// (cookie tossing).
+func HostCookie(name string, secure bool) string {
+	if secure {
+		return "__Host-" + name
+	}
+	return name
+}
 
 // Session is a signed-in user's server-side session, as one request sees it:
 // the stored row (ids, the token's permissions and roles, the claims epoch,
@@ -139,6 +151,16 @@ func NewSessionStore(db SessionDB, keys *Keyring, siteURL string, log *slog.Logg
 // Secure reports whether cookies are marked Secure.
 func (st *SessionStore) Secure() bool { return st.secure }
 
+// CookieName is the session cookie's name: SessionCookie, __Host- prefixed
+// when cookies are Secure.
+func (st *SessionStore) CookieName() string { return HostCookie(SessionCookie, st.secure) }
+
+func (st *SessionStore) flashName() string { return HostCookie(flashCookie, st.secure) }
+
+// Keyring returns the keys the store signs and seals with (the CSRF tokens
+// use them too).
+func (st *SessionStore) Keyring() *Keyring { return st.keys }
+
 // HashID turns a cookie's random id into the row id.
 func HashID(cookieID string) string {
 	sum := sha256.Sum256([]byte(cookieID))
@@ -191,7 +213,7 @@ func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, web *sessio
 // error when there is no cookie, the signature does not verify, or the row is
 // gone or expired.
 func (st *SessionStore) Load(r *http.Request) (*Session, error) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(st.CookieName())
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
@@ -299,7 +321,7 @@ func (st *SessionStore) Start(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return nil, fmt.Errorf("encode session cookie: %w", err)
 	}
-	http.SetCookie(w, sessions.NewCookie(SessionCookie, enc, st.cookieOptions(time.Until(row.ExpiresAt))))
+	http.SetCookie(w, sessions.NewCookie(st.CookieName(), enc, st.cookieOptions(time.Until(row.ExpiresAt))))
 	s := fromRow(row)
 	s.Web = sessions.NewSession(st, SessionCookie)
 	s.Web.ID, s.Web.IsNew, s.Web.Options = raw, false, st.cookieOptions(time.Until(row.ExpiresAt))
@@ -366,7 +388,7 @@ func (st *SessionStore) cookieOptions(ttl time.Duration) *sessions.Options {
 func (st *SessionStore) clearCookie(w http.ResponseWriter) {
 	opts := st.cookieOptions(0)
 	opts.MaxAge = -1
-	http.SetCookie(w, sessions.NewCookie(SessionCookie, "", opts))
+	http.SetCookie(w, sessions.NewCookie(st.CookieName(), "", opts))
 }
 
 func trimUA(ua string) string {
@@ -394,7 +416,7 @@ func (st *SessionStore) AddFlash(w http.ResponseWriter, r *http.Request, s *Sess
 	if err != nil {
 		return fmt.Errorf("encode flash: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: enc, Path: "/", MaxAge: 300, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: st.flashName(), Value: enc, Path: "/", MaxAge: 300, HttpOnly: true,
 		Secure: st.secure, SameSite: http.SameSiteLaxMode})
 	return nil
 }
@@ -402,12 +424,12 @@ func (st *SessionStore) AddFlash(w http.ResponseWriter, r *http.Request, s *Sess
 // TakeFlashes returns and clears the queued messages.
 func (st *SessionStore) TakeFlashes(w http.ResponseWriter, r *http.Request, s *Session) []Flash {
 	var out []Flash
-	if c, err := r.Cookie(flashCookie); err == nil {
+	if c, err := r.Cookie(st.flashName()); err == nil {
 		var f Flash
 		if securecookie.DecodeMulti(flashCookie, c.Value, &f, st.keys.flash...) == nil {
 			out = append(out, f)
 		}
-		http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true,
+		http.SetCookie(w, &http.Cookie{Name: st.flashName(), Path: "/", MaxAge: -1, HttpOnly: true,
 			Secure: st.secure, SameSite: http.SameSiteLaxMode})
 	}
 	if s != nil && s.Web != nil {

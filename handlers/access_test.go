@@ -24,6 +24,14 @@ func TestEveryRouteIsPublicOrSignedIn(t *testing.T) {
 	}
 	methods := map[string]bool{http.MethodGet: true, http.MethodPost: true, http.MethodPut: true,
 		http.MethodPatch: true, http.MethodDelete: true}
+	// A signed-out visitor's real token and the pre-session cookie it is
+	// bound to, so CSRF passes and the gate answers.
+	visitor := env.NewClient(t)
+	token := visitor.CSRF(t)
+	pre := visitor.Cookie("permsync_presession")
+	if token == "" || pre == nil {
+		t.Fatalf("signed-out page gave no CSRF token (%q) or pre-session cookie", token)
+	}
 	public, gated := 0, 0
 	for _, r := range e.Routes() {
 		if !methods[r.Method] {
@@ -37,7 +45,9 @@ func TestEveryRouteIsPublicOrSignedIn(t *testing.T) {
 		path := concretePath(r.Path)
 		req := httptest.NewRequest(r.Method, path, strings.NewReader(""))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Sec-Fetch-Site", "same-origin") // past CSRF, so the gate answers
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-CSRF-Token", token)
+		req.AddCookie(pre)
 		rec := serve(t, env.App.Handler(), req)
 		switch r.Method {
 		case http.MethodGet:

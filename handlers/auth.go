@@ -36,6 +36,7 @@ type Auth struct {
 	flow     loginFlow
 	sessions sessionStarter
 	epochs   epochReader
+	csrf     *csrfGuard // replaces the signed-out CSRF binding at sign-in and sign-out
 	log      *slog.Logger
 }
 
@@ -75,6 +76,7 @@ func (h *Auth) Callback(c echo.Context) error {
 	if _, err := h.sessions.Start(ctx, c.Response(), c.Request(), g, epoch); err != nil {
 		return err
 	}
+	h.csrf.rotate(c)
 	h.log.InfoContext(c.Request().Context(), "signed in", "user_id", g.UserID, "org_code", g.OrgCode)
 	return c.Redirect(http.StatusSeeOther, returnTo)
 }
@@ -98,5 +100,6 @@ func (h *Auth) Logout(c echo.Context) error {
 	if err := h.sessions.End(ctx, c.Response(), s); err != nil {
 		return err
 	}
+	h.csrf.rotate(c)
 	return c.Redirect(http.StatusSeeOther, h.flow.LogoutURL())
 }

@@ -17,7 +17,7 @@ const (
 // requires a session unless handlers/access.go lists it as public.
 func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	health := &Health{db: d.DB}
-	login := &Auth{flow: d.OIDC, sessions: d.Sessions, epochs: d.PermState, log: d.Log}
+	login := &Auth{flow: d.OIDC, sessions: d.Sessions, epochs: d.PermState, csrf: d.csrf, log: d.Log}
 	dash := &Dashboard{rd: rd, sessions: d.Sessions, refresher: d.Refresher, mw: d.Middleware, log: d.Log}
 	reports := &Reports{rd: rd}
 

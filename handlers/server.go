@@ -16,7 +16,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"permsync/apperr"
 	"permsync/auth"
 	"permsync/htmx"
 	"permsync/logctx"
@@ -77,6 +76,8 @@ type Deps struct {
 	// Metrics instruments requests and serves GET /metrics (see
 	// NewMetrics); nil records nothing and serves no /metrics.
 	Metrics *Metrics
+
+	csrf *csrfGuard // built by NewServer (csrf.go)
 }
 
 // NewServer builds the Echo instance: middleware in order metrics → Recover
@@ -142,20 +143,8 @@ func NewServer(d Deps) (*echo.Echo, error) {
 		Timeout: d.RequestTimeout,
 	}))
 	e.Use(skipFor(d.Middleware.LoadSession, isProbeOrStatic))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper:        func(c echo.Context) bool { return isProbeOrStatic(c) || isWebhook(c) },
-		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		ContextKey:     csrfKey,
-		CookieName:     "permsync_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   d.Sessions.Secure(),
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return apperr.Wrap(err, apperr.Forbidden,
-				"This form has expired or did not come from permsync. Reload the page and try again.")
-		},
-	}))
+	d.csrf = newCSRFGuard(d.Sessions.Keyring(), d.SiteURL, d.Sessions.Secure(), d.Log)
+	e.Use(d.csrf.middleware)
 
 	e.Use(signedInByDefault(routes))
 

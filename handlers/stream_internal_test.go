@@ -29,3 +29,15 @@ func TestOnlyEventsEscapesTheTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestPreSessionCookieIsHostPrefixedOnHTTPS: the signed-out CSRF binding
+// cannot be planted by a sibling subdomain on an https site.
+func TestPreSessionCookieIsHostPrefixedOnHTTPS(t *testing.T) {
+	t.Parallel()
+	if got := newCSRFGuard(nil, "https://app.example.com", true, nil).cookieName(); got != "__Host-permsync_presession" {
+		t.Fatalf("https: %q", got)
+	}
+	if got := newCSRFGuard(nil, "http://localhost:8080", false, nil).cookieName(); got != "permsync_presession" {
+		t.Fatalf("http: %q", got)
+	}
+}

@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"context"
+	"html/template"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"permsync/app/apptest"
+)
+
+// TestCookieTossingIsRefused: the admin is signed in; a page on another
+// port of the same host (same site, another origin) plants CSRF cookies of
+// its own choosing, among them a real signed-out binding with its real
+// token that it fetched from permsync itself, then posts to an admin
+// action (revoke bob's sessions) and to /logout, carrying that token. Both
+// must be refused: bob keeps his session and the admin stays signed in.
+func TestCookieTossingIsRefused(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	env.Login(t, "bob@acme.test")
+	bobID := env.UserID(t, "bob@acme.test")
+	if rows, err := env.DB.UserSessions(t.Context(), bobID); err != nil || len(rows) != 1 {
+		t.Fatalf("bob's sessions = %d, %v; want 1", len(rows), err)
+	}
+
+	// The attacker's binding and token, as permsync gives them to anyone.
+	visitor := env.NewClient(t)
+	token := visitor.CSRF(t)
+	pre := visitor.Cookie("permsync_presession")
+	if token == "" || pre == nil {
+		t.Fatal("permsync gave a signed-out visitor no token or binding")
+	}
+
+	evil := startEvilOrigin(t, env.URL, bobID, pre.Value, token)
+	if hostOf(t, evil) != hostOf(t, env.URL) || evil == env.URL {
+		t.Fatalf("the attacker %s must be the app's host %s on another port", evil, env.URL)
+	}
+
+	browser := newBrowser(t)
+	signIn(t, browser, env, "admin@acme.test")
+	step(t, browser, "visit the attacker's page", chromedp.Navigate(evil+"/"))
+	// Once its forged admin action (fetch, with cookies) is answered, the
+	// page's auto-submitting sign-out form navigates the tab to the app.
+	waitNavigated(t, browser, env.URL)
+	body := eval[string](t, browser, `document.body.innerText`)
+	if !strings.Contains(body, "did not come from permsync") {
+		t.Errorf("the forged sign-out form was not refused; the page says:\n%s", body)
+	}
+
+	// Nothing happened: bob still has his session, the admin is still in.
+	if rows, _ := env.DB.UserSessions(t.Context(), bobID); len(rows) != 1 {
+		t.Errorf("bob's sessions after the forged revoke = %d; want 1", len(rows))
+	}
+	step(t, browser, "the admin is still signed in",
+		chromedp.Navigate(env.URL+"/dashboard"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-panel"]`)),
+	)
+}
+
+// startEvilOrigin serves the attacker's page on a new port of the app's
+// host. The page sets cookies for the host (cookies ignore ports), posts to
+// the admin action with fetch and reports when that is answered, then
+// submits a sign-out form to the app.
+func startEvilOrigin(t *testing.T, appURL, bobID, preValue, token string) string {
+	t.Helper()
+	page := template.Must(template.New("evil").Parse(`<!DOCTYPE html>
+<html><body>
+<form id="logout" method="post" action="{{.App}}/logout"><input type="hidden" name="_csrf" value="{{.Token}}"></form>
+<script>
+document.cookie = "permsync_csrf=tossed; path=/";
+document.cookie = "permsync_presession={{.Pre}}; path=/";
+var body = new URLSearchParams({_csrf: "{{.Token}}"});
+fetch("{{.App}}/admin/users/{{.Bob}}/sessions/revoke", {method: "POST", mode: "no-cors", credentials: "include", body: body})
+  .catch(function () {})
+  .then(function () {
+    document.getElementById("logout").submit();
+  });
+</script>
+</body></html>`))
+	u, _ := url.Parse(appURL)
+	ln, err := net.Listen("tcp", net.JoinHostPort(u.Hostname(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = page.Execute(w, map[string]any{"App": template.URL(appURL), "Token": token, "Pre": preValue, "Bob": bobID})
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// waitNavigated waits until the tab shows a loaded page under prefix,
+// riding out the navigation in between.
+func waitNavigated(t *testing.T, ctx context.Context, prefix string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		href, err := chromedp.Run(sctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.href : ""`))
+		cancel()
+		if err == nil && strings.HasPrefix(href, prefix) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the tab never reached %s", prefix)
+}
+
+func hostOf(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Hostname()
+}
