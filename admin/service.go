@@ -53,6 +53,7 @@ type Service struct {
 	log      *slog.Logger
 	webhooks WebhookStats
 	holders  HolderSource
+	tokens   TokenRevoker // nil: only Kinde's session delete
 
 	dir *directory.Directory
 

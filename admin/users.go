@@ -302,34 +302,58 @@ type RevokeResult struct {
 	KindeSessionsEnded bool // Kinde's DELETE /users/{id}/sessions succeeded
 }
 
-// RevokeUserSessions signs a user out everywhere: it deletes their permsync
-// sessions (their open pages get session-ended), then ends their Kinde
-// sessions so they must sign in again. If Kinde fails, the local sessions
-// are still gone: the result says so and the error is apperr.Unavailable.
+// RevokeUserSessions signs a user out everywhere, in the order that makes
+// it stick: first Kinde ends the user's sessions and refresh tokens (and
+// the refresh token of each permsync session is revoked), so nothing can
+// sign them straight back in; then permsync's sessions are deleted; then
+// their open pages are told (session-ended, by an admin). If Kinde fails,
+// the local sessions are still deleted: the result says so and the error
+// is apperr.Unavailable, since the user's Kinde session may sign them in
+// again.
 func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, userID string) (*RevokeResult, error) {
 	userID, err := s.authorizeUser(ctx, a, userID)
 	if err != nil {
 		return nil, err
+	}
+	kindeErr := s.kinde.DeleteUserSessions(ctx, userID)
+	if s.tokens != nil {
+		rows, err := s.sessions.UserSessions(ctx, userID)
+		if err != nil {
+			return nil, errInternal(err)
+		}
+		if err := s.tokens.RevokeTokens(ctx, rows); err != nil {
+			s.log.WarnContext(ctx, "revoke sessions: a refresh token could not be revoked", "user_id", userID, "error", err)
+		}
 	}
 	n, err := s.sessions.DeleteUserSessions(ctx, userID)
 	if err != nil {
 		s.audit(ctx, a, "user.revoke_sessions", userID, store.AuditFailed, "Could not delete the local sessions.")
 		return nil, errInternal(err)
 	}
-	res := &RevokeResult{LocalSessions: int(n)}
-	events.PublishJSON(s.pub, events.UserTopic(userID), events.EventSessionEnded, events.SessionEndedData{Reason: "An admin signed you out."})
-
-	if err := s.kinde.DeleteUserSessions(ctx, userID); err != nil {
+	res := &RevokeResult{LocalSessions: int(n), KindeSessionsEnded: kindeErr == nil}
+	events.PublishJSON(s.pub, events.UserTopic(userID), events.EventSessionEnded,
+		events.SessionEndedData{Reason: "An admin signed you out.", By: events.EndedByAdmin})
+	if kindeErr != nil {
 		s.audit(ctx, a, "user.revoke_sessions", userID, store.AuditPartial,
-			fmt.Sprintf("Deleted %d local session(s); Kinde's sessions were not ended: %s", n, fanout.ReadableError(err)))
-		return res, apperr.Wrap(err, apperr.Unavailable, fmt.Sprintf(
-			"Ended %d permsync session(s), but Kinde's sessions could not be ended: %s", n, apperr.MessageOf(kindeError(err, "User"))))
+			fmt.Sprintf("Deleted %d local session(s); Kinde's sessions were not ended: %s", n, fanout.ReadableError(kindeErr)))
+		return res, apperr.Wrap(kindeErr, apperr.Unavailable, fmt.Sprintf(
+			"Ended %d permsync session(s), but Kinde's sessions could not be ended, so the user may be signed in again without a password: %s",
+			n, apperr.MessageOf(kindeError(kindeErr, "User"))))
 	}
-	res.KindeSessionsEnded = true
 	s.audit(ctx, a, "user.revoke_sessions", userID, store.AuditOK,
-		fmt.Sprintf("Deleted %d local session(s) and ended the user's Kinde sessions.", n))
+		fmt.Sprintf("Ended the user's Kinde sessions, then deleted %d local session(s).", n))
 	return res, nil
 }
+
+// TokenRevoker revokes the refresh tokens of sessions at Kinde
+// (*auth.Refresher).
+type TokenRevoker interface {
+	RevokeTokens(ctx context.Context, rows []store.Session) error
+}
+
+// UseTokenRevoker makes RevokeUserSessions revoke each session's refresh
+// token at Kinde as well. The app calls it once, before serving.
+func (s *Service) UseTokenRevoker(r TokenRevoker) { s.tokens = r }
 
 // lastClaimsRefresh moves the user's last claims refresh to the last time
 // Kinde's claim cache for them was cleared, if that is later (a "Refresh

@@ -100,6 +100,9 @@ func (a *App) wire(ctx context.Context) error {
 	a.sessions = auth.NewSessionStore(a.db, keys, cfg.SiteURL, log.With("component", "sessions"))
 	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"),
 		append(a.metrics.refreshOptions(), auth.WithClaimsRefreshInterval(cfg.ClaimsRefreshInterval))...)
+	if live.admin != nil {
+		live.admin.UseTokenRevoker(a.refresher) // revoking sessions revokes their refresh tokens at Kinde too
+	}
 	mw := auth.NewMiddleware(a.sessions, a.refresher, live.cache, log.With("component", "auth"))
 	// The background refresher reads epochs from the database, not the cache:
 	// it wakes on the same event that invalidates the cache, and may run

@@ -388,3 +388,22 @@ func (rf *Refresher) classify(err error, row *store.Session, req RefreshRequest)
 	rf.log.Warn("refresh grant failed", "error", err, "reason", string(req.Reason))
 	return apperr.Wrap(err, apperr.Unavailable, ErrKindeUnavailable.Message)
 }
+
+// RevokeTokens revokes at Kinde the refresh token of each of the sessions
+// (rows read from the store), so none can be refreshed again, whatever else
+// happens to the rows. It tries every one and returns the first error.
+func (rf *Refresher) RevokeTokens(ctx context.Context, rows []store.Session) error {
+	var first error
+	for i := range rows {
+		s := fromRow(&rows[i])
+		var t Tokens
+		if err := rf.keys.openJSON(s.Tokens, tokensAAD(s.ID), &t); err != nil {
+			rf.log.WarnContext(ctx, "revoke: session tokens unreadable", "error", err)
+			continue // sealed under a key we no longer hold: nothing to revoke with
+		}
+		if err := rf.oidc.Revoke(ctx, t.Refresh, "refresh_token"); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

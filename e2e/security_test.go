@@ -125,3 +125,45 @@ func hostOf(t *testing.T, raw string) string {
 	}
 	return u.Hostname()
 }
+
+// TestRevokedTabStaysSignedOut: bob has his dashboard open; the admin
+// revokes his sessions. Bob's tab lands on a page saying an admin signed
+// him out, and signing in again asks for his password: his Kinde session
+// ended before his page was told. The admin's count of his live sessions
+// is zero.
+func TestRevokedTabStaysSignedOut(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	bobID := env.UserID(t, "bob@acme.test")
+	browser := newBrowser(t)
+	bob := newProfile(t, browser)
+	signIn(t, bob, env, "bob@acme.test")
+	waitFor(t, bob, "bob's event stream", `document.documentElement.dataset.live === "open"`)
+
+	adm := newProfile(t, browser)
+	signIn(t, adm, env, "admin@acme.test")
+	step(t, adm, "revoke bob's sessions",
+		chromedp.Navigate(env.URL+"/admin/users/"+bobID+"/sessions/revoke"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="revoke-confirmed"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="revoke-confirmed"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.alert, [role="status"]`)),
+	)
+
+	waitNavigated(t, bob, env.URL+"/?signed_out=admin")
+	if body := eval[string](t, bob, `document.body.innerText`); !strings.Contains(body, "administrator signed you out") {
+		t.Errorf("bob's tab does not say an admin signed him out:\n%s", body)
+	}
+	step(t, bob, "sign in again asks for the password",
+		chromedp.Navigate(env.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="password"]`)),
+	)
+	if rows, err := env.DB.UserSessions(t.Context(), bobID); err != nil || len(rows) != 0 {
+		t.Fatalf("bob's live sessions after the revoke = %d, %v; want 0", len(rows), err)
+	}
+	step(t, adm, "the admin's page counts bob's live sessions",
+		chromedp.Navigate(env.URL+"/admin/users/"+bobID),
+		chromedp.WaitVisible(chromedp.CSS(`main`)),
+	)
+	if body := eval[string](t, adm, `document.querySelector("main").innerText`); strings.Contains(body, "1 live session") {
+		t.Errorf("the admin's page still counts a live session for bob:\n%s", body)
+	}
+}

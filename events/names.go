@@ -41,7 +41,13 @@ type ClaimsChangedData struct {
 // SessionEndedData is the JSON data of EventSessionEnded.
 type SessionEndedData struct {
 	Reason string `json:"reason"`
+	// By is EndedByAdmin when an admin revoked the sessions: the page then
+	// goes to a page that says so instead of to sign-in.
+	By string `json:"by,omitempty"`
 }
+
+// EndedByAdmin is SessionEndedData.By for sessions an admin revoked.
+const EndedByAdmin = "admin"
 
 // FanoutProgressData is the JSON data of EventFanoutProgress.
 type FanoutProgressData struct {

@@ -45,6 +45,11 @@ func (h *Dashboard) Landing(c echo.Context) error {
 	s := auth.SessionFrom(c.Request().Context())
 	flashes := h.sessions.TakeFlashes(c.Response(), c.Request(), s)
 	p := pages.LandingProps{SignedIn: s != nil}
+	if s == nil && c.QueryParam("signed_out") == "admin" {
+		// Where an open page goes when an admin revoked its sessions.
+		p.Flashes = append(p.Flashes, components.Alert{Kind: "warning",
+			Message: "An administrator signed you out, here and at Kinde. Sign in again to continue."})
+	}
 	for _, f := range flashes {
 		p.Flashes = append(p.Flashes, components.Alert{Kind: f.Kind, Message: f.Message})
 	}

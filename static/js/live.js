@@ -1,7 +1,8 @@
 // Live updates over server-sent events (GET /events), opened by htmx's SSE
 // extension on #live. htmx itself re-renders panels on claims-changed (see
 // hx-trigger="sse:claims-changed"); this file only
-//   - sends the page to sign-in when the stream says session-ended;
+//   - sends the page to sign-in when the stream says session-ended (or, when
+//     an admin ended it, to the landing page, which says so);
 //   - dismisses toasts after a while;
 //   - marks <html data-live="open"> once the stream is open;
 //   - shows the stream's state in the top bar's live indicator
@@ -111,8 +112,16 @@
       return;
     }
     source.permsyncBound = true;
-    source.addEventListener("session-ended", function () {
+    source.addEventListener("session-ended", function (event) {
       source.close();
+      var data = {};
+      try { data = JSON.parse(event.data || "{}"); } catch (e) { data = {}; }
+      if (data.by === "admin") {
+        // Signed out by an admin, at Kinde too: say so rather than start
+        // a sign-in the user did not ask for.
+        window.location.assign("/?signed_out=admin");
+        return;
+      }
       goToSignIn();
     });
   });
