@@ -91,7 +91,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 	}
 	l.jobs, err = fanout.New(db, fanout.Deps{Kinde: l.kc, Events: l.pub, Observer: m.jobObserver(),
 		Logger: log.With("component", "jobs")}, fanout.Options{
-		MaxWorkers: fanout.WorkersForRate(cfg.KindeRate), JobTimeout: cfg.JobTimeout, RescueStuckJobsAfter: cfg.JobRescueAfter,
+		MaxWorkers: fanout.WorkersForRate(cfg.KindeRate), CallsPerJob: fanout.CallsPerJobForRate(cfg.KindeRate), JobTimeout: cfg.JobTimeout, RescueStuckJobsAfter: cfg.JobRescueAfter,
 	})
 	if err != nil {
 		return fail(err)

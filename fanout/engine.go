@@ -23,6 +23,9 @@ type Options struct {
 	// kinde client's shared rate limit sets the real pace; this only bounds
 	// how many wait for it.
 	MaxWorkers int
+	// CallsPerJob is how many refresh_claims calls one job has in flight at
+	// once (default 1; CallsPerJobForRate sizes it from the Kinde rate).
+	CallsPerJob int
 	// FetchPollInterval is how often idle workers look for new jobs (default
 	// 1s; jobs inserted by this process are picked up at once anyway).
 	FetchPollInterval time.Duration
@@ -54,9 +57,20 @@ func WorkersForRate(rate float64) int {
 	return min(32, max(4, int(math.Ceil(rate/5))))
 }
 
+// CallsPerJobForRate is a CallsPerJob that, with WorkersForRate workers,
+// keeps enough refresh_claims calls in flight for a shared Kinde rate limit
+// of rate calls per second when Kinde takes up to 200 ms to answer, between
+// 1 and 8 per job.
+func CallsPerJobForRate(rate float64) int {
+	return min(8, max(1, int(math.Ceil(rate*0.2/float64(WorkersForRate(rate))))))
+}
+
 func (o *Options) defaults() {
 	if o.MaxWorkers <= 0 {
 		o.MaxWorkers = 4
+	}
+	if o.CallsPerJob <= 0 {
+		o.CallsPerJob = 1
 	}
 	if o.FetchPollInterval <= 0 {
 		o.FetchPollInterval = time.Second
@@ -110,6 +124,7 @@ type Engine struct {
 	log      *slog.Logger
 	client   *river.Client[*sql.Tx]
 	webhooks WebhookHandler // set by HandleWebhooks before Start; nil: none
+	workers  int            // Options.MaxWorkers: how many chunks a fan-out is cut into at least
 	started  bool
 }
 
@@ -124,10 +139,11 @@ func New(db *store.DB, deps Deps, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{db: db, pub: deps.Events, log: log}
+	e := &Engine{db: db, pub: deps.Events, log: log, workers: opts.MaxWorkers}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &refreshWorker{
 		db: db, kinde: deps.Kinde, pub: deps.Events, obs: deps.Observer, log: log, timeout: opts.JobTimeout,
+		budget: opts.JobTimeout / 2, calls: opts.CallsPerJob,
 	}); err != nil {
 		return nil, fmt.Errorf("fanout: register worker: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/riverqueue/river"
 
@@ -55,29 +56,58 @@ func (e *Engine) RequeueFailedTx(ctx context.Context, tx *store.Tx, fanoutID str
 	return len(items), e.EnqueueTx(ctx, tx, jobs)
 }
 
-// EnqueueTx inserts refresh_claims jobs, unique per (fan-out, user, round),
-// and records each job's id on its item, inside tx.
+// maxChunk is the most users one refresh_claims job works.
+const maxChunk = 50
+
+// EnqueueTx inserts the refresh_claims jobs for the given users, inside tx:
+// one job per chunk of users of the same fan-out and round, with enough
+// chunks to keep every worker busy (at most maxChunk users each; a small
+// fan-out gets a job per user). Each item records its job's id. Jobs are
+// unique per (fan-out, users, round).
 func (e *Engine) EnqueueTx(ctx context.Context, tx *store.Tx, jobs []RefreshArgs) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	params := make([]river.InsertManyParams, len(jobs))
-	for i, j := range jobs {
-		params[i] = river.InsertManyParams{Args: j}
+	type key struct {
+		fanoutID string
+		round    int
+	}
+	var order []key
+	users := map[key][]string{}
+	for _, j := range jobs {
+		k := key{j.FanoutID, j.Round}
+		if _, ok := users[k]; !ok {
+			order = append(order, k)
+		}
+		users[k] = append(users[k], j.users()...)
+	}
+	var params []river.InsertManyParams
+	for _, k := range order {
+		ids := users[k]
+		size := min(maxChunk, max(1, (len(ids)+e.workers-1)/e.workers))
+		for chunk := range slices.Chunk(ids, size) {
+			params = append(params, river.InsertManyParams{
+				Args: RefreshArgs{FanoutID: k.fanoutID, UserIDs: chunk, Round: k.round}})
+		}
 	}
 	res, err := e.client.InsertManyTx(ctx, tx.Tx, params)
 	if err != nil {
 		return fmt.Errorf("enqueue fan-out jobs: %w", err)
 	}
-	for _, r := range res {
+	for i, r := range res {
 		if r == nil || r.Job == nil {
 			continue
 		}
-		var args RefreshArgs
-		if err := json.Unmarshal(r.Job.EncodedArgs, &args); err != nil {
-			return fmt.Errorf("enqueue fan-out jobs: decode args: %w", err)
+		args := params[i].Args.(RefreshArgs)
+		if r.UniqueSkippedAsDuplicate {
+			// The same chunk is queued already: its job works these items.
+			var dup RefreshArgs
+			if err := json.Unmarshal(r.Job.EncodedArgs, &dup); err != nil {
+				return fmt.Errorf("enqueue fan-out jobs: decode args: %w", err)
+			}
+			args = dup
 		}
-		if err := tx.SetFanoutItemJob(ctx, args.FanoutID, args.UserID, r.Job.ID); err != nil {
+		if err := tx.SetFanoutItemsJob(ctx, args.FanoutID, args.users(), r.Job.ID); err != nil {
 			return err
 		}
 	}

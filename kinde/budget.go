@@ -3,6 +3,7 @@ package kinde
 import (
 	"context"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -82,9 +83,34 @@ type turn struct {
 }
 
 func newBudget(lim *rate.Limiter) *budget {
-	// Wait fails only when a request needs more than the burst, and the
-	// burst is at least one.
-	return &budget{lim: lim, next: func() { _ = lim.Wait(context.Background()) }}
+	return &budget{lim: lim, next: paced(lim)}
+}
+
+// maxCatchUp is how late a turn may be given and still keep its place in
+// the schedule.
+const maxCatchUp = 20 * time.Millisecond
+
+// paced returns a turn-taker that waits for lim on a fixed schedule: each
+// turn is due one interval after the previous turn was due, not after the
+// granter woke up, so a late wake-up (a busy machine wakes a sleeping
+// goroutine a fraction of a millisecond to several milliseconds late; at
+// 5,000 calls/s a turn is due every 200 µs) does not slow the pace below the
+// rate: the turns that fell due meanwhile are given at once. Only lateness
+// up to maxCatchUp is made up, so after an idle moment turns start again
+// from now, and no more than rate × maxCatchUp turns ever come early. Only
+// the granter calls it.
+func paced(lim *rate.Limiter) func() {
+	var due time.Time // when the previous turn was due
+	return func() {
+		at := time.Now()
+		if due.Before(at) && due.After(at.Add(-maxCatchUp)) {
+			at = due
+		}
+		due = at.Add(lim.ReserveN(at, 1).DelayFrom(at))
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+	}
 }
 
 // wait blocks until the request may go, or ctx ends.

@@ -100,7 +100,12 @@ func New(cfg Config) *Client {
 	base := strings.TrimRight(strings.TrimSpace(cfg.IssuerURL), "/")
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		// Keep connections for concurrent calls: the default transport keeps
+		// two per host, so a fan-out with more calls in flight would open
+		// and close a connection for most of them.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -220,6 +220,173 @@ func (tx *Tx) SetFanoutItemJob(ctx context.Context, fanoutID, userID string, job
 	return nil
 }
 
+// SetFanoutItemsJob records the River job id working some users' items of
+// a fan-out (one job works a chunk of users).
+func (tx *Tx) SetFanoutItemsJob(ctx context.Context, fanoutID string, userIDs []string, jobID int64) error {
+	for chunk := range slices.Chunk(userIDs, insertBatch) {
+		args := make([]any, 0, len(chunk)+2)
+		args = append(args, jobID, fanoutID)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE fanout_items SET job_id = ? WHERE fanout_id = ? AND user_id IN (`+
+			sqlMarks(len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("set fanout items job: %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingFanoutUsers returns which of the given users have an item of the
+// fan-out that is pending in the given round, in the order given.
+func (db *DB) PendingFanoutUsers(ctx context.Context, fanoutID string, round int, userIDs []string) ([]string, error) {
+	pending := make(map[string]bool, len(userIDs))
+	for chunk := range slices.Chunk(userIDs, insertBatch) {
+		args := make([]any, 0, len(chunk)+3)
+		args = append(args, fanoutID, round, FanoutItemPending)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := db.Query(ctx, `SELECT user_id FROM fanout_items WHERE fanout_id = ? AND round = ? AND status = ?
+			AND user_id IN (`+sqlMarks(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("pending fanout users: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("pending fanout users: %w", err)
+			}
+			pending[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("pending fanout users: %w", err)
+		}
+	}
+	out := make([]string, 0, len(pending))
+	for _, id := range userIDs {
+		if pending[id] {
+			out = append(out, id)
+			delete(pending, id) // a user named twice is returned once
+		}
+	}
+	return out, nil
+}
+
+// Refreshed is a user whose refresh_claims succeeded, with when the call
+// started: tokens granted after it carry claims at least that fresh.
+type Refreshed struct {
+	UserID string
+	At     time.Time
+}
+
+// CompleteFanoutItems records successful refresh_claims calls of one
+// fan-out's round inside the transaction, in a handful of statements
+// however many users there are: every user's claims are marked cleared at
+// its At (before any epoch bump is visible, so the refresh that follows
+// dates the session's claims from it), the items still pending in the round
+// move to done with attempts and are counted, and those users' claims epochs
+// are bumped with reason. Users whose item was not pending in that round
+// (done already, failed, requeued in a later round, or missing) are not
+// counted again. It returns the new epoch of each user counted.
+func (tx *Tx) CompleteFanoutItems(ctx context.Context, fanoutID string, round, attempts int, reason string,
+	users []Refreshed) (map[string]int64, error) {
+	epochs := make(map[string]int64, len(users))
+	if len(users) == 0 {
+		return epochs, nil
+	}
+	now := Millis(time.Now())
+	var counted []string
+	for chunk := range slices.Chunk(users, insertBatch) {
+		// Newest time per user within the statement: one row per key, as an
+		// upsert of several rows needs on Postgres.
+		at := make(map[string]int64, len(chunk))
+		var ids []string
+		for _, u := range chunk {
+			if prev, ok := at[u.UserID]; !ok {
+				ids = append(ids, u.UserID)
+				at[u.UserID] = Millis(u.At)
+			} else {
+				at[u.UserID] = max(prev, Millis(u.At))
+			}
+		}
+		args := make([]any, 0, 2*len(ids))
+		for _, id := range ids {
+			args = append(args, id, at[id])
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO user_claims (user_id, cleared_at) VALUES `+rowMarks(len(ids), 2)+`
+			ON CONFLICT (user_id) DO UPDATE SET cleared_at = CASE
+			WHEN excluded.cleared_at > user_claims.cleared_at THEN excluded.cleared_at ELSE user_claims.cleared_at END`,
+			args...); err != nil {
+			return nil, fmt.Errorf("complete fanout items: mark claims cleared: %w", err)
+		}
+		args = append(args[:0], FanoutItemDone, attempts, now, now, fanoutID, round, FanoutItemPending)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := tx.Query(ctx, `UPDATE fanout_items SET status = ?, attempts = ?, last_error = '', updated_at = ?,
+			done_at = ? WHERE fanout_id = ? AND round = ? AND status = ? AND user_id IN (`+sqlMarks(len(ids))+`)
+			RETURNING user_id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("complete fanout items: %w", err)
+		}
+		n := len(counted)
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("complete fanout items: %w", err)
+			}
+			counted = append(counted, id)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("complete fanout items: %w", err)
+		}
+		if len(counted) == n {
+			continue
+		}
+		args = args[:0]
+		for _, id := range counted[n:] {
+			args = append(args, id, now, reason)
+		}
+		rows, err = tx.Query(ctx, `INSERT INTO user_epochs (user_id, epoch, changed_at, reason) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, 1, ?, ?), ", len(counted)-n), ", ")+`
+			ON CONFLICT (user_id) DO UPDATE SET epoch = user_epochs.epoch + 1, changed_at = excluded.changed_at,
+			reason = excluded.reason RETURNING user_id, epoch`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("complete fanout items: bump epochs: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var epoch int64
+			if err := rows.Scan(&id, &epoch); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("complete fanout items: bump epochs: %w", err)
+			}
+			epochs[id] = epoch
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("complete fanout items: bump epochs: %w", err)
+		}
+	}
+	if len(counted) == 0 {
+		return epochs, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE fanouts SET done = done + ?, updated_at = ?,
+		finished_at = CASE WHEN done + failed + ? >= total THEN ? ELSE finished_at END
+		WHERE id = ?`, len(counted), now, len(counted), now, fanoutID); err != nil {
+		return nil, fmt.Errorf("complete fanout items: count: %w", err)
+	}
+	return epochs, nil
+}
+
 // Fanout returns one fan-out, or ErrNotFound.
 func (db *DB) Fanout(ctx context.Context, id string) (*Fanout, error) {
 	f, err := scanFanout(db.QueryRow(ctx, `SELECT `+fanoutColumns+` FROM fanouts WHERE id = ?`, id))
