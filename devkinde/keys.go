@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -27,7 +28,16 @@ var generateKey = func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.
 type signingKey struct {
 	kid  string
 	priv *rsa.PrivateKey
+
+	// verified remembers the payloads of tokens whose signature checked
+	// out, so a client presenting the same M2M token on every call pays
+	// for one RSA verification, not one per call. Bounded: emptied when full.
+	mu       sync.Mutex
+	verified map[string][]byte
 }
+
+// maxVerified bounds signingKey.verified.
+const maxVerified = 1024
 
 // kidFor derives a Kinde-style key id: colon-separated hex of the first 16
 // bytes of the SHA-256 of the public key.
@@ -107,6 +117,12 @@ func (k *signingKey) sign(claims any) (string, error) {
 
 // verify checks a compact JWS made by sign and decodes its payload into out.
 func (k *signingKey) verify(token string, out any) error {
+	k.mu.Lock()
+	payload, ok := k.verified[token]
+	k.mu.Unlock()
+	if ok {
+		return json.Unmarshal(payload, out)
+	}
 	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return err
@@ -114,9 +130,15 @@ func (k *signingKey) verify(token string, out any) error {
 	if len(obj.Signatures) != 1 || obj.Signatures[0].Header.KeyID != k.kid {
 		return errors.New("unknown signing key")
 	}
-	payload, err := obj.Verify(&k.priv.PublicKey)
+	payload, err = obj.Verify(&k.priv.PublicKey)
 	if err != nil {
 		return err
 	}
+	k.mu.Lock()
+	if k.verified == nil || len(k.verified) >= maxVerified {
+		k.verified = make(map[string][]byte)
+	}
+	k.verified[token] = payload
+	k.mu.Unlock()
 	return json.Unmarshal(payload, out)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,9 +31,13 @@ var benchUsers = flag.Int("fanout.users", 5000, "users per fan-out in BenchmarkF
 // Postgres with PERMSYNC_TEST_DATABASE_URL). One operation is one fan-out,
 // from the transaction that records it until its row reads finished.
 //
-// Reported: users/s over the whole fan-out (ns/op covers the same span),
-// and calls/s, the successful refresh_claims devkinde received per second
-// from its first to its last.
+// Reported: users/s over the whole fan-out (ns/op covers the same span);
+// calls/s, the successful refresh_claims devkinde received per second from
+// its first to its last; start-ms, the transaction that records the fan-out
+// and its jobs; tail-ms, from the last call to the fan-out's row reading
+// finished; cpu-µs/user, the CPU time of this process (devkinde's included)
+// per user, which depends much less on how busy the machine is than the
+// rates do.
 func BenchmarkFanoutEngine(b *testing.B) {
 	benchEngine(b, *benchUsers, 5000)
 }
@@ -88,7 +93,7 @@ func benchEngine(b *testing.B, users, rate int) {
 		b.Fatal(err)
 	}
 
-	var usersPerSec, callsPerSec, peak float64
+	var usersPerSec, callsPerSec, peak, startMS, tailMS, cpuPerUser float64
 	iter := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -100,10 +105,12 @@ func benchEngine(b *testing.B, users, rate int) {
 		dk.ResetRequests()
 		b.StartTimer()
 
+		cpu0 := cpuTime(b)
 		start := time.Now()
 		if err := db.InTx(ctx, func(tx *store.Tx) error { return eng.StartTx(ctx, tx, f, items) }); err != nil {
 			b.Fatal(err)
 		}
+		started := time.Since(start)
 		deadline := start.Add(time.Duration(3*users/rate+120) * time.Second)
 		var got *store.Fanout
 		for {
@@ -119,6 +126,7 @@ func benchEngine(b *testing.B, users, rate int) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		elapsed := time.Since(start)
+		cpu := cpuTime(b) - cpu0
 
 		b.StopTimer()
 		if got.Done != users || got.Failed != 0 {
@@ -137,6 +145,9 @@ func benchEngine(b *testing.B, users, rate int) {
 		usersPerSec += float64(users) / elapsed.Seconds()
 		callsPerSec += float64(len(calls)-1) / calls[len(calls)-1].Sub(calls[0]).Seconds()
 		peak += float64(peakIn(calls, time.Second))
+		startMS += float64(started.Milliseconds())
+		tailMS += float64(start.Add(elapsed).Sub(calls[len(calls)-1]).Milliseconds())
+		cpuPerUser += float64(cpu.Microseconds()) / float64(users)
 		iter++
 		b.StartTimer()
 	}
@@ -145,6 +156,19 @@ func benchEngine(b *testing.B, users, rate int) {
 	b.ReportMetric(callsPerSec/n, "calls/s")
 	b.ReportMetric(100*callsPerSec/n/float64(rate), "%rate")
 	b.ReportMetric(peak/n, "peak-1s")
+	b.ReportMetric(startMS/n, "start-ms")
+	b.ReportMetric(tailMS/n, "tail-ms")
+	b.ReportMetric(cpuPerUser/n, "cpu-µs/user")
+}
+
+// cpuTime is the CPU time (user and system) this process has used so far:
+// devkinde's share included, as it runs in the same process.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakIn is the most of the sorted times within any window of length w.

@@ -94,6 +94,7 @@ func (e *Engine) EnqueueTx(ctx context.Context, tx *store.Tx, jobs []RefreshArgs
 	if err != nil {
 		return fmt.Errorf("enqueue fan-out jobs: %w", err)
 	}
+	jobIDs := map[string]map[string]int64{} // fan-out -> user -> job
 	for i, r := range res {
 		if r == nil || r.Job == nil {
 			continue
@@ -107,8 +108,19 @@ func (e *Engine) EnqueueTx(ctx context.Context, tx *store.Tx, jobs []RefreshArgs
 			}
 			args = dup
 		}
-		if err := tx.SetFanoutItemsJob(ctx, args.FanoutID, args.users(), r.Job.ID); err != nil {
-			return err
+		if jobIDs[args.FanoutID] == nil {
+			jobIDs[args.FanoutID] = map[string]int64{}
+		}
+		for _, u := range args.users() {
+			jobIDs[args.FanoutID][u] = r.Job.ID
+		}
+	}
+	for _, k := range order {
+		if ids := jobIDs[k.fanoutID]; ids != nil {
+			if err := tx.SetFanoutItemJobs(ctx, k.fanoutID, ids); err != nil {
+				return err
+			}
+			delete(jobIDs, k.fanoutID)
 		}
 	}
 	return nil

@@ -220,18 +220,28 @@ func (tx *Tx) SetFanoutItemJob(ctx context.Context, fanoutID, userID string, job
 	return nil
 }
 
-// SetFanoutItemsJob records the River job id working some users' items of
-// a fan-out (one job works a chunk of users).
-func (tx *Tx) SetFanoutItemsJob(ctx context.Context, fanoutID string, userIDs []string, jobID int64) error {
-	for chunk := range slices.Chunk(userIDs, insertBatch) {
-		args := make([]any, 0, len(chunk)+2)
-		args = append(args, jobID, fanoutID)
+// SetFanoutItemJobs records which River job works each user's item of a
+// fan-out (jobIDs maps user ids to job ids), with one statement per 500
+// items: a fan-out's thousands of items are set in the transaction that
+// enqueues their jobs, where a statement per job would cost a round trip
+// each on Postgres.
+func (tx *Tx) SetFanoutItemJobs(ctx context.Context, fanoutID string, jobIDs map[string]int64) error {
+	ids := make([]string, 0, len(jobIDs))
+	for id := range jobIDs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for chunk := range slices.Chunk(ids, insertBatch) {
+		args := make([]any, 0, 2*len(chunk)+1)
 		for _, id := range chunk {
-			args = append(args, id)
+			args = append(args, id, jobIDs[id])
 		}
-		if _, err := tx.Exec(ctx, `UPDATE fanout_items SET job_id = ? WHERE fanout_id = ? AND user_id IN (`+
-			sqlMarks(len(chunk))+`)`, args...); err != nil {
-			return fmt.Errorf("set fanout items job: %w", err)
+		args = append(args, fanoutID)
+		// VALUES names its columns column1, column2 on both databases.
+		if _, err := tx.Exec(ctx, `UPDATE fanout_items SET job_id = v.column2
+			FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)), ", len(chunk)), ", ")+`) AS v
+			WHERE fanout_items.fanout_id = ? AND fanout_items.user_id = v.column1`, args...); err != nil {
+			return fmt.Errorf("set fanout item jobs: %w", err)
 		}
 	}
 	return nil
