@@ -208,6 +208,179 @@ func TestFanoutSurvivesSIGKILL(t *testing.T) {
 		done, total, again)
 }
 
+// Sizes and paces of TestFanoutAtScaleSurvivesSIGKILL.
+const (
+	crashScaleUsers = 500 // PERMSYNC_CRASH_USERS overrides it (5000 for the documented run)
+	crashScaleRate  = 200 // PERMSYNC_KINDE_RATE: 500 users take about 2.5 s (more users: users × 0.4/s)
+)
+
+// TestFanoutAtScaleSurvivesSIGKILL kills permsync with SIGKILL when about
+// 40 % of a 500-user fan-out is done (chunked jobs, many calls in flight,
+// answers recorded in batches) and checks that a restart on the same
+// database ends with every user refreshed at Kinde at least once, every
+// item done and none failed, the counters equal to the user count, and
+// every user's claims epoch bumped exactly once (nobody counted twice,
+// whatever was called again). PERMSYNC_CRASH_USERS=5000 runs it at the
+// size of the benchmarks.
+func TestFanoutAtScaleSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the permsync binary; skipped with -short")
+	}
+	if os.Getenv("PERMSYNC_TEST_DATABASE_URL") != "" {
+		t.Skip("the crashed process keeps its jobs in its own SQLite file; this test runs in the SQLite pass")
+	}
+	n := crashScaleUsers
+	if v := os.Getenv("PERMSYNC_CRASH_USERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10 {
+			t.Fatalf("PERMSYNC_CRASH_USERS=%q: want a number of users, at least 10", v)
+		}
+	}
+	bin := buildPermsync(t)
+
+	seed := devkinde.DefaultSeed()
+	seed.Permissions = append(seed.Permissions, devkinde.SeedPermission{Key: crashKey, Name: "Crash test reports"})
+	seed.Roles = append(seed.Roles, devkinde.SeedRole{Key: crashRole, Name: "Crash test", Permissions: []string{crashKey}})
+	users := map[string]bool{}
+	for i := range n {
+		id := fmt.Sprintf("kp_%032x", 0xc7a55000+i)
+		users[id] = true
+		seed.Users = append(seed.Users, devkinde.SeedUser{
+			ID: id, Email: fmt.Sprintf("scale%05d@acme.test", i), FirstName: "Scale", LastName: strconv.Itoa(i),
+			Organizations: []devkinde.SeedMembership{{Code: devkinde.DefaultOrgCode, Roles: []string{crashRole}}},
+		})
+	}
+	dk, err := devkinde.New(devkinde.Config{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dk.Close() })
+	kc := kinde.New(kinde.Config{IssuerURL: dk.URL(), ClientID: devkinde.M2MClientID, ClientSecret: devkinde.M2MClientSecret})
+	permID := apptest.PermissionID(t, kc, crashKey)
+
+	dir := t.TempDir()
+	addr := freeLoopbackAddr(t)
+	site := "http://" + addr
+	dk.AllowRedirect(devkinde.WebClientID, site+"/callback", site+"/")
+	dbPath := filepath.Join(dir, "permsync.db")
+	env := map[string]string{
+		"KINDE_ISSUER_URL":               dk.URL(),
+		"KINDE_CLIENT_ID":                devkinde.WebClientID,
+		"KINDE_CLIENT_SECRET":            devkinde.WebClientSecret,
+		"KINDE_M2M_CLIENT_ID":            devkinde.M2MClientID,
+		"KINDE_M2M_CLIENT_SECRET":        devkinde.M2MClientSecret,
+		"KINDE_SITE_URL":                 site,
+		"KINDE_POST_LOGOUT_REDIRECT_URL": site + "/",
+		"PERMSYNC_ADDR":                  addr,
+		"PERMSYNC_SECRET":                strings.Repeat("crash-test-secret-", 3),
+		"PERMSYNC_DATA_DIR":              filepath.Join(dir, "data"),
+		"DATABASE_URL":                   "sqlite:" + dbPath,
+		"PERMSYNC_KINDE_RATE":            strconv.Itoa(max(crashScaleRate, n*2/5)),
+		"PERMSYNC_JOB_TIMEOUT":           "3s",
+		"PERMSYNC_JOB_RESCUE_AFTER":      "4s",
+		"PERMSYNC_UNDO_WINDOW":           "0s",
+	}
+
+	first := startPermsync(t, bin, env, filepath.Join(dir, "run1.log"))
+	adm := newCrashClient(t, site)
+	adm.signIn(t, "admin@acme.test")
+	syncDeadline := time.Now().Add(2 * time.Minute)
+	for !strings.HasPrefix(strings.Join(strings.Fields(adm.do(t, adm.hc, http.MethodGet, "/admin", nil).doc.
+		Find(`[data-testid="directory-freshness"]`).Text()), " "), "Directory synced") {
+		if time.Now().After(syncDeadline) {
+			t.Fatal("the directory's first sync did not finish in 2 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	dk.ResetRequests()
+	page := adm.get(t, "/admin/permissions/"+permID)
+	resp := adm.postNoRedirect(t, "/admin/permissions/"+permID+"/delete",
+		url.Values{"confirm": {crashKey}, "_csrf": {page.csrf(t)}})
+	fanoutID, ok := strings.CutPrefix(resp.Header.Get("Location"), "/admin/fanouts/")
+	if resp.StatusCode != http.StatusSeeOther || !ok || fanoutID == "" {
+		t.Fatalf("delete %s = %d, Location %q", crashKey, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	killAfter := n * 2 / 5
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(refreshedUsers(dk, users)) < killAfter {
+		if time.Now().After(deadline) {
+			first.dumpLog(t)
+			t.Fatalf("only %d users refreshed after 2 minutes; want %d before the kill", len(refreshedUsers(dk, users)), killAfter)
+		}
+		first.checkAlive(t)
+		time.Sleep(5 * time.Millisecond)
+	}
+	first.kill(t)
+	atKill := len(refreshedUsers(dk, users))
+	if atKill >= n {
+		t.Fatalf("all %d users were refreshed before the kill; the fan-out is too fast to crash in", atKill)
+	}
+	running := runningRefreshJobs(t, dbPath)
+	t.Logf("killed with %d of %d users refreshed at Kinde and %d refresh jobs left running", atKill, n, running)
+	if running == 0 {
+		t.Fatalf("no refresh_claims job left in state running after SIGKILL; the test did not crash a fan-out")
+	}
+
+	second := startPermsync(t, bin, env, filepath.Join(dir, "run2.log"))
+	adm = newCrashClient(t, site)
+	adm.signIn(t, "admin@acme.test")
+	var done, failed, total int
+	deadline = time.Now().Add(5 * time.Minute)
+	for {
+		p := adm.get(t, "/admin/fanouts/"+fanoutID).doc.Find(`[data-testid="progress"]`).First()
+		if p.Length() == 0 {
+			t.Fatalf("fan-out %s: no progress panel", fanoutID)
+		}
+		done, failed, total = attrInt(t, p, "data-done"), attrInt(t, p, "data-failed"), attrInt(t, p, "data-total")
+		if p.AttrOr("data-finished", "") == "true" {
+			break
+		}
+		if time.Now().After(deadline) {
+			second.dumpLog(t)
+			t.Fatalf("fan-out %s not finished 5 minutes after the restart: %d done, %d failed of %d", fanoutID, done, failed, total)
+		}
+		second.checkAlive(t)
+		time.Sleep(250 * time.Millisecond)
+	}
+	second.kill(t) // the database is read below without it
+	if total != n || done != n || failed != 0 {
+		t.Fatalf("fan-out finished with %d done, %d failed of %d; want all %d done", done, failed, total, n)
+	}
+	refreshed := refreshedUsers(dk, users)
+	again := 0
+	for id := range users {
+		if refreshed[id] == 0 {
+			t.Errorf("user %s never got refresh_claims at Kinde", id)
+		}
+		again += max(0, refreshed[id]-1)
+	}
+
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.Options{URL: "sqlite:" + dbPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids := make([]string, 0, n)
+	for id := range users {
+		ids = append(ids, id)
+	}
+	epochs, err := db.UserEpochs(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if e := epochs[id].Epoch; e != 1 {
+			t.Errorf("user %s has claims epoch %d; want 1 (refreshed and counted exactly once)", id, e)
+		}
+	}
+	t.Logf("fan-out finished after the restart: %d/%d done, 0 failed, every epoch bumped once; "+
+		"%d refresh_claims repeated for users the kill interrupted", done, total, again)
+}
+
 // buildPermsync builds cmd/permsync once into a temporary folder (without
 // -race, whatever the test binary was built with).
 func buildPermsync(t *testing.T) string {

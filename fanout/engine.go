@@ -58,11 +58,12 @@ func WorkersForRate(rate float64) int {
 }
 
 // CallsPerJobForRate is a CallsPerJob that, with WorkersForRate workers,
-// keeps enough refresh_claims calls in flight for a shared Kinde rate limit
-// of rate calls per second when Kinde takes up to 200 ms to answer, between
-// 1 and 8 per job.
+// keeps a second's worth of refresh_claims calls in flight for a shared
+// Kinde rate limit of rate calls per second (between 1 and 16 per job), so
+// the limit, not Kinde's latency or a busy machine, sets the pace. Calls
+// that wait for their turn are cheap: a goroutine each.
 func CallsPerJobForRate(rate float64) int {
-	return min(8, max(1, int(math.Ceil(rate*0.2/float64(WorkersForRate(rate))))))
+	return min(16, max(1, int(math.Ceil(rate/float64(WorkersForRate(rate))))))
 }
 
 func (o *Options) defaults() {

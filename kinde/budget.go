@@ -71,6 +71,8 @@ type budget struct {
 	lim *rate.Limiter
 	// next blocks until lim allows one more request.
 	next func()
+	// idle, when set, is called when no one waits any more (under mu).
+	idle func()
 
 	mu      sync.Mutex
 	lanes   [numPriorities][]*turn
@@ -83,25 +85,28 @@ type turn struct {
 }
 
 func newBudget(lim *rate.Limiter) *budget {
-	return &budget{lim: lim, next: paced(lim)}
+	next, idle := paced(lim)
+	return &budget{lim: lim, next: next, idle: idle}
 }
 
 // maxCatchUp is how late a turn may be given and still keep its place in
 // the schedule.
-const maxCatchUp = 20 * time.Millisecond
+const maxCatchUp = 100 * time.Millisecond
 
-// paced returns a turn-taker that waits for lim on a fixed schedule: each
-// turn is due one interval after the previous turn was due, not after the
-// granter woke up, so a late wake-up (a busy machine wakes a sleeping
-// goroutine a fraction of a millisecond to several milliseconds late; at
-// 5,000 calls/s a turn is due every 200 µs) does not slow the pace below the
-// rate: the turns that fell due meanwhile are given at once. Only lateness
-// up to maxCatchUp is made up, so after an idle moment turns start again
-// from now, and no more than rate × maxCatchUp turns ever come early. Only
-// the granter calls it.
-func paced(lim *rate.Limiter) func() {
-	var due time.Time // when the previous turn was due
-	return func() {
+// paced returns a turn-taker that waits for lim on a fixed schedule, and
+// the function that tells it nobody waits any more. While requests queue,
+// each turn is due one interval after the previous turn was due, not after
+// the granter woke up: a busy machine wakes a sleeping goroutine anywhere
+// from a fraction of a millisecond to tens of milliseconds late, and at
+// 500 calls/s a turn is due every 2 ms, so waiting "one interval from now"
+// each time would run well under the rate. Turns that fell due meanwhile
+// are given at once, so the rate holds on average; lateness beyond
+// maxCatchUp is not made up. Once nobody waits, the schedule starts again
+// from the next request, so idle time is never made up with a burst. Only
+// the granter calls them.
+func paced(lim *rate.Limiter) (next, idle func()) {
+	var due time.Time // when the previous turn was due; zero after idle
+	next = func() {
 		at := time.Now()
 		if due.Before(at) && due.After(at.Add(-maxCatchUp)) {
 			at = due
@@ -111,6 +116,7 @@ func paced(lim *rate.Limiter) func() {
 			time.Sleep(d)
 		}
 	}
+	return next, func() { due = time.Time{} }
 }
 
 // wait blocks until the request may go, or ctx ends.
@@ -145,6 +151,9 @@ func (b *budget) grant() {
 	for {
 		b.mu.Lock()
 		if b.queuedLocked() == 0 {
+			if b.idle != nil {
+				b.idle()
+			}
 			b.running = false
 			b.mu.Unlock()
 			return
