@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -153,32 +154,51 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 		}
 	}
 
-	// River's own record agrees: each job completed at its first attempt.
-	// Which replica's client took which job is up to River; log it.
-	rows, err := env.DB.SQL().QueryContext(ctx, `SELECT args->>'user_id', state, attempt, attempted_by::text
+	// River's own record agrees: each job (one per chunk of users) completed
+	// at its first attempt, and the chunks name every user once. Which
+	// replica's client took which job is up to River; log it.
+	rows, err := env.DB.SQL().QueryContext(ctx, `SELECT args::text, state, attempt, attempted_by::text
 		FROM river_job WHERE kind = 'refresh_claims'`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := 0
+	chunked := map[string]int{}
 	for rows.Next() {
-		var user, state, by string
+		var rawArgs, state, by string
 		var attempt int
-		if err := rows.Scan(&user, &state, &attempt, &by); err != nil {
+		if err := rows.Scan(&rawArgs, &state, &attempt, &by); err != nil {
 			t.Fatal(err)
 		}
-		jobs++
-		t.Logf("refresh_claims job for %s: %s at attempt %d, by client %s", user, state, attempt, by)
+		var args struct {
+			UserID  string   `json:"user_id"`
+			UserIDs []string `json:"user_ids"`
+		}
+		if err := json.Unmarshal([]byte(rawArgs), &args); err != nil {
+			t.Fatal(err)
+		}
+		ids := args.UserIDs
+		if len(ids) == 0 {
+			ids = []string{args.UserID}
+		}
+		for _, id := range ids {
+			chunked[id]++
+		}
+		t.Logf("refresh_claims job for %v: %s at attempt %d, by client %s", ids, state, attempt, by)
 		if state != "completed" || attempt != 1 {
-			t.Errorf("refresh_claims job for %s: %s at attempt %d; want completed at 1", user, state, attempt)
+			t.Errorf("refresh_claims job for %v: %s at attempt %d; want completed at 1", ids, state, attempt)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	rows.Close()
-	if jobs != len(want) {
-		t.Errorf("%d refresh_claims jobs; want %d", jobs, len(want))
+	for id := range want {
+		if chunked[id] != 1 {
+			t.Errorf("%s is in %d refresh_claims jobs; want 1", id, chunked[id])
+		}
+	}
+	if len(chunked) != len(want) {
+		t.Errorf("refresh_claims jobs name %d users; want %d", len(chunked), len(want))
 	}
 
 	// Alice's session catches up (background refresh on either replica, or
