@@ -98,6 +98,12 @@ func (a *App) wire(ctx context.Context) error {
 	}
 
 	a.sessions = auth.NewSessionStore(a.db, keys, cfg.SiteURL, log.With("component", "sessions"))
+	a.sessions.SetLimits(auth.SessionLimits{Idle: cfg.SessionIdleTimeout, MaxPerUser: cfg.MaxSessionsPerUser,
+		// A session a limit ended: its open pages leave at once (each
+		// stream checks whether its own session is the one gone).
+		OnEnd: func(_ context.Context, userID, why string) {
+			events.PublishJSON(live.pub, events.UserTopic(userID), events.EventSessionEnded, events.SessionEndedData{Reason: why})
+		}})
 	a.refresher = auth.NewRefresher(a.db, oidcClient, keys, claims, log.With("component", "refresher"),
 		append(a.metrics.refreshOptions(), auth.WithClaimsRefreshInterval(cfg.ClaimsRefreshInterval))...)
 	if live.admin != nil {
@@ -112,7 +118,7 @@ func (a *App) wire(ctx context.Context) error {
 
 	deps := handlers.Deps{
 		Log: log, OIDC: oidcClient, Sessions: a.sessions, Refresher: a.refresher, Middleware: mw,
-		PermState: live.cache, DB: a.db, SiteURL: cfg.SiteURL, AdminPermission: cfg.AdminPermission,
+		PermState: live.cache, DB: a.db, SiteURL: cfg.SiteURL, TrustedProxies: cfg.TrustedProxies, AdminPermission: cfg.AdminPermission,
 		Events: live.broker, SessionRows: a.db, Shutdown: live.shutdown, Metrics: a.metrics.handlerMetrics(),
 	}
 	if live.admin != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -83,6 +84,18 @@ type Config struct {
 	// UndoWindow is PERMSYNC_UNDO_WINDOW: how long a deletion waits before
 	// Kinde is called, while its fan-out page offers Undo. 0: at once.
 	UndoWindow time.Duration
+
+	// TrustedProxies is PERMSYNC_TRUSTED_PROXIES: comma-separated CIDRs (or
+	// addresses) of the proxies in front of the app, whose X-Forwarded-For
+	// names the client. Empty: the socket's peer is the client, whatever
+	// the headers say.
+	TrustedProxies []netip.Prefix
+	// SessionIdleTimeout is PERMSYNC_SESSION_IDLE_TIMEOUT: a session unused
+	// for this long ends.
+	SessionIdleTimeout time.Duration
+	// MaxSessionsPerUser is PERMSYNC_MAX_SESSIONS_PER_USER: a sign-in past
+	// it ends the user's oldest session.
+	MaxSessionsPerUser int
 
 	// Dev is true when no KINDE_ISSUER_URL is set: devkinde runs in-process.
 	Dev bool
@@ -183,6 +196,41 @@ func (e *env) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// prefixes reads comma-separated CIDRs; a bare address is one host.
+func (e *env) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, part := range strings.Split(e.str(name, ""), ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				e.errs = append(e.errs, fmt.Errorf("%s: want CIDRs such as 10.0.0.0/8,127.0.0.1/32, got %q", name, part))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// positiveInt reads a whole number of at least 1.
+func (e *env) positiveInt(name string, def int) int {
+	s := e.str(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		e.errs = append(e.errs, fmt.Errorf("%s: want a whole number of at least 1, got %q", name, s))
+		return def
+	}
+	return n
+}
+
 // boolean reads a yes/no variable: 1, true, yes or on; 0, false, no, off
 // or unset.
 func (e *env) boolean(name string) bool {
@@ -241,7 +289,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		JobRescueAfter:     e.duration("PERMSYNC_JOB_RESCUE_AFTER", 0),
 		ClaimsRefreshInterval: e.durationOrZero("PERMSYNC_CLAIMS_REFRESH_INTERVAL",
 			auth.DefaultClaimsRefreshInterval),
-		UndoWindow: e.durationOrZero("PERMSYNC_UNDO_WINDOW", admin.DefaultUndoWindow),
+		UndoWindow:         e.durationOrZero("PERMSYNC_UNDO_WINDOW", admin.DefaultUndoWindow),
+		TrustedProxies:     e.prefixes("PERMSYNC_TRUSTED_PROXIES"),
+		SessionIdleTimeout: e.duration("PERMSYNC_SESSION_IDLE_TIMEOUT", auth.DefaultIdleTimeout),
+		MaxSessionsPerUser: e.positiveInt("PERMSYNC_MAX_SESSIONS_PER_USER", auth.DefaultMaxSessionsPerUser),
 	}
 	if s := e.str("PERMSYNC_SECRET", ""); s != "" {
 		for _, part := range strings.Split(s, ",") {
@@ -437,6 +488,9 @@ func (c Config) Dump(w io.Writer) {
 		{"PERMSYNC_LOG_FORMAT", c.LogFormat},
 		{"PERMSYNC_METRICS_ADDR", c.MetricsAddr},
 		{"PERMSYNC_DEV", strconv.FormatBool(c.DevOptIn)},
+		{"PERMSYNC_TRUSTED_PROXIES", joinPrefixes(c.TrustedProxies)},
+		{"PERMSYNC_SESSION_IDLE_TIMEOUT", c.SessionIdleTimeout.String()},
+		{"PERMSYNC_MAX_SESSIONS_PER_USER", strconv.Itoa(c.MaxSessionsPerUser)},
 		{"PERMSYNC_DEVKINDE_ADDR", c.DevKindeAddr},
 		{"PERMSYNC_JOB_TIMEOUT", c.JobTimeout.String()},
 		{"PERMSYNC_JOB_RESCUE_AFTER", c.JobRescueAfter.String()},
@@ -446,6 +500,14 @@ func (c Config) Dump(w io.Writer) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s=%s\n", r[0], r[1])
 	}
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
 }
 
 // secretParam matches the names of URL query parameters and DSN keywords

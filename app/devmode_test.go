@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDevModeOnlyOnLoopback: with no KINDE_ISSUER_URL, permsync starts the
@@ -101,6 +102,31 @@ func TestConfigDumpRedactsEveryURL(t *testing.T) {
 		}
 		if !strings.Contains(b.String(), "auth.example.com") {
 			t.Fatalf("dump hides the issuer's host:\n%s", b.String())
+		}
+	}
+}
+
+// TestSecurityLimitsConfig: trusted proxies, the idle timeout and the
+// per-user session cap parse, default and refuse bad values.
+func TestSecurityLimitsConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(envOf(nil))
+	if err != nil || len(cfg.TrustedProxies) != 0 || cfg.SessionIdleTimeout != 8*time.Hour || cfg.MaxSessionsPerUser != 10 {
+		t.Fatalf("defaults: proxies %v, idle %s, cap %d, %v", cfg.TrustedProxies, cfg.SessionIdleTimeout, cfg.MaxSessionsPerUser, err)
+	}
+	cfg, err = LoadConfig(envOf(map[string]string{"PERMSYNC_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,::1",
+		"PERMSYNC_SESSION_IDLE_TIMEOUT": "30m", "PERMSYNC_MAX_SESSIONS_PER_USER": "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := joinPrefixes(cfg.TrustedProxies); got != "10.0.0.0/8,192.168.1.7/32,::1/128" ||
+		cfg.SessionIdleTimeout != 30*time.Minute || cfg.MaxSessionsPerUser != 3 {
+		t.Fatalf("parsed: proxies %s, idle %s, cap %d", got, cfg.SessionIdleTimeout, cfg.MaxSessionsPerUser)
+	}
+	for name, v := range map[string]string{"PERMSYNC_TRUSTED_PROXIES": "10.0.0.0/33", "PERMSYNC_SESSION_IDLE_TIMEOUT": "0",
+		"PERMSYNC_MAX_SESSIONS_PER_USER": "0"} {
+		if _, err := LoadConfig(envOf(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v; want an error naming it", name, v, err)
 		}
 	}
 }

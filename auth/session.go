@@ -134,6 +134,36 @@ type SessionStore struct {
 	log    *slog.Logger
 	now    func() time.Time
 	ids    cookieIDs
+
+	idle    time.Duration                                 // a session unused this long ends; 0: never
+	maxUser int                                           // sessions per user; 0: no cap
+	onEnd   func(ctx context.Context, userID, why string) // told when a limit ends a session; may be nil
+}
+
+// Defaults of PERMSYNC_SESSION_IDLE_TIMEOUT and PERMSYNC_MAX_SESSIONS_PER_USER.
+const (
+	DefaultIdleTimeout        = 8 * time.Hour
+	DefaultMaxSessionsPerUser = 10
+)
+
+// SessionLimits bound sessions: Idle ends a session unused that long (it is
+// gone on its next request), MaxPerUser ends a user's oldest sessions when a
+// sign-in would exceed it. OnEnd is told of each session a limit ended, so
+// its open pages can be sent away at once. Zero values: no limit.
+type SessionLimits struct {
+	Idle       time.Duration
+	MaxPerUser int
+	OnEnd      func(ctx context.Context, userID, why string)
+}
+
+// userSessionLister lists a user's live sessions, newest first (*store.DB).
+type userSessionLister interface {
+	UserSessions(ctx context.Context, userID string) ([]store.Session, error)
+}
+
+// SetLimits sets the session limits; call it before serving.
+func (st *SessionStore) SetLimits(l SessionLimits) {
+	st.idle, st.maxUser, st.onEnd = max(l.Idle, 0), max(l.MaxPerUser, 0), l.OnEnd
 }
 
 var _ sessions.Store = (*SessionStore)(nil)
@@ -228,6 +258,15 @@ func (st *SessionStore) Load(r *http.Request) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
+	if st.idle > 0 && st.now().Sub(row.LastSeenAt) > st.idle {
+		// Unused for too long: the session ends here, and the request is
+		// signed out.
+		if err := st.db.DeleteSession(r.Context(), row.ID); err != nil {
+			return nil, fmt.Errorf("end idle session: %w", err)
+		}
+		st.log.InfoContext(r.Context(), "session ended: idle", "user_id", row.UserID, "idle_for", st.now().Sub(row.LastSeenAt).Round(time.Second))
+		return nil, nil
+	}
 	s := fromRow(row)
 	web := sessions.NewSession(st, SessionCookie)
 	web.ID = raw
@@ -317,6 +356,7 @@ func (st *SessionStore) Start(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := st.db.CreateSession(ctx, row); err != nil {
 		return nil, err
 	}
+	st.capUserSessions(ctx, g.UserID)
 	enc, err := securecookie.EncodeMulti(SessionCookie, raw, st.keys.cookie...)
 	if err != nil {
 		return nil, fmt.Errorf("encode session cookie: %w", err)
@@ -326,6 +366,34 @@ func (st *SessionStore) Start(ctx context.Context, w http.ResponseWriter, r *htt
 	s.Web = sessions.NewSession(st, SessionCookie)
 	s.Web.ID, s.Web.IsNew, s.Web.Options = raw, false, st.cookieOptions(time.Until(row.ExpiresAt))
 	return s, nil
+}
+
+// capUserSessions ends the user's oldest sessions beyond the per-user cap
+// (the one just created is the newest, so it stays).
+func (st *SessionStore) capUserSessions(ctx context.Context, userID string) {
+	lister, ok := st.db.(userSessionLister)
+	if st.maxUser <= 0 || !ok {
+		return
+	}
+	rows, err := lister.UserSessions(ctx, userID)
+	if err != nil {
+		st.log.WarnContext(ctx, "session cap: list sessions", "error", err)
+		return
+	}
+	ended := 0
+	for i := st.maxUser; i < len(rows); i++ {
+		if err := st.db.DeleteSession(ctx, rows[i].ID); err != nil {
+			st.log.WarnContext(ctx, "session cap: end oldest session", "error", err)
+			continue
+		}
+		ended++
+	}
+	if ended > 0 {
+		st.log.InfoContext(ctx, "sessions ended: per-user cap", "user_id", userID, "ended", ended, "cap", st.maxUser)
+		if st.onEnd != nil {
+			st.onEnd(ctx, userID, "You signed in elsewhere, and this older session was ended.")
+		}
+	}
 }
 
 // End deletes the session row and clears the cookie.

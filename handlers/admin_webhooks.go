@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -55,8 +56,17 @@ func (h *AdminWebhooks) List(c echo.Context) error {
 	}
 	for _, r := range log.Rejections {
 		p.Rejections = append(p.Rejections, pages.WebhookRejectionRow{
-			ReceivedAt: r.ReceivedAt, Status: r.HTTPStatus, Reason: r.Reason, WebhookID: r.WebhookID,
+			ReceivedAt: r.ReceivedAt, Status: r.HTTPStatus, Reason: refusalReason(r.Reason, r.Refusals), WebhookID: r.WebhookID,
 		})
 	}
 	return h.rd.render(c, http.StatusOK, pages.AdminWebhooks(p))
+}
+
+// refusalReason is a sampled refusal's reason, with how many refusals of
+// that kind the row stands for when it is more than one.
+func refusalReason(reason string, refusals int) string {
+	if refusals > 1 {
+		return fmt.Sprintf("%s (%d refused; rows are sampled during a flood)", reason, refusals)
+	}
+	return reason
 }

@@ -96,6 +96,10 @@ func webhookRejectReason(status int, err error) string {
 		return "multiple_signatures"
 	case errors.Is(err, kinde.ErrMalformed):
 		return "malformed"
+	case errors.Is(err, errWebhookContentType):
+		return "content_type"
+	case errors.Is(err, errWebhookTimestamp):
+		return "timestamp"
 	}
 	return "unreadable"
 }
@@ -152,31 +156,26 @@ func methodLabel(m string) string {
 }
 
 // Scrape is GET /metrics on the main listener. Only clients on this machine
-// may read it, and only directly: a request that came through a proxy (it
-// carries Forwarded, X-Forwarded-For or X-Real-IP) is refused even from a
-// loopback address, since the proxy may be serving the public.
+// may read it, and only directly: the client's address comes from the app's
+// IP extractor (the socket's peer, or the client a trusted proxy names) and
+// must be loopback, and a request carrying any proxy header (even empty) is
+// refused even from a loopback address, since a proxy on this machine may
+// be serving the public.
 func (m *Metrics) Scrape(c echo.Context) error {
-	r := c.Request()
-	if !loopbackClient(r) {
+	if !loopbackClient(c) {
 		return echo.NewHTTPError(http.StatusForbidden,
 			"Metrics are only served to clients on this machine.")
 	}
-	m.scrape.ServeHTTP(c.Response(), r)
+	m.scrape.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
 
 // loopbackClient reports a direct connection from this machine.
-func loopbackClient(r *http.Request) bool {
-	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
-		if r.Header.Get(h) != "" {
-			return false
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
+func loopbackClient(c echo.Context) bool {
+	if forwarded(c.Request()) {
 		return false
 	}
-	ip := net.ParseIP(host)
+	ip := net.ParseIP(c.RealIP())
 	return ip != nil && ip.IsLoopback()
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ type Deps struct {
 
 	// SiteURL is the app's public URL; https turns on HSTS.
 	SiteURL string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// (PERMSYNC_TRUSTED_PROXIES); none: the socket's peer is the client.
+	TrustedProxies []netip.Prefix
 	// AdminPermission gates /admin.
 	AdminPermission string
 	// RequestTimeout bounds non-streaming requests; 0 means 30 s.
@@ -116,6 +120,7 @@ func NewServer(d Deps) (*echo.Echo, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIPExtractor(d.TrustedProxies) // c.RealIP() never believes a header it should not
 	e.HTTPErrorHandler = eh.handle
 
 	routes := map[string]bool{} // route patterns, filled once the routes exist

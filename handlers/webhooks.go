@@ -5,7 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/labstack/echo/v4"
 
@@ -38,6 +44,33 @@ type Webhooks struct {
 	rcv     webhookReceiver
 	metrics *Metrics // nil: not counted
 	log     *slog.Logger
+	logs    refusalLog       // rate-limits the refusal log line
+	now     func() time.Time // nil: time.Now
+}
+
+// MaxWebhookSkew is how far in the future a webhook's timestamp may be (the
+// clocks of Kinde and this host may differ a little); a later one is
+// refused.
+const MaxWebhookSkew = 5 * time.Minute
+
+// refusalLog lets through one refusal log line a second (after a burst of
+// five), and counts the lines it held back, so a flood of forged deliveries
+// cannot flood the log. Every refusal is still counted in Prometheus.
+type refusalLog struct {
+	once    sync.Once
+	lim     *rate.Limiter
+	skipped atomic.Int64
+}
+
+// allow reports whether to log this refusal, and how many were not logged
+// since the last line.
+func (l *refusalLog) allow() (bool, int64) {
+	l.once.Do(func() { l.lim = rate.NewLimiter(1, 5) })
+	if !l.lim.Allow() {
+		l.skipped.Add(1)
+		return false, 0
+	}
+	return true, l.skipped.Swap(0)
 }
 
 // Receive is POST /webhooks/kinde.
@@ -46,6 +79,10 @@ func (h *Webhooks) Receive(c echo.Context) error {
 	ctx := r.Context()
 	hdrID := cleanWebhookID(r.Header.Get("webhook-id"))
 
+	// Kinde sends the signed event as a compact JWS, application/jwt.
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/jwt" {
+		return h.reject(c, http.StatusUnsupportedMediaType, "Content-Type must be application/jwt", hdrID, errWebhookContentType)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxWebhookBytes+1))
 	if err != nil {
 		if he, ok := errors.AsType[*echo.HTTPError](err); ok && he.Code == http.StatusRequestEntityTooLarge {
@@ -60,6 +97,16 @@ func (h *Webhooks) Receive(c echo.Context) error {
 	if err != nil {
 		status, reason := classifyWebhookError(err)
 		return h.reject(c, status, reason, hdrID, err)
+	}
+	now := time.Now
+	if h.now != nil {
+		now = h.now
+	}
+	switch {
+	case ev.Timestamp.IsZero():
+		return h.reject(c, http.StatusBadRequest, "no timestamp", hdrID, errWebhookTimestamp)
+	case ev.Timestamp.After(now().Add(MaxWebhookSkew)):
+		return h.reject(c, http.StatusBadRequest, "timestamp in the future", hdrID, errWebhookTimestamp)
 	}
 	id := hdrID
 	if id == "" {
@@ -94,12 +141,22 @@ func (h *Webhooks) reject(c echo.Context, status int, reason, hdrID string, err 
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	h.log.Log(c.Request().Context(), level, "webhook: delivery rejected", "status", status, "reason", reason,
-		"webhook_id", hdrID, "remote_ip", c.RealIP(), "error", err)
+	if ok, skipped := h.logs.allow(); ok {
+		// c.RealIP() is the socket's peer, or the client a trusted proxy
+		// names: never a header the sender chose.
+		h.log.Log(c.Request().Context(), level, "webhook: delivery rejected", "status", status, "reason", reason,
+			"webhook_id", hdrID, "remote_ip", c.RealIP(), "error", err, "not_logged_since_last", skipped)
+	}
 	h.rcv.RejectWebhook(c.Request().Context(), status, reason, hdrID)
 	h.metrics.webhookDelivery(webhookRejected, webhookRejectReason(status, err))
 	return c.String(status, reason+"\n")
 }
+
+// Refusals found by the handler itself.
+var (
+	errWebhookContentType = errors.New("webhook: not application/jwt")
+	errWebhookTimestamp   = errors.New("webhook: timestamp missing or in the future")
+)
 
 // classifyWebhookError maps a decode failure to a status and a short reason.
 func classifyWebhookError(err error) (int, string) {

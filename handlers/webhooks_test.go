@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
@@ -79,7 +80,7 @@ func post(e *echo.Echo, body []byte, id string) *httptest.ResponseRecorder {
 func TestWebhookReceiveAcceptsSignedEvents(t *testing.T) {
 	t.Parallel()
 	e, rcv, sign := newWebhookTarget(t)
-	body := sign([]byte(`{"type":"permission.deleted","event_id":"event_1","source":"api","data":{"permission":{"id":"p1"}}}`))
+	body := sign([]byte(`{"type":"permission.deleted","event_id":"event_1","source":"api","timestamp":"` + nowStamp() + `","data":{"permission":{"id":"p1"}}}`))
 	if rec := post(e, body, "msg_1"); rec.Code != http.StatusOK || rcv.received.Load() != 1 {
 		t.Fatalf("signed event: %d %q, received %d", rec.Code, rec.Body, rcv.received.Load())
 	}
@@ -88,6 +89,76 @@ func TestWebhookReceiveAcceptsSignedEvents(t *testing.T) {
 	}
 	if rcv.received.Load() != 1 || rcv.rejected.Load() != 1 {
 		t.Fatalf("received %d, rejected %d", rcv.received.Load(), rcv.rejected.Load())
+	}
+}
+
+func nowStamp() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// TestWebhookNeedsJWTAndATimelyTimestamp: a validly signed delivery is
+// refused unless it is application/jwt and its timestamp is there and not
+// far in the future; an old one is let through (kindesync ignores it as
+// stale, recorded).
+func TestWebhookNeedsJWTAndATimelyTimestamp(t *testing.T) {
+	t.Parallel()
+	e, rcv, sign := newWebhookTarget(t)
+	event := func(stamp string) []byte {
+		ts := ""
+		if stamp != "" {
+			ts = `"timestamp":"` + stamp + `",`
+		}
+		return sign([]byte(`{"type":"user.deleted","event_id":"event_t",` + ts + `"data":{"user":{"id":"kp_1"}}}`))
+	}
+	now := time.Now().UTC()
+	for _, tc := range []struct {
+		name, contentType string
+		body              []byte
+		status            int
+	}{
+		{"now", "application/jwt", event(now.Format(time.RFC3339)), http.StatusOK},
+		{"with a charset", "application/jwt; charset=utf-8", event(now.Format(time.RFC3339)), http.StatusOK},
+		{"a minute ahead (clock skew)", "application/jwt", event(now.Add(time.Minute).Format(time.RFC3339)), http.StatusOK},
+		{"a day old", "application/jwt", event(now.Add(-24 * time.Hour).Format(time.RFC3339)), http.StatusOK},
+		{"in 2030", "application/jwt", event("2030-01-01T00:00:00Z"), http.StatusBadRequest},
+		{"an hour ahead", "application/jwt", event(now.Add(time.Hour).Format(time.RFC3339)), http.StatusBadRequest},
+		{"no timestamp", "application/jwt", event(""), http.StatusBadRequest},
+		{"as JSON", "application/json", event(now.Format(time.RFC3339)), http.StatusUnsupportedMediaType},
+		{"as text", "text/plain", event(now.Format(time.RFC3339)), http.StatusUnsupportedMediaType},
+		{"no Content-Type", "", event(now.Format(time.RFC3339)), http.StatusUnsupportedMediaType},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := rcv.received.Load()
+			req := httptest.NewRequest(http.MethodPost, "/webhooks/kinde", strings.NewReader(string(tc.body)))
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Fatalf("got %d %q; want %d", rec.Code, rec.Body, tc.status)
+			}
+			if accepted := rcv.received.Load() > before; accepted != (tc.status == http.StatusOK) {
+				t.Fatalf("reached the receiver: %v", accepted)
+			}
+		})
+	}
+}
+
+// TestWebhookRefusalLogIsRateLimited: a flood of refusals logs a few lines,
+// then one a second, saying how many it held back.
+func TestWebhookRefusalLogIsRateLimited(t *testing.T) {
+	t.Parallel()
+	var l refusalLog
+	logged := 0
+	for range 1000 {
+		if ok, _ := l.allow(); ok {
+			logged++
+		}
+	}
+	if logged < 1 || logged > 10 {
+		t.Fatalf("%d of 1000 refusals logged; want a handful", logged)
+	}
+	if l.skipped.Load() != int64(1000-logged) {
+		t.Fatalf("held back %d; want %d", l.skipped.Load(), 1000-logged)
 	}
 }
 
@@ -123,7 +194,7 @@ func TestClassifyWebhookError(t *testing.T) {
 // that is not signed by the issuer's key reaches the receiver.
 func FuzzWebhookReceive(f *testing.F) {
 	e, rcv, sign := newWebhookTarget(f)
-	good := sign([]byte(`{"type":"user.deleted","event_id":"event_1","data":{"user":{"id":"kp_1"}}}`))
+	good := sign([]byte(`{"type":"user.deleted","event_id":"event_1","timestamp":"` + nowStamp() + `","data":{"user":{"id":"kp_1"}}}`))
 	f.Add([]byte(good), "msg_1")
 	f.Add([]byte("eyJhbGciOiJub25lIn0.e30."), "")
 	f.Add([]byte(`{"payload":"x","signatures":[]}`), "msg_2")

@@ -77,17 +77,6 @@ func (s *Syncer) ReceiveWebhook(ctx context.Context, d WebhookDelivery) (Receive
 	return res, nil
 }
 
-// RejectWebhook records a delivery refused before it was recorded, for the
-// admin page. Failures are logged, not returned: the caller answers anyway.
-func (s *Syncer) RejectWebhook(ctx context.Context, status int, reason, webhookID string) {
-	err := s.db.AddWebhookRejection(context.WithoutCancel(ctx), store.WebhookRejection{
-		HTTPStatus: status, Reason: reason, WebhookID: webhookID,
-	})
-	if err != nil {
-		s.log.WarnContext(ctx, "kindesync: could not record webhook rejection", "error", err)
-	}
-}
-
 // eventJSON is the stored form of a verified event: the payload's fields.
 func eventJSON(ev *kinde.Event) any {
 	type stored struct {
@@ -145,6 +134,7 @@ const bookkeepingTimeout = 30 * time.Second
 // PruneWebhooks forgets webhook records older than WebhookRetention (it
 // implements fanout.WebhookHandler; the engine's maintenance calls it).
 func (s *Syncer) PruneWebhooks(ctx context.Context) {
+	s.flushRefusals(ctx)
 	if n, err := s.db.PruneWebhookEvents(ctx, time.Now().Add(-WebhookRetention)); err != nil {
 		s.log.WarnContext(ctx, "kindesync: could not prune old webhook records", "error", err)
 	} else if n > 0 {

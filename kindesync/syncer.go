@@ -78,6 +78,7 @@ type Syncer struct {
 	keys         PermissionKeys
 	log          *slog.Logger
 	tombstoneTTL time.Duration
+	refusals     *refusalSampler // which refused deliveries get a row (refusals.go)
 }
 
 // New returns a Syncer; every argument but opts is required.
@@ -87,7 +88,7 @@ func New(db *store.DB, kc KindeAPI, sessions SessionStore, pub events.Publisher,
 		return nil, errors.New("kindesync: New: db, kinde, sessions, publisher, fan-outs, directory and permission keys are required")
 	}
 	s := &Syncer{db: db, kinde: kc, sessions: sessions, pub: pub, fanouts: fanouts, dir: dir, keys: keys, log: opts.Logger,
-		tombstoneTTL: opts.TombstoneTTL}
+		tombstoneTTL: opts.TombstoneTTL, refusals: newRefusalSampler(refusalRate, refusalBurst)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

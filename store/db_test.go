@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"permsync/internal/testsupport"
 )
@@ -160,5 +161,46 @@ func TestDatabaseFileIsPrivate(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("existing 0644 file: mode %v; want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestWebhookRejectionsAreBounded: the table keeps at most
+// MaxWebhookRejections rows and none older than its retention, and the
+// stats count every refusal the rows stand for.
+func TestWebhookRejectionsAreBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTest(t)
+	now := time.Now()
+	if err := db.AddWebhookRejection(ctx, WebhookRejection{ReceivedAt: now.Add(-WebhookRejectionRetention - time.Hour),
+		HTTPStatus: 401, Reason: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := range MaxWebhookRejections + 50 {
+		n := 1 + i%3
+		total += n
+		if err := db.AddWebhookRejection(ctx, WebhookRejection{ReceivedAt: now, HTTPStatus: 401, Reason: "bad signature",
+			Refusals: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows, oldRows int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM webhook_rejections`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM webhook_rejections WHERE reason = 'old'`).Scan(&oldRows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != MaxWebhookRejections || oldRows != 0 {
+		t.Fatalf("%d rows (%d past retention); want %d and none", rows, oldRows, MaxWebhookRejections)
+	}
+	st, err := db.WebhookStats(ctx, now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := db.WebhookRejections(ctx, 1)
+	if st.Rejected <= rows || len(list) != 1 || list[0].Refusals < 1 {
+		t.Fatalf("stats count %d refusals over %d rows; want the sum of the rows' refusals", st.Rejected, rows)
 	}
 }

@@ -164,23 +164,39 @@ func scanWebhookEvent(sc scanner) (*WebhookEvent, error) {
 	return &e, nil
 }
 
-// WebhookRejection is a delivery refused before it was recorded.
+// WebhookRejection is a delivery refused before it was recorded: a sample
+// standing for Refusals refusals of the same reason.
 type WebhookRejection struct {
 	ReceivedAt time.Time
 	HTTPStatus int
 	Reason     string // readable and short; never the body
 	WebhookID  string // the webhook-id header as sent (unverified), truncated
+	Refusals   int    // refusals this row stands for (at least 1)
 }
 
-// AddWebhookRejection records a refused delivery.
+// Bounds of the webhook_rejections table: AddWebhookRejection keeps at most
+// MaxWebhookRejections rows, none older than WebhookRejectionRetention.
+const (
+	MaxWebhookRejections      = 1000
+	WebhookRejectionRetention = 7 * 24 * time.Hour
+)
+
+// AddWebhookRejection records a refused delivery (a sample of Refusals
+// refusals) and trims the table to its bounds.
 func (db *DB) AddWebhookRejection(ctx context.Context, r WebhookRejection) error {
 	if r.ReceivedAt.IsZero() {
 		r.ReceivedAt = time.Now()
 	}
-	_, err := db.Exec(ctx, `INSERT INTO webhook_rejections (received_at, http_status, reason, webhook_id)
-		VALUES (?, ?, ?, ?)`, Millis(r.ReceivedAt), r.HTTPStatus, truncate(r.Reason, 300), truncate(r.WebhookID, 128))
+	r.Refusals = max(r.Refusals, 1)
+	_, err := db.Exec(ctx, `INSERT INTO webhook_rejections (received_at, http_status, reason, webhook_id, refusals)
+		VALUES (?, ?, ?, ?, ?)`, Millis(r.ReceivedAt), r.HTTPStatus, truncate(r.Reason, 300), truncate(r.WebhookID, 128), r.Refusals)
 	if err != nil {
 		return fmt.Errorf("add webhook rejection: %w", err)
+	}
+	if _, err := db.Exec(ctx, `DELETE FROM webhook_rejections WHERE received_at < ? OR id <= (
+		SELECT id FROM webhook_rejections ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+		Millis(r.ReceivedAt.Add(-WebhookRejectionRetention)), MaxWebhookRejections); err != nil {
+		return fmt.Errorf("trim webhook rejections: %w", err)
 	}
 	return nil
 }
@@ -190,7 +206,7 @@ func (db *DB) WebhookRejections(ctx context.Context, limit int) ([]WebhookReject
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := db.Query(ctx, `SELECT received_at, http_status, reason, webhook_id FROM webhook_rejections
+	rows, err := db.Query(ctx, `SELECT received_at, http_status, reason, webhook_id, refusals FROM webhook_rejections
 		ORDER BY received_at DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("webhook rejections: %w", err)
@@ -200,7 +216,7 @@ func (db *DB) WebhookRejections(ctx context.Context, limit int) ([]WebhookReject
 	for rows.Next() {
 		var r WebhookRejection
 		var at int64
-		if err := rows.Scan(&at, &r.HTTPStatus, &r.Reason, &r.WebhookID); err != nil {
+		if err := rows.Scan(&at, &r.HTTPStatus, &r.Reason, &r.WebhookID, &r.Refusals); err != nil {
 			return nil, fmt.Errorf("webhook rejections: %w", err)
 		}
 		r.ReceivedAt = FromMillis(at)
@@ -227,7 +243,7 @@ func (db *DB) WebhookStats(ctx context.Context, since time.Time) (WebhookStats, 
 	err := db.QueryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM webhook_events WHERE received_at >= ?),
 		(SELECT COUNT(*) FROM webhook_events WHERE received_at >= ? AND status = ?),
-		(SELECT COUNT(*) FROM webhook_rejections WHERE received_at >= ?),
+		(SELECT COALESCE(SUM(refusals), 0) FROM webhook_rejections WHERE received_at >= ?),
 		(SELECT COALESCE(MAX(received_at), 0) FROM webhook_events)`,
 		Millis(since), Millis(since), WebhookFailed, Millis(since)).Scan(&st.Received, &st.Failed, &st.Rejected, &last)
 	if err != nil {
