@@ -156,7 +156,17 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 
 	// River's own record agrees: each job (one per chunk of users) completed
 	// at its first attempt, and the chunks name every user once. Which
-	// replica's client took which job is up to River; log it.
+	// replica's client took which job is up to River; log it. A job's work
+	// is counted before River marks the job completed (its completer writes
+	// in batches), so wait for every job to leave the running state first.
+	testsupport.Eventually(t, waitFor, "every refresh_claims job to be finalized", func() bool {
+		var unfinished int
+		if err := env.DB.SQL().QueryRowContext(ctx, `SELECT count(*) FROM river_job
+			WHERE kind = 'refresh_claims' AND state IN ('available', 'running', 'scheduled', 'pending')`).Scan(&unfinished); err != nil {
+			t.Fatal(err)
+		}
+		return unfinished == 0
+	})
 	rows, err := env.DB.SQL().QueryContext(ctx, `SELECT args::text, state, attempt, attempted_by::text
 		FROM river_job WHERE kind = 'refresh_claims'`)
 	if err != nil {
