@@ -45,7 +45,7 @@ type DeleteResult struct {
 // refused it from the next request on), the durable job that deletes it at
 // Kinde once the undo window has passed, and the audit entry. Affected
 // users' pages are told at once (claims-changed, stage tombstoned). The
-// job (fanout.ScheduleDeleteTx) deletes it at Kinde, settles the denial and
+// job (fanout.ScheduleKindeCallTx) deletes it at Kinde, settles the denial and
 // starts the refresh_claims jobs; UndoDeletion cancels it until then.
 //
 // Errors (apperr codes): Forbidden; NotFound (unknown id); Invalid (wrong
@@ -110,7 +110,7 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		if _, err := tx.AddDenial(ctx, deny); err != nil {
 			return err
 		}
-		if err := s.fanouts.ScheduleDeleteTx(ctx, tx, f.ID, due); err != nil {
+		if err := s.fanouts.ScheduleKindeCallTx(ctx, tx, f.ID, due); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, store.AuditEntry{

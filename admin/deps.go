@@ -26,6 +26,24 @@ type KindeAPI interface {
 	OrganizationUserPermissions(ctx context.Context, orgCode, userID string) ([]kinde.OrganizationUserPermission, error)
 	User(ctx context.Context, id string) (*kinde.User, error)
 	DeleteUserSessions(ctx context.Context, userID string) error
+	KindeEditor
+}
+
+// KindeEditor is what RBAC edits change at Kinde. *kinde.Client satisfies
+// it.
+type KindeEditor interface {
+	AddRolePermission(ctx context.Context, roleID, permissionID string) error
+	RemoveRolePermission(ctx context.Context, roleID, permissionID string) error
+	CreateRole(ctx context.Context, in kinde.RoleInput) (string, error)
+	UpdateRole(ctx context.Context, id string, in kinde.RoleInput) error
+	DeleteRole(ctx context.Context, id string) error
+	AddOrganizationUserRole(ctx context.Context, orgCode, userID, roleID string) error
+	RemoveOrganizationUserRole(ctx context.Context, orgCode, userID, roleID string) error
+	AddOrganizationUserPermission(ctx context.Context, orgCode, userID, permissionID string) error
+	RemoveOrganizationUserPermission(ctx context.Context, orgCode, userID, permissionID string) error
+	RemoveOrganizationUser(ctx context.Context, orgCode, userID string) error
+	CreatePermission(ctx context.Context, in kinde.PermissionInput) (string, error)
+	UpdatePermission(ctx context.Context, id string, in kinde.PermissionInput) error
 }
 
 // SessionStore is what the admin service needs from permsync's own
@@ -43,11 +61,12 @@ type SessionStore interface {
 // Publisher sends server-sent events. *events.Broker satisfies it.
 type Publisher = events.Publisher
 
-// Fanouts starts and retries fan-outs, and schedules a deletion's Kinde
-// call, inside the caller's transaction. *fanout.Engine satisfies it.
+// Fanouts starts and retries fan-outs, and schedules the Kinde call of a
+// deletion or an RBAC edit, inside the caller's transaction. *fanout.Engine
+// satisfies it.
 type Fanouts interface {
 	StartTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem) error
-	ScheduleDeleteTx(ctx context.Context, tx *store.Tx, fanoutID string, due time.Time) error
+	ScheduleKindeCallTx(ctx context.Context, tx *store.Tx, fanoutID string, due time.Time) error
 	RequeueFailedTx(ctx context.Context, tx *store.Tx, fanoutID string) (int, error)
 }
 

@@ -66,6 +66,7 @@ type harnessOpts struct {
 	kindeBurst int
 	river      fanout.Options
 	noStart    bool // do not start River; call h.start()
+	undoWindow time.Duration
 }
 
 // harness is devkinde, a kinde client over real HTTP, a database, River and
@@ -120,11 +121,12 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	h.river = h.newRiver()
 	h.svc, err = admin.NewService(h.db, h.kc, h.db, h.pub, h.river, admin.Options{
-		Directory: directory.New(h.db, h.log), Logger: h.log,
+		Directory: directory.New(h.db, h.log), Logger: h.log, UndoWindow: o.undoWindow,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.river.HandleKindeChanges(admin.FanoutRBACEdit, h.svc.EditChanges())
 	h.sync()
 	h.admin = admin.Actor{
 		UserID: seed.UserIDByEmail("admin@acme.test"), Email: "admin@acme.test",

@@ -111,6 +111,7 @@ func newLiveSync(ctx context.Context, cfg Config, db *store.DB, hc *http.Client,
 		return fail(err)
 	}
 	l.jobs.HandleWebhooks(l.sync)
+	l.jobs.HandleKindeChanges(admin.FanoutRBACEdit, l.admin.EditChanges())
 	l.hooks = kinde.NewWebhookVerifier(cfg.KindeDomain, hc)
 	// The directory's sync enforces what it finds taken away the way a
 	// webhook would have: kindesync is its Enforcer.

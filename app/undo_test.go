@@ -49,7 +49,7 @@ func deleteJobState(t *testing.T, env *apptest.Env, fanoutID string) string {
 	t.Helper()
 	var state string
 	// One deletion per test: the job is the only one of its kind.
-	err := env.DB.QueryRow(context.Background(), `SELECT state FROM river_job WHERE kind = 'delete_permission'`).Scan(&state)
+	err := env.DB.QueryRow(context.Background(), `SELECT state FROM river_job WHERE kind = 'kinde_call'`).Scan(&state)
 	if err != nil {
 		t.Fatalf("delete job of %s: %v", fanoutID, err)
 	}

@@ -101,10 +101,12 @@ func (o *Options) defaults() {
 type Deps struct {
 	Kinde ClaimsRefresher // required: the fan-out worker's refresh_claims
 	// Deleter makes a deletion's Kinde call after its undo window
-	// (ScheduleDeleteTx); nil: Kinde itself, when it is a PermissionDeleter.
+	// (ScheduleKindeCallTx); nil: Kinde itself, when it is a
+	// PermissionDeleter.
 	Deleter PermissionDeleter
-	// DenialTTL is how long a deletion's denial lasts once Kinde made the
-	// change (default DefaultTombstoneTTL).
+	// DenialTTL is how long the denials of a change carried to Kinde
+	// (a deletion, an RBAC edit) last once Kinde made it (default
+	// DefaultTombstoneTTL).
 	DenialTTL time.Duration
 	Events    events.Publisher // required: claims-changed and fanout-progress
 	// Observer, when set, is told how fan-out items end (metrics).
@@ -124,8 +126,9 @@ type Engine struct {
 	pub      events.Publisher
 	log      *slog.Logger
 	client   *river.Client[*sql.Tx]
-	webhooks WebhookHandler // set by HandleWebhooks before Start; nil: none
-	workers  int            // Options.MaxWorkers: how many chunks a fan-out is cut into at least
+	webhooks WebhookHandler         // set by HandleWebhooks before Start; nil: none
+	workers  int                    // Options.MaxWorkers: how many chunks a fan-out is cut into at least
+	changes  map[string]KindeChange // by fan-out kind; set before Start
 	started  bool
 }
 
@@ -140,7 +143,7 @@ func New(db *store.DB, deps Deps, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{db: db, pub: deps.Events, log: log, workers: opts.MaxWorkers}
+	e := &Engine{db: db, pub: deps.Events, log: log, workers: opts.MaxWorkers, changes: map[string]KindeChange{}}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &refreshWorker{
 		db: db, kinde: deps.Kinde, pub: deps.Events, obs: deps.Observer, log: log, timeout: opts.JobTimeout,
@@ -161,13 +164,14 @@ func New(db *store.DB, deps Deps, opts Options) (*Engine, error) {
 		deleter, _ = deps.Kinde.(PermissionDeleter)
 	}
 	if deleter != nil {
-		if deps.DenialTTL <= 0 {
-			deps.DenialTTL = DefaultTombstoneTTL
-		}
-		if err := river.AddWorkerSafely(workers, &deleteWorker{engine: e, kinde: deleter, denialTTL: deps.DenialTTL,
-			timeout: opts.JobTimeout}); err != nil {
-			return nil, fmt.Errorf("fanout: register worker: %w", err)
-		}
+		e.changes[KindPermissionDeleted] = permissionDeletion{kinde: deleter}
+	}
+	if deps.DenialTTL <= 0 {
+		deps.DenialTTL = DefaultTombstoneTTL
+	}
+	if err := river.AddWorkerSafely(workers, &kindeCallWorker{engine: e, denialTTL: deps.DenialTTL,
+		timeout: opts.JobTimeout}); err != nil {
+		return nil, fmt.Errorf("fanout: register worker: %w", err)
 	}
 	cooldown := min(100*time.Millisecond, opts.FetchPollInterval)
 	client, err := river.NewClient(db.RiverDriver(), &river.Config{

@@ -20,6 +20,7 @@ const (
 	KindPermissionDeleted = "permission_deleted" // an admin deleted a permission
 	KindUserRefresh       = "user_refresh"       // an admin refreshed one user's claims
 	KindWebhook           = "webhook"            // a Kinde webhook started it
+	KindRBACEdit          = "rbac_edit"          // an admin changed a role, a member or a permission
 )
 
 // NewID returns a random fan-out id, "fo_" and 16 hex digits.

@@ -25,20 +25,23 @@ func (db *DB) UpsertPermissionKeys(ctx context.Context, perms []PermissionKey) e
 	if len(perms) == 0 {
 		return nil
 	}
-	return db.InTx(ctx, func(tx *Tx) error {
-		now := Millis(time.Now())
-		for _, p := range perms {
-			_, err := tx.Exec(ctx, `INSERT INTO permission_keys (permission_id, permission_key, name, description,
-				deleted_at, updated_at) VALUES (?, ?, ?, ?, 0, ?)
-				ON CONFLICT (permission_id) DO UPDATE SET permission_key = excluded.permission_key,
-				name = excluded.name, description = excluded.description, deleted_at = 0,
-				updated_at = excluded.updated_at`, p.ID, p.Key, p.Name, p.Description, now)
-			if err != nil {
-				return fmt.Errorf("upsert permission key: %w", err)
-			}
+	return db.InTx(ctx, func(tx *Tx) error { return tx.UpsertPermissionKeys(ctx, perms) })
+}
+
+// UpsertPermissionKeys is UpsertPermissionKeys inside the transaction.
+func (tx *Tx) UpsertPermissionKeys(ctx context.Context, perms []PermissionKey) error {
+	now := Millis(time.Now())
+	for _, p := range perms {
+		_, err := tx.Exec(ctx, `INSERT INTO permission_keys (permission_id, permission_key, name, description,
+			deleted_at, updated_at) VALUES (?, ?, ?, ?, 0, ?)
+			ON CONFLICT (permission_id) DO UPDATE SET permission_key = excluded.permission_key,
+			name = excluded.name, description = excluded.description, deleted_at = 0,
+			updated_at = excluded.updated_at`, p.ID, p.Key, p.Name, p.Description, now)
+		if err != nil {
+			return fmt.Errorf("upsert permission key: %w", err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // PermissionKeyByID returns what is known of a permission id, deleted or
