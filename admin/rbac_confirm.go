@@ -35,6 +35,9 @@ func newEditID() string {
 	return "ed_" + hex.EncodeToString(b[:])
 }
 
+// UndoWindow is how long a confirmed change waits before Kinde is called.
+func (s *Service) UndoWindow() time.Duration { return s.undoWindow }
+
 // tenant is the RBAC edits' view of the directory.
 func (s *Service) tenant() RBACDirectory { return tenantCopy{db: s.db, dir: s.dir} }
 

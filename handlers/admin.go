@@ -36,6 +36,7 @@ type adminService interface {
 	roleService
 	userService
 	fanoutService
+	rbacService
 	authorizer
 	// Freshness says how fresh the directory the pages read is.
 	Freshness(ctx context.Context) string

@@ -32,6 +32,18 @@ func permissionID(t *testing.T, env *apptest.Env, key string) string {
 	return ""
 }
 
+// roleID returns a seed role's id.
+func roleID(t *testing.T, env *apptest.Env, key string) string {
+	t.Helper()
+	for _, r := range env.Seed.Roles {
+		if r.Key == key {
+			return r.ID
+		}
+	}
+	t.Fatalf("no seed role %s", key)
+	return ""
+}
+
 // kindeHasPermission reports whether devkinde still lists the key.
 func kindeHasPermission(t *testing.T, env *apptest.Env, key string) bool {
 	t.Helper()
@@ -452,8 +464,26 @@ func TestAdminRoutesAreGated(t *testing.T) {
 		t.Fatalf("refresh claims = %d %q", started.StatusCode, fanout)
 	}
 
+	role := "/admin/roles/" + roleID(t, env, "viewer")
+	preview := "/admin/edits/preview?kind=role.permission.add&role_id=" + roleID(t, env, "viewer") +
+		"&permission_id=" + permissionID(t, env, "delete:reports")
+	confirmed := adm.NoRedirect().PostForm(t, "/admin/edits", url.Values{"kind": {"member.permission.add"},
+		"org_code": {"org_acme"}, "user_id": {env.UserID(t, "bob@acme.test")},
+		"permission_id": {permissionID(t, env, "export:reports")}})
+	edit := confirmed.Header.Get("Location")
+	if !strings.HasPrefix(edit, "/admin/edits/") {
+		t.Fatalf("confirm an edit = %d %q", confirmed.StatusCode, edit)
+	}
+
 	routes := []adminRoute{
 		{http.MethodGet, "/admin", http.StatusOK},
+		{http.MethodGet, "/admin/rbac", http.StatusOK},
+		{http.MethodGet, role, http.StatusOK},
+		{http.MethodGet, user + "/access", http.StatusOK},
+		{http.MethodGet, preview, http.StatusOK},
+		{http.MethodPost, "/admin/edits", 0},
+		{http.MethodGet, edit, http.StatusOK},
+		{http.MethodPost, edit + "/undo", 0},
 		{http.MethodGet, "/admin/permissions", http.StatusOK},
 		{http.MethodGet, perm, http.StatusOK},
 		{http.MethodPost, perm + "/delete", 0},
@@ -551,9 +581,11 @@ func checkRouteTableIsComplete(t *testing.T, env *apptest.Env, routes []adminRou
 
 // routePattern turns a concrete admin path back into its route pattern.
 func routePattern(p string) string {
+	p, _, _ = strings.Cut(p, "?")
 	parts := strings.Split(p, "/")
-	// /admin/<area>/<id>[/...]: the third segment is an id.
-	if len(parts) >= 4 {
+	// /admin/<area>/<id>[/...]: the third segment is an id (but the edit
+	// preview's is its name).
+	if len(parts) >= 4 && parts[3] != "preview" {
 		parts[3] = ":id"
 	}
 	return strings.Join(parts, "/")

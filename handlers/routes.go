@@ -85,6 +85,7 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	roles := &AdminRoles{adminBase: ab, svc: d.Admin}
 	users := &AdminUsers{adminBase: ab, svc: d.Admin}
 	fanouts := &AdminFanouts{adminBase: ab, svc: d.Admin}
+	rbac := &AdminRBAC{adminBase: ab, svc: d.Admin}
 	adm.GET("", overview.Show)
 	adm.GET("/permissions", perms.List)
 	adm.GET("/permissions/:id", perms.Show)
@@ -99,6 +100,13 @@ func addRoutes(e *echo.Echo, d Deps, rd *renderer) {
 	adm.GET("/fanouts/:id", fanouts.Show)
 	adm.POST("/fanouts/:id/retry", fanouts.Retry)
 	adm.POST("/fanouts/:id/undo", fanouts.Undo)
+	adm.GET("/rbac", rbac.Overview)
+	adm.GET("/roles/:id", rbac.Role)
+	adm.GET("/users/:id/access", rbac.Access)
+	adm.GET("/edits/preview", rbac.Preview)
+	adm.POST("/edits", rbac.Confirm)
+	adm.GET("/edits/:id", rbac.Edit)
+	adm.POST("/edits/:id/undo", rbac.Undo)
 	if d.AdminWebhooks != nil {
 		hooksPage := &AdminWebhooks{rd: rd, list: d.AdminWebhooks, authz: d.Admin}
 		adm.GET("/webhooks", hooksPage.List)

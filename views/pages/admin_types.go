@@ -87,3 +87,18 @@ func countOf(n, total int, one, many string) string {
 
 // affectedUsers reads like "1 user" or "3 users".
 func affectedUsers(n int) string { return plural(n, "user", "users") }
+
+// joinWords reads like "role admin" or "role admin and a direct grant".
+func joinWords(ws []string) string {
+	switch len(ws) {
+	case 0:
+		return ""
+	case 1:
+		return ws[0]
+	}
+	out := ws[0]
+	for _, w := range ws[1 : len(ws)-1] {
+		out += ", " + w
+	}
+	return out + " and " + ws[len(ws)-1]
+}
