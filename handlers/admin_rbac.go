@@ -287,11 +287,11 @@ func (h *AdminRBAC) Confirm(c echo.Context) error {
 		}
 		return err
 	}
-	msg := fmt.Sprintf("%s. Kinde is called when the undo window ends; then %s get their claims refreshed.",
-		res.Summary, plural(res.Affected, "user", "users"))
+	msg := fmt.Sprintf("%s. Kinde is called when the undo window ends; then %s their claims refreshed.",
+		res.Summary, plural(res.Affected, "user gets", "users get"))
 	if res.Denied > 0 {
-		msg = fmt.Sprintf("%s. What it takes away is refused now (%s). Kinde is called when the undo window ends; then %s get their claims refreshed.",
-			res.Summary, plural(res.Denied, "denial", "denials"), plural(res.Affected, "user", "users"))
+		msg = fmt.Sprintf("%s. What it takes away is refused now (%s). Kinde is called when the undo window ends; then %s their claims refreshed.",
+			res.Summary, plural(res.Denied, "denial", "denials"), plural(res.Affected, "user gets", "users get"))
 	}
 	h.flash(c, "success", msg)
 	return redirect(c, editHref(res.EditID))
