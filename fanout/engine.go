@@ -114,8 +114,8 @@ type Deps struct {
 	Logger   *slog.Logger
 }
 
-// Engine runs permsync's durable jobs on River: one refresh_claims job per
-// user of a fan-out, the periodic maintenance, and the processing of
+// Engine runs permsync's durable jobs on River: refresh_claims jobs, one per
+// chunk of a fan-out's users, the periodic maintenance, and the processing of
 // received Kinde webhooks (through the WebhookHandler given to
 // HandleWebhooks). Jobs live in the database (SQLite through riversqlite,
 // Postgres through riverdatabasesql; River's tables are migrated by

@@ -82,7 +82,7 @@ func AdminFanouts(p AdminFanoutsProps) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = adminHeader("Fan-outs", "One durable job per affected user: refresh their claims at Kinde, then bump their claims epoch so their sessions refresh.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = adminHeader("Fan-outs", "Durable jobs for every affected user: refresh their claims at Kinde, then bump their claims epoch so their sessions refresh.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
