@@ -8,25 +8,22 @@ import (
 	"time"
 
 	"permsync/admin"
+	"permsync/directory"
 	"permsync/events"
 	"permsync/fanout"
 	"permsync/kinde"
 	"permsync/store"
 )
 
-// holderList is a HolderSource that knows a fixed list of holders: it
-// stands in for the directory, whose own query is measured with it.
-type holderList []string
-
-func (h holderList) HolderIDs(context.Context, string) ([]string, error) { return h, nil }
-
 // BenchmarkDeleteClick measures what the delete click does before it
-// answers, with the holders known locally: the fan-out record with one item
-// per holder, the denial, the scheduled Kinde delete job and the audit entry,
-// in one transaction, then the events. No Kinde call. Each iteration deletes
-// a fresh permission held by 5,000 users (the target tenant's holders of
-// export:reports); the Undo that follows is not timed. SQLite in a temporary
-// folder, or Postgres with PERMSYNC_TEST_DATABASE_URL.
+// answers, as the app runs it: the holders read from the directory (with
+// their emails and paths, plus users whose live session carries the key),
+// then the fan-out record with one item per holder, the denial, the
+// scheduled Kinde delete job and the audit entry, in one transaction, then
+// the events. No Kinde call. Each iteration deletes a fresh permission that
+// a role held by every user grants (5,000: the target tenant's holders of
+// export:reports); granting it and the Undo that follows are not timed.
+// SQLite in a temporary folder, or Postgres with PERMSYNC_TEST_DATABASE_URL.
 func BenchmarkDeleteClick(b *testing.B) {
 	for _, holders := range []int{4, 5000} {
 		b.Run(fmt.Sprintf("holders=%d", holders), func(b *testing.B) { benchDeleteClick(b, holders) })
@@ -46,11 +43,31 @@ func benchDeleteClick(b *testing.B, holders int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids := make(holderList, holders)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("kp_%032x", i)
+	// The directory: one organization whose members all hold role_bench.
+	members := make([]store.DirMember, holders)
+	users := make([]store.DirUser, holders)
+	for i := range members {
+		id := fmt.Sprintf("kp_%032x", i)
+		members[i] = store.DirMember{UserID: id, RoleIDs: []string{"role_bench"}}
+		users[i] = store.DirUser{ID: id, Email: fmt.Sprintf("user%05d@bench.test", i)}
 	}
-	svc, err := admin.NewService(db, kc, db, broker, engine, admin.Options{Holders: ids, UndoWindow: time.Minute})
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.DirUpsertRoles(ctx, []store.DirRole{{ID: "role_bench", Key: "bench"}}, 1); err != nil {
+			return err
+		}
+		if err := tx.DirUpsertUsers(ctx, users); err != nil {
+			return err
+		}
+		if err := tx.DirReplaceOrganizationMembers(ctx, "org_bench", members); err != nil {
+			return err
+		}
+		return tx.PutDirSyncState(ctx, &store.DirSyncState{Run: 1, Status: "done", CompletedAt: time.Now(), CompletedRun: 1})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := admin.NewService(db, kc, db, broker, engine, admin.Options{Directory: directory.New(db, nil),
+		UndoWindow: time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,6 +79,15 @@ func benchDeleteClick(b *testing.B, holders int) {
 		n++
 		id, key := fmt.Sprintf("perm_%d", n), fmt.Sprintf("bench:%d", n)
 		if err := db.UpsertPermissionKeys(ctx, []store.PermissionKey{{ID: id, Key: key}}); err != nil {
+			b.Fatal(err)
+		}
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			if err := tx.DirUpsertPermissions(ctx, []store.DirPermission{{ID: id, Key: key}}, 1); err != nil {
+				return err
+			}
+			return tx.DirSetRolePermissions(ctx, "role_bench", []string{id})
+		})
+		if err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -9,6 +9,7 @@ import (
 
 	"permsync/directory"
 	"permsync/fanout"
+	"permsync/kinde"
 )
 
 // PermissionSummary is one row of the permissions page.
@@ -140,7 +141,10 @@ func (s *Service) PermissionDetail(ctx context.Context, a Actor, id string) (*Pe
 
 // PermissionPage returns one permission and a page of who deleting it would
 // affect, from the directory and the session store (no Kinde call), with
-// counts over all of them. It returns apperr.NotFound for an unknown id.
+// counts over all of them. The directory's holders come first, by email,
+// paged and counted in SQL; after them, users whose live session carries the
+// key but whom the directory does not list (a grant newer than its copy).
+// It returns apperr.NotFound for an unknown id.
 func (s *Service) PermissionPage(ctx context.Context, a Actor, q PermissionQuery) (*PermissionDetail, error) {
 	if err := s.authorize(ctx, a); err != nil {
 		return nil, err
@@ -149,11 +153,7 @@ func (s *Service) PermissionPage(ctx context.Context, a Actor, q PermissionQuery
 	if err != nil {
 		return nil, err
 	}
-	affected, err := s.affectedUsers(ctx, p.Key)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.dir.Permissions(ctx)
+	row, err := s.dir.PermissionRowByID(ctx, p.ID)
 	if err != nil {
 		return nil, errInternal(err)
 	}
@@ -166,40 +166,82 @@ func (s *Service) PermissionPage(ctx context.Context, a Actor, q PermissionQuery
 	}
 	q.Offset = max(q.Offset, 0)
 	search := newSearch(q.Search)
-	out := &PermissionDetail{CanDelete: true, AffectedTotal: len(affected), Query: search.query,
-		Offset: q.Offset, Limit: q.Limit, AsOf: st.CompletedAt,
-		Permission: PermissionSummary{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description,
-			IsAdmin: p.Key == s.adminKey}}
-	for _, r := range rows {
-		if r.ID == p.ID {
-			out.Permission = s.summary(r)
-		}
+	page, err := s.dir.HolderUsers(ctx, p.ID, directory.HolderQuery{Search: search.query, Offset: q.Offset, Limit: q.Limit})
+	if err != nil {
+		return nil, errInternal(err)
 	}
-	slices.SortFunc(affected, func(a, b AffectedUser) int {
-		return cmp.Or(strings.Compare(a.Email, b.Email), strings.Compare(a.UserID, b.UserID))
-	})
-	var matched []AffectedUser
-	for _, u := range affected {
-		if fanout.HasRoleReason(u.Reasons) {
-			out.RoleHolders++
+	others, sessionHolders, err := s.sessionOnlyHolders(ctx, p.Key)
+	if err != nil {
+		return nil, err
+	}
+	out := &PermissionDetail{CanDelete: true, Query: search.query, Offset: q.Offset, Limit: q.Limit,
+		AsOf: st.CompletedAt, Permission: s.summary(*row),
+		AffectedTotal: page.Users + len(others), RoleHolders: page.ViaRoles, DirectHolders: page.Direct,
+		SessionHolders: len(sessionHolders)}
+	for _, h := range page.Holders {
+		u := AffectedUser{UserID: h.UserID, Email: h.Email, Name: h.Name, Reasons: addPaths(nil, h.Via)}
+		if sessionHolders[h.UserID] {
+			u.Reasons = fanout.AddReason(u.Reasons, Reason{Kind: ReasonSession})
 		}
-		if slices.Contains(u.Reasons, Reason{Kind: ReasonDirect}) {
-			out.DirectHolders++
-		}
-		if slices.Contains(u.Reasons, Reason{Kind: ReasonSession}) {
-			out.SessionHolders++
-		}
+		fanout.SortReasons(u.Reasons)
+		out.Affected = append(out.Affected, u)
+	}
+	var matchedOthers []AffectedUser
+	for _, u := range others {
 		if search.matches(u.Email, u.Name, u.UserID) {
-			matched = append(matched, u)
+			matchedOthers = append(matchedOthers, u)
 		}
 	}
-	out.Matched = len(matched)
-	if q.Offset < len(matched) {
-		out.Affected = matched[q.Offset:min(len(matched), q.Offset+q.Limit)]
+	out.Matched = page.Matched + len(matchedOthers)
+	// The session-only users follow the directory's holders: the page takes
+	// them once it has run past the directory's matches.
+	from := max(q.Offset-page.Matched, 0)
+	for i := from; i < len(matchedOthers) && len(out.Affected) < q.Limit; i++ {
+		out.Affected = append(out.Affected, matchedOthers[i])
 	}
 	if p.Key == s.adminKey {
 		out.CanDelete = false
 		out.DeleteBlocked = "This permission grants access to this admin panel; permsync will not delete it."
 	}
 	return out, nil
+}
+
+// sessionOnlyHolders returns the users whose live session carries key but
+// whom the directory does not list as holders (by email), and the set of
+// every user with such a session.
+func (s *Service) sessionOnlyHolders(ctx context.Context, key string) ([]AffectedUser, map[string]bool, error) {
+	ids, err := s.sessions.UsersWithPermission(ctx, key)
+	if err != nil {
+		return nil, nil, errInternal(err)
+	}
+	withSession := map[string]bool{}
+	for _, id := range ids {
+		withSession[kinde.NormalizeUserID(id)] = true
+	}
+	if len(withSession) == 0 {
+		return nil, withSession, nil
+	}
+	holders, err := s.dir.HolderIDs(ctx, key)
+	if err != nil {
+		return nil, nil, errInternal(err)
+	}
+	listed := make(map[string]bool, len(holders))
+	for _, id := range holders {
+		listed[id] = true
+	}
+	var out []AffectedUser
+	for id := range withSession {
+		if listed[id] {
+			continue
+		}
+		u := AffectedUser{UserID: id, Reasons: []Reason{{Kind: ReasonSession}}}
+		if sess, err := s.sessions.UserSessions(ctx, id); err == nil && len(sess) > 0 {
+			u.Email, u.Name = sess[0].Email, sess[0].Name
+		}
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b AffectedUser) int {
+		return cmp.Or(strings.Compare(a.Email, b.Email), strings.Compare(a.UserID, b.UserID))
+	})
+	return out, withSession, nil
 }

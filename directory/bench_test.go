@@ -67,8 +67,9 @@ func BenchmarkFullSync(b *testing.B) {
 	}
 }
 
-// syncedLarge is the 1,000 × 5,000 tenant synced once into a SQLite
-// database, shared by the query benchmarks.
+// syncedLarge is the 1,000 × 5,000 tenant synced once into a database
+// (SQLite, or a fresh Postgres schema with PERMSYNC_TEST_DATABASE_URL),
+// shared by the query benchmarks.
 var (
 	syncedOnce sync.Once
 	syncedDB   *store.DB
@@ -86,10 +87,7 @@ func syncedLargeTenant(b *testing.B) *store.DB {
 			return
 		}
 		defer dk.Close()
-		syncedDB, syncedErr = store.Open(context.Background(), store.Options{DataDir: b.TempDir()})
-		if syncedErr != nil {
-			return
-		}
+		syncedDB = openDB(b)
 		syncedErr = directory.NewSyncer(syncedDB, client(dk, nil), nil, directory.SyncOptions{}).RunOnce(context.Background())
 	})
 	if syncedErr != nil {
@@ -99,7 +97,7 @@ func syncedLargeTenant(b *testing.B) *store.DB {
 }
 
 // BenchmarkDirectoryQueries times the directory's answers at 1,000
-// organizations and 5,000 users (SQLite), and reports p95 besides the mean.
+// organizations and 5,000 users, and reports p95 besides the mean.
 func BenchmarkDirectoryQueries(b *testing.B) {
 	db := syncedLargeTenant(b)
 	dir := directory.New(db, nil)
@@ -126,6 +124,19 @@ func BenchmarkDirectoryQueries(b *testing.B) {
 			_, err := dir.Holders(ctx, exp.ID, directory.HolderQuery{Search: "user4242", Limit: 50})
 			return err
 		}},
+		{"HolderUsers-first-page/export:reports", func() error {
+			_, err := dir.HolderUsers(ctx, exp.ID, directory.HolderQuery{Limit: 50})
+			return err
+		}},
+		{"HolderUsers-last-page/export:reports", func() error {
+			_, err := dir.HolderUsers(ctx, exp.ID, directory.HolderQuery{Offset: 4950, Limit: 50})
+			return err
+		}},
+		{"HolderUsers-search/export:reports", func() error {
+			_, err := dir.HolderUsers(ctx, exp.ID, directory.HolderQuery{Search: "user4242", Limit: 50})
+			return err
+		}},
+		{"AllHolders/export:reports", func() error { _, err := dir.AllHolders(ctx, "export:reports"); return err }},
 		{"UserGrants", func() error { _, err := dir.UserGrants(ctx, user, ""); return err }},
 		{"Users-first-page", func() error { _, err := dir.Users(ctx, "", 0, 50); return err }},
 		{"Permissions", func() error { _, err := dir.Permissions(ctx); return err }},

@@ -14,10 +14,12 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -188,6 +190,9 @@ type HolderQuery struct {
 // DefaultPageSize is the page size of holder and user listings.
 const DefaultPageSize = 50
 
+// HolderCounts are a permission's holder counts, over every holder.
+type HolderCounts = store.DirPermissionCounts
+
 // HolderPage is one page of a permission's holders, with counts over all of
 // them.
 type HolderPage struct {
@@ -196,68 +201,147 @@ type HolderPage struct {
 	Matched    int      // holders (user and organization) matching the search
 	Offset     int
 	Limit      int
-	// Counts over every holder, whatever the search.
-	Users      int // distinct users
-	Grants     int // user and organization pairs
-	ViaRoles   int // distinct users holding it through a role somewhere
-	DirectOnly int // distinct users holding it only directly
-	Direct     int // distinct users with a direct grant somewhere
+	// Counts over every holder, whatever the search: Users (distinct),
+	// Grants (user and organization pairs), ViaRoles, Direct, DirectOnly.
+	HolderCounts
 }
 
-// Holders returns a page of the holders of the permission with that id, with
-// counts. It returns ErrUnknown for an id the directory does not know.
+// Holders returns a page of the holders of the permission with that id, one
+// per user and organization, with counts. It returns ErrUnknown for an id the
+// directory does not know. The page, the search and the counts are answered
+// in SQL from the kept grants and counts: its cost grows with the page, not
+// with the number of holders.
 func (d *Directory) Holders(ctx context.Context, permID string, q HolderQuery) (*HolderPage, error) {
-	p, err := d.PermissionByID(ctx, permID)
+	p, counts, err := d.permissionAndCounts(ctx, permID)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.db.DirHolderRows(ctx, p.ID)
+	q = q.normalized()
+	keys, matched, err := d.db.DirHolderKeys(ctx, p.ID, q.Search, false, q.Limit, q.Offset)
 	if err != nil {
 		return nil, err
 	}
+	if matched < 0 {
+		matched = counts.Grants
+	}
+	out := &HolderPage{Permission: *p, Offset: q.Offset, Limit: q.Limit, Matched: matched, HolderCounts: counts}
+	byKey, err := d.holdersOf(ctx, p.ID, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if h, ok := byKey[[2]string{k.UserID, k.OrgCode}]; ok {
+			out.Holders = append(out.Holders, h)
+		}
+	}
+	return out, nil
+}
+
+// HolderUser is a user holding a permission in one or more organizations,
+// and why (every path, in any of them).
+type HolderUser struct {
+	UserID string
+	Email  string
+	Name   string
+	Orgs   []string // organization codes, sorted
+	Via    []Path   // roles first (by key), then direct
+}
+
+// HolderUserPage is one page of a permission's holders, one per user, with
+// counts over all of them.
+type HolderUserPage struct {
+	Permission Permission
+	Holders    []HolderUser // this page, by email then user id
+	Matched    int          // users matching the search
+	Offset     int
+	Limit      int
+	HolderCounts
+}
+
+// HolderUsers is Holders with one row per user (the organizations and
+// paths folded together): what a deletion would reach, a page at a time.
+func (d *Directory) HolderUsers(ctx context.Context, permID string, q HolderQuery) (*HolderUserPage, error) {
+	p, counts, err := d.permissionAndCounts(ctx, permID)
+	if err != nil {
+		return nil, err
+	}
+	q = q.normalized()
+	keys, matched, err := d.db.DirHolderKeys(ctx, p.ID, q.Search, true, q.Limit, q.Offset)
+	if err != nil {
+		return nil, err
+	}
+	if matched < 0 {
+		matched = counts.Users
+	}
+	out := &HolderUserPage{Permission: *p, Offset: q.Offset, Limit: q.Limit, Matched: matched, HolderCounts: counts}
+	byKey, err := d.holdersOf(ctx, p.ID, keys)
+	if err != nil {
+		return nil, err
+	}
+	idx := map[string]int{}
+	for _, k := range keys {
+		idx[k.UserID] = len(out.Holders)
+		out.Holders = append(out.Holders, HolderUser{UserID: k.UserID, Email: k.Email, Name: k.Name})
+	}
+	for _, h := range sortedHolders(byKey) {
+		u := &out.Holders[idx[h.UserID]]
+		u.Orgs = append(u.Orgs, h.OrgCode)
+		for _, v := range h.Via {
+			if !slices.Contains(u.Via, v) {
+				u.Via = append(u.Via, v)
+			}
+		}
+	}
+	for i := range out.Holders {
+		sortPaths(out.Holders[i].Via)
+	}
+	return out, nil
+}
+
+func (q HolderQuery) normalized() HolderQuery {
 	if q.Limit <= 0 {
 		q.Limit = DefaultPageSize
 	}
 	q.Offset = max(q.Offset, 0)
-	all := groupHolders(rows)
-	out := &HolderPage{Permission: *p, Offset: q.Offset, Limit: q.Limit, Grants: len(all)}
-	users := map[string]int{} // bit 1: via role, bit 2: direct
-	for _, h := range all {
-		for _, v := range h.Via {
-			if v.Kind == ViaRole {
-				users[h.UserID] |= 1
-			} else {
-				users[h.UserID] |= 2
-			}
+	return q
+}
+
+// permissionAndCounts reads a permission and its kept holder counts.
+func (d *Directory) permissionAndCounts(ctx context.Context, permID string) (*Permission, HolderCounts, error) {
+	p, err := d.PermissionByID(ctx, permID)
+	if err != nil {
+		return nil, HolderCounts{}, err
+	}
+	c, err := d.db.DirPermissionCountsOf(ctx, p.ID)
+	return p, c, err
+}
+
+// holdersOf returns the holders (user and organization) among the users of
+// keys, with their paths, keyed by user and organization.
+func (d *Directory) holdersOf(ctx context.Context, permID string, keys []store.DirHolderRow) (map[[2]string]Holder, error) {
+	users := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if len(users) == 0 || users[len(users)-1] != k.UserID {
+			users = append(users, k.UserID)
 		}
 	}
-	out.Users = len(users)
-	for _, bits := range users {
-		if bits&1 != 0 {
-			out.ViaRoles++
-		}
-		if bits&2 != 0 {
-			out.Direct++
-		}
-		if bits == 2 {
-			out.DirectOnly++
-		}
+	rows, err := d.db.DirHolderRowsOf(ctx, permID, users)
+	if err != nil {
+		return nil, err
 	}
-	search := strings.ToLower(strings.TrimSpace(q.Search))
-	matched := all
-	if search != "" {
-		matched = nil
-		for _, h := range all {
-			if strings.Contains(strings.ToLower(h.Email+"\x00"+h.Name+"\x00"+h.UserID+"\x00"+h.OrgCode), search) {
-				matched = append(matched, h)
-			}
-		}
-	}
-	out.Matched = len(matched)
-	if q.Offset < len(matched) {
-		out.Holders = matched[q.Offset:min(len(matched), q.Offset+q.Limit)]
+	out := map[[2]string]Holder{}
+	for _, h := range groupHolders(rows) {
+		out[[2]string{h.UserID, h.OrgCode}] = h
 	}
 	return out, nil
+}
+
+func sortedHolders(m map[[2]string]Holder) []Holder {
+	out := slices.Collect(maps.Values(m))
+	slices.SortFunc(out, func(a, b Holder) int {
+		return cmp.Or(strings.Compare(a.UserID, b.UserID), strings.Compare(a.OrgCode, b.OrgCode))
+	})
+	return out
 }
 
 // Grant is a permission a user holds in an organization, and why.
@@ -375,37 +459,6 @@ type PermissionRow struct {
 	Holders int // distinct users
 }
 
-// Permissions returns every permission, by key, with its roles and holder
-// counts.
-func (d *Directory) Permissions(ctx context.Context) ([]PermissionRow, error) {
-	perms, err := d.db.DirPermissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	roles, err := d.db.DirRoles(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rolePerms, err := d.db.DirRolePermissionIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	counts, err := d.db.DirPermissionHolderCounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]PermissionRow, len(perms))
-	for i, p := range perms {
-		out[i] = PermissionRow{Permission: p, Holders: counts[p.ID]}
-		for _, r := range roles {
-			if slices.Contains(rolePerms[r.ID], p.ID) {
-				out[i].Roles = append(out[i].Roles, r)
-			}
-		}
-	}
-	return out, nil
-}
-
 // RoleRow is a role with its permissions and how many users hold it.
 type RoleRow struct {
 	Role
@@ -413,32 +466,102 @@ type RoleRow struct {
 	Holders     int          // distinct users
 }
 
-// Roles returns every role, by key, with its permissions and holder counts.
-func (d *Directory) Roles(ctx context.Context) ([]RoleRow, error) {
-	roles, err := d.db.DirRoles(ctx)
-	if err != nil {
+// catalog is every permission and role, which roles grant what, and the
+// kept holder counts: what the permission and role lists are made of.
+type catalog struct {
+	perms       []Permission
+	roles       []Role
+	grants      map[[2]string]bool // (role id, permission id)
+	permHolders map[string]HolderCounts
+	roleHolders map[string]int
+}
+
+func (d *Directory) catalog(ctx context.Context) (*catalog, error) {
+	var c catalog
+	var err error
+	if c.perms, err = d.db.DirPermissions(ctx); err != nil {
 		return nil, err
 	}
-	perms, err := d.db.DirPermissions(ctx)
-	if err != nil {
+	if c.roles, err = d.db.DirRoles(ctx); err != nil {
 		return nil, err
 	}
 	rolePerms, err := d.db.DirRolePermissionIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	counts, err := d.db.DirRoleHolderCounts(ctx)
+	c.grants = map[[2]string]bool{}
+	for r, ps := range rolePerms {
+		for _, p := range ps {
+			c.grants[[2]string{r, p}] = true
+		}
+	}
+	if c.permHolders, err = d.db.DirPermissionCountsAll(ctx); err != nil {
+		return nil, err
+	}
+	if c.roleHolders, err = d.db.DirRoleCountsAll(ctx); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *catalog) permissionRow(p Permission) PermissionRow {
+	row := PermissionRow{Permission: p, Holders: c.permHolders[p.ID].Users}
+	for _, r := range c.roles {
+		if c.grants[[2]string{r.ID, p.ID}] {
+			row.Roles = append(row.Roles, r)
+		}
+	}
+	return row
+}
+
+func (c *catalog) roleRow(r Role) RoleRow {
+	row := RoleRow{Role: r, Holders: c.roleHolders[r.ID]}
+	for _, p := range c.perms {
+		if c.grants[[2]string{r.ID, p.ID}] {
+			row.Permissions = append(row.Permissions, p)
+		}
+	}
+	return row
+}
+
+// Permissions returns every permission, by key, with its roles and holder
+// counts.
+func (d *Directory) Permissions(ctx context.Context) ([]PermissionRow, error) {
+	c, err := d.catalog(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]RoleRow, len(roles))
-	for i, r := range roles {
-		out[i] = RoleRow{Role: r, Holders: counts[r.ID]}
-		for _, p := range perms {
-			if slices.Contains(rolePerms[r.ID], p.ID) {
-				out[i].Permissions = append(out[i].Permissions, p)
-			}
-		}
+	out := make([]PermissionRow, len(c.perms))
+	for i, p := range c.perms {
+		out[i] = c.permissionRow(p)
+	}
+	return out, nil
+}
+
+// PermissionRowByID returns one permission with its roles and holder
+// count, or ErrUnknown.
+func (d *Directory) PermissionRowByID(ctx context.Context, id string) (*PermissionRow, error) {
+	p, err := d.PermissionByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	row := c.permissionRow(*p)
+	return &row, nil
+}
+
+// Roles returns every role, by key, with its permissions and holder counts.
+func (d *Directory) Roles(ctx context.Context) ([]RoleRow, error) {
+	c, err := d.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RoleRow, len(c.roles))
+	for i, r := range c.roles {
+		out[i] = c.roleRow(r)
 	}
 	return out, nil
 }

@@ -667,6 +667,12 @@ func displayName(m kinde.OrganizationUser) string {
 func (r *run) sweep(ctx context.Context) error {
 	st := r.st
 	st.Phase = phaseSweep
+	defer func() {
+		// The run rewrote much of the directory: let the planner see it.
+		if err := r.s.db.DirAnalyze(ctx); err != nil {
+			r.s.log.WarnContext(ctx, "directory: could not refresh the planner's statistics", "error", err)
+		}
+	}()
 	return r.commit(ctx, func(tx *store.Tx) (*Change, error) {
 		gone, err := tx.DirOrganizationsNotSeen(ctx, st.Run)
 		if err != nil {

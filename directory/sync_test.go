@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -223,6 +224,11 @@ func TestSyncGeneratedTenant(t *testing.T) {
 	for _, p := range sd.Permissions {
 		checkHolders(t, dir, sd, p.Key)
 	}
+	if err := db.DirVerifyDerived(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkPages(t, dir, "export:reports", "")
+	checkPages(t, dir, "export:reports", "customer004")
 	exp, err := dir.PermissionByKey(ctx, "export:reports")
 	if err != nil {
 		t.Fatal(err)
@@ -344,4 +350,96 @@ func TestSyncKindeUnreachable(t *testing.T) {
 		t.Errorf("before %+v\nafter %+v", before, after)
 	}
 	checkHolders(t, dir, sd, "export:reports")
+}
+
+// checkPages walks the pages of a permission's holders (per user and
+// organization, and per user) and checks them, and their counts, against
+// every holder read in one go and filtered here.
+func checkPages(t *testing.T, dir *directory.Directory, key, search string) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := dir.PermissionByKey(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := dir.AllHolders(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []directory.Holder
+	var wantUsers []string
+	kinds := map[string]int{} // bit 1: through a role, bit 2: directly
+	for _, h := range all {
+		for _, v := range h.Via {
+			if v.Kind == directory.ViaRole {
+				kinds[h.UserID] |= 1
+			} else {
+				kinds[h.UserID] |= 2
+			}
+		}
+		if search == "" || strings.Contains(strings.ToLower(h.Email+" "+h.Name+" "+h.UserID+" "+h.OrgCode), search) {
+			want = append(want, h)
+		}
+	}
+	matchedUser := map[string]bool{}
+	for _, h := range want {
+		if !matchedUser[h.UserID] {
+			matchedUser[h.UserID] = true
+			wantUsers = append(wantUsers, h.UserID)
+		}
+	}
+	counts := directory.HolderCounts{Users: len(kinds), Grants: len(all)}
+	for _, k := range kinds {
+		if k&1 != 0 {
+			counts.ViaRoles++
+		}
+		if k&2 != 0 {
+			counts.Direct++
+		}
+		if k == 2 {
+			counts.DirectOnly++
+		}
+	}
+	var got []directory.Holder
+	for off := 0; ; off += 37 {
+		page, err := dir.Holders(ctx, p.ID, directory.HolderQuery{Search: search, Offset: off, Limit: 37})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.HolderCounts != counts || page.Matched != len(want) {
+			t.Fatalf("%s %q: counts %+v, matched %d; want %+v, %d", key, search, page.HolderCounts, page.Matched,
+				counts, len(want))
+		}
+		if len(page.Holders) == 0 {
+			break
+		}
+		got = append(got, page.Holders...)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s %q: the pages hold %d holders, all at once %d (or in another order)", key, search, len(got), len(want))
+	}
+	var gotUsers []string
+	for off := 0; ; off += 41 {
+		page, err := dir.HolderUsers(ctx, p.ID, directory.HolderQuery{Search: search, Offset: off, Limit: 41})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.HolderCounts != counts || page.Matched != len(wantUsers) {
+			t.Fatalf("%s %q by user: counts %+v, matched %d; want %+v, %d", key, search, page.HolderCounts,
+				page.Matched, counts, len(wantUsers))
+		}
+		if len(page.Holders) == 0 {
+			break
+		}
+		for _, h := range page.Holders {
+			if len(h.Orgs) == 0 || len(h.Via) == 0 {
+				t.Fatalf("%s: holder %+v has no organization or path", key, h)
+			}
+			gotUsers = append(gotUsers, h.UserID)
+		}
+	}
+	if !slices.Equal(gotUsers, wantUsers) {
+		t.Fatalf("%s %q: the user pages hold %d users, all at once %d (or in another order)", key, search,
+			len(gotUsers), len(wantUsers))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -181,6 +182,9 @@ func (tx *Tx) DirDeletePermission(ctx context.Context, id string) (*DirPermissio
 		`DELETE FROM dir_role_permissions WHERE permission_id = ?`,
 		`DELETE FROM dir_user_permissions WHERE permission_id = ?`,
 		`DELETE FROM dir_permissions WHERE id = ?`,
+		// Only this permission's grants change: drop them and its counts.
+		`DELETE FROM dir_grants WHERE permission_id = ?`,
+		`DELETE FROM dir_permission_counts WHERE permission_id = ?`,
 	} {
 		if _, err := tx.Exec(ctx, q, id); err != nil {
 			return nil, fmt.Errorf("delete directory permission: %w", err)
@@ -216,29 +220,59 @@ func (tx *Tx) DirRolesNotSeen(ctx context.Context, run int64) ([]DirRole, error)
 
 // DirDeleteRole removes a role, its permissions and every holding of it.
 func (tx *Tx) DirDeleteRole(ctx context.Context, id string) error {
-	for _, q := range []string{
-		`DELETE FROM dir_role_permissions WHERE role_id = ?`,
-		`DELETE FROM dir_user_roles WHERE role_id = ?`,
-		`DELETE FROM dir_roles WHERE id = ?`,
-	} {
-		if _, err := tx.Exec(ctx, q, id); err != nil {
-			return fmt.Errorf("delete directory role: %w", err)
+	holders, err := tx.dirRoleHolders(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = tx.DirChangeUsers(ctx, holders, func() error {
+		for _, q := range []string{
+			`DELETE FROM dir_role_permissions WHERE role_id = ?`,
+			`DELETE FROM dir_user_roles WHERE role_id = ?`,
+			`DELETE FROM dir_roles WHERE id = ?`,
+		} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return fmt.Errorf("delete directory role: %w", err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM dir_role_counts WHERE role_id = ?`, id); err != nil {
+		return fmt.Errorf("delete directory role: %w", err)
 	}
 	return nil
 }
 
+func (tx *Tx) dirRoleHolders(ctx context.Context, roleID string) ([]string, error) {
+	return queryStrings(ctx, tx, `SELECT DISTINCT user_id FROM dir_user_roles WHERE role_id = ? ORDER BY user_id`, roleID)
+}
+
 // DirSetRolePermissions makes permIDs the role's permissions.
 func (tx *Tx) DirSetRolePermissions(ctx context.Context, roleID string, permIDs []string) error {
+	old, err := tx.DirRolePermissionIDsOf(ctx, roleID)
+	if err != nil {
+		return err
+	}
+	permIDs = dedupe(permIDs)
+	slices.Sort(old)
+	if slices.Equal(old, slices.Sorted(slices.Values(permIDs))) {
+		return nil
+	}
 	if _, err := tx.Exec(ctx, `DELETE FROM dir_role_permissions WHERE role_id = ?`, roleID); err != nil {
 		return fmt.Errorf("set role permissions: %w", err)
 	}
-	for _, p := range dedupe(permIDs) {
+	for _, p := range permIDs {
 		if _, err := tx.Exec(ctx, `INSERT INTO dir_role_permissions (role_id, permission_id) VALUES (?, ?)`, roleID, p); err != nil {
 			return fmt.Errorf("set role permissions: %w", err)
 		}
 	}
-	return nil
+	holders, err := tx.dirRoleHolders(ctx, roleID)
+	if err != nil {
+		return err
+	}
+	return tx.dirRefreshGrants(ctx, holders)
 }
 
 // --- organizations, users, memberships ---
@@ -263,17 +297,23 @@ func (tx *Tx) DirOrganizationsNotSeen(ctx context.Context, run int64) ([]string,
 
 // DirDeleteOrganization removes an organization and its memberships.
 func (tx *Tx) DirDeleteOrganization(ctx context.Context, code string) error {
-	for _, q := range []string{
-		`DELETE FROM dir_user_roles WHERE org_code = ?`,
-		`DELETE FROM dir_user_permissions WHERE org_code = ?`,
-		`DELETE FROM dir_memberships WHERE org_code = ?`,
-		`DELETE FROM dir_organizations WHERE code = ?`,
-	} {
-		if _, err := tx.Exec(ctx, q, code); err != nil {
-			return fmt.Errorf("delete directory organization: %w", err)
-		}
+	users, err := tx.dirOrgUsers(ctx, code)
+	if err != nil {
+		return err
 	}
-	return nil
+	return tx.DirChangeUsers(ctx, users, func() error {
+		for _, q := range []string{
+			`DELETE FROM dir_user_roles WHERE org_code = ?`,
+			`DELETE FROM dir_user_permissions WHERE org_code = ?`,
+			`DELETE FROM dir_memberships WHERE org_code = ?`,
+			`DELETE FROM dir_organizations WHERE code = ?`,
+		} {
+			if _, err := tx.Exec(ctx, q, code); err != nil {
+				return fmt.Errorf("delete directory organization: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // DirOrganizationCodesAfter returns the organization codes after `after`, in
@@ -299,17 +339,19 @@ func (tx *Tx) DirUpsertUsers(ctx context.Context, users []DirUser) error {
 
 // DirDeleteUser removes a user and their memberships.
 func (tx *Tx) DirDeleteUser(ctx context.Context, id string) error {
-	for _, q := range []string{
-		`DELETE FROM dir_user_roles WHERE user_id = ?`,
-		`DELETE FROM dir_user_permissions WHERE user_id = ?`,
-		`DELETE FROM dir_memberships WHERE user_id = ?`,
-		`DELETE FROM dir_users WHERE id = ?`,
-	} {
-		if _, err := tx.Exec(ctx, q, id); err != nil {
-			return fmt.Errorf("delete directory user: %w", err)
+	return tx.DirChangeUsers(ctx, []string{id}, func() error {
+		for _, q := range []string{
+			`DELETE FROM dir_user_roles WHERE user_id = ?`,
+			`DELETE FROM dir_user_permissions WHERE user_id = ?`,
+			`DELETE FROM dir_memberships WHERE user_id = ?`,
+			`DELETE FROM dir_users WHERE id = ?`,
+		} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return fmt.Errorf("delete directory user: %w", err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // DirDeleteUsersWithoutMembership removes users who belong to no
@@ -325,39 +367,50 @@ func (tx *Tx) DirDeleteUsersWithoutMembership(ctx context.Context) (int64, error
 // DirReplaceOrganizationMembers makes members the organization's whole
 // membership, with their roles and direct permissions.
 func (tx *Tx) DirReplaceOrganizationMembers(ctx context.Context, org string, members []DirMember) error {
-	for _, q := range []string{
-		`DELETE FROM dir_user_roles WHERE org_code = ?`,
-		`DELETE FROM dir_user_permissions WHERE org_code = ?`,
-		`DELETE FROM dir_memberships WHERE org_code = ?`,
-	} {
-		if _, err := tx.Exec(ctx, q, org); err != nil {
-			return fmt.Errorf("replace organization members: %w", err)
-		}
+	users, err := tx.dirOrgUsers(ctx, org)
+	if err != nil {
+		return err
 	}
 	for _, m := range members {
-		if err := tx.insertMember(ctx, org, m); err != nil {
-			return err
-		}
+		users = append(users, m.UserID)
 	}
-	return nil
+	return tx.DirChangeUsers(ctx, users, func() error {
+		for _, q := range []string{
+			`DELETE FROM dir_user_roles WHERE org_code = ?`,
+			`DELETE FROM dir_user_permissions WHERE org_code = ?`,
+			`DELETE FROM dir_memberships WHERE org_code = ?`,
+		} {
+			if _, err := tx.Exec(ctx, q, org); err != nil {
+				return fmt.Errorf("replace organization members: %w", err)
+			}
+		}
+		for _, m := range members {
+			if err := tx.insertMember(ctx, org, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // DirSetMembership makes m the user's membership of org; nil removes it.
 func (tx *Tx) DirSetMembership(ctx context.Context, org, userID string, m *DirMember) error {
-	for _, q := range []string{
-		`DELETE FROM dir_user_roles WHERE org_code = ? AND user_id = ?`,
-		`DELETE FROM dir_user_permissions WHERE org_code = ? AND user_id = ?`,
-		`DELETE FROM dir_memberships WHERE org_code = ? AND user_id = ?`,
-	} {
-		if _, err := tx.Exec(ctx, q, org, userID); err != nil {
-			return fmt.Errorf("set membership: %w", err)
+	return tx.DirChangeUsers(ctx, []string{userID}, func() error {
+		for _, q := range []string{
+			`DELETE FROM dir_user_roles WHERE org_code = ? AND user_id = ?`,
+			`DELETE FROM dir_user_permissions WHERE org_code = ? AND user_id = ?`,
+			`DELETE FROM dir_memberships WHERE org_code = ? AND user_id = ?`,
+		} {
+			if _, err := tx.Exec(ctx, q, org, userID); err != nil {
+				return fmt.Errorf("set membership: %w", err)
+			}
 		}
-	}
-	if m == nil {
-		return nil
-	}
-	m.UserID = userID
-	return tx.insertMember(ctx, org, *m)
+		if m == nil {
+			return nil
+		}
+		m.UserID = userID
+		return tx.insertMember(ctx, org, *m)
+	})
 }
 
 func (tx *Tx) insertMember(ctx context.Context, org string, m DirMember) error {
@@ -590,20 +643,6 @@ func (tx *Tx) DirRolePermissionIDsOf(ctx context.Context, roleID string) ([]stri
 	return queryStrings(ctx, tx, `SELECT permission_id FROM dir_role_permissions WHERE role_id = ? ORDER BY permission_id`, roleID)
 }
 
-// DirPermissionHolderCounts returns, per permission id, how many distinct
-// users hold it by any path.
-func (db *DB) DirPermissionHolderCounts(ctx context.Context) (map[string]int, error) {
-	return dirCounts(ctx, db, `SELECT permission_id, COUNT(DISTINCT user_id) FROM (
-		SELECT rp.permission_id, ur.user_id FROM dir_user_roles ur JOIN dir_role_permissions rp ON rp.role_id = ur.role_id
-		UNION ALL
-		SELECT permission_id, user_id FROM dir_user_permissions) h GROUP BY permission_id`)
-}
-
-// DirRoleHolderCounts returns, per role id, how many distinct users hold it.
-func (db *DB) DirRoleHolderCounts(ctx context.Context) (map[string]int, error) {
-	return dirCounts(ctx, db, `SELECT role_id, COUNT(DISTINCT user_id) FROM dir_user_roles GROUP BY role_id`)
-}
-
 // DirHolderRows returns every path by which anyone holds the permission.
 func (db *DB) DirHolderRows(ctx context.Context, permID string) ([]DirHolderRow, error) {
 	return dirHolderRows(ctx, db, permID)
@@ -615,7 +654,7 @@ func (tx *Tx) DirHolderRows(ctx context.Context, permID string) ([]DirHolderRow,
 }
 
 func dirHolderRows(ctx context.Context, q querier, permID string) ([]DirHolderRow, error) {
-	rows, err := q.Query(ctx, `SELECT h.user_id, h.org_code, COALESCE(u.email, ''), COALESCE(u.name, ''), h.role_id,
+	return scanHolderRows(ctx, q, `SELECT h.user_id, h.org_code, COALESCE(u.email, ''), COALESCE(u.name, ''), h.role_id,
 		COALESCE(r.role_key, '') FROM (
 		SELECT ur.user_id, ur.org_code, ur.role_id FROM dir_user_roles ur
 			JOIN dir_role_permissions rp ON rp.role_id = ur.role_id WHERE rp.permission_id = ?
@@ -624,6 +663,10 @@ func dirHolderRows(ctx context.Context, q querier, permID string) ([]DirHolderRo
 		LEFT JOIN dir_users u ON u.id = h.user_id
 		LEFT JOIN dir_roles r ON r.id = h.role_id
 		ORDER BY COALESCE(u.email, ''), h.user_id, h.org_code, COALESCE(r.role_key, '')`, permID, permID)
+}
+
+func scanHolderRows(ctx context.Context, q querier, query string, args ...any) ([]DirHolderRow, error) {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("directory holders: %w", err)
 	}
@@ -642,10 +685,7 @@ func dirHolderRows(ctx context.Context, q querier, permID string) ([]DirHolderRo
 // DirHolderIDs returns the distinct ids of the users holding the permission
 // by any path, sorted.
 func (db *DB) DirHolderIDs(ctx context.Context, permID string) ([]string, error) {
-	return queryStrings(ctx, db, `SELECT ur.user_id FROM dir_user_roles ur
-		JOIN dir_role_permissions rp ON rp.role_id = ur.role_id WHERE rp.permission_id = ?
-		UNION
-		SELECT user_id FROM dir_user_permissions WHERE permission_id = ? ORDER BY 1`, permID, permID)
+	return queryStrings(ctx, db, `SELECT DISTINCT user_id FROM dir_grants WHERE permission_id = ? ORDER BY user_id`, permID)
 }
 
 // DirRoleHolderIDs returns the distinct ids of the role's holders, sorted.
