@@ -58,7 +58,19 @@ type FanoutProgress struct {
 	FanoutSummary
 	Rate  float64       // users finished per second since the fan-out started
 	ETA   time.Duration // estimated time to finish the pending users; 0 if unknown or finished
-	Items []FanoutItem  // failed first, then pending, then done
+	Items []FanoutItem  // a page of them: failed first, then pending, then done
+	// Offset and Limit say which page of the Total items Items is.
+	Offset, Limit int
+}
+
+// FanoutItemsPageSize is how many users a fan-out page lists at a time.
+const FanoutItemsPageSize = 100
+
+// FanoutQuery picks a fan-out and a page of its users.
+type FanoutQuery struct {
+	ID     string
+	Offset int
+	Limit  int // ≤ 0 means FanoutItemsPageSize
 }
 
 // FanoutItem is one user's status in a fan-out.
@@ -105,17 +117,29 @@ func (s *Service) recentFanouts(ctx context.Context, limit int) ([]FanoutSummary
 	return out, nil
 }
 
-// Fanout returns a progress snapshot of one fan-out, or apperr.NotFound.
+// Fanout returns a progress snapshot of one fan-out with the first page of
+// its users, or apperr.NotFound.
 func (s *Service) Fanout(ctx context.Context, a Actor, id string) (*FanoutProgress, error) {
-	f, err := s.authorizedFanout(ctx, a, id)
+	return s.FanoutPage(ctx, a, FanoutQuery{ID: id})
+}
+
+// FanoutPage returns a progress snapshot of one fan-out with a page of its
+// users (a deletion reaches thousands), or apperr.NotFound.
+func (s *Service) FanoutPage(ctx context.Context, a Actor, q FanoutQuery) (*FanoutProgress, error) {
+	f, err := s.authorizedFanout(ctx, a, q.ID)
 	if err != nil {
 		return nil, err
 	}
-	items, err := s.db.FanoutItems(ctx, id)
+	if q.Limit <= 0 {
+		q.Limit = FanoutItemsPageSize
+	}
+	q.Offset = max(q.Offset, 0)
+	items, err := s.db.FanoutItemsPage(ctx, f.ID, q.Limit, q.Offset)
 	if err != nil {
 		return nil, errInternal(err)
 	}
 	p := progressOf(*f, time.Now())
+	p.Offset, p.Limit = q.Offset, q.Limit
 	p.Items = make([]FanoutItem, len(items))
 	for i, it := range items {
 		p.Items[i] = FanoutItem{

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,7 +15,7 @@ import (
 // fanoutService is what the fan-out pages need.
 type fanoutService interface {
 	Fanouts(ctx context.Context, a admin.Actor, limit int) ([]admin.FanoutSummary, error)
-	Fanout(ctx context.Context, a admin.Actor, id string) (*admin.FanoutProgress, error)
+	FanoutPage(ctx context.Context, a admin.Actor, q admin.FanoutQuery) (*admin.FanoutProgress, error)
 	RetryFanout(ctx context.Context, a admin.Actor, id string) (*admin.RetryResult, error)
 	UndoDeletion(ctx context.Context, a admin.Actor, fanoutID string) error
 }
@@ -42,7 +43,8 @@ func (h *AdminFanouts) List(c echo.Context) error {
 // this route as an htmx request (on each fanout-progress event, and every
 // two seconds as a fallback) and gets the panel alone.
 func (h *AdminFanouts) Show(c echo.Context) error {
-	prog, err := asActor(c, h.svc.Fanout, c.Param("id"))
+	offset, _ := strconv.Atoi(c.QueryParam("offset"))
+	prog, err := asActor(c, h.svc.FanoutPage, admin.FanoutQuery{ID: c.Param("id"), Offset: max(offset, 0)})
 	if err != nil {
 		return h.failPage(c, layouts.AdminFanouts, "Fan-out", err)
 	}

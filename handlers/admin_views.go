@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"permsync/admin"
@@ -151,8 +152,12 @@ func viewFanoutProgress(p *admin.FanoutProgress) pages.AdminFanoutProps {
 	out := pages.AdminFanoutProps{
 		Fanout: viewFanout(p.FanoutSummary), Rate: rateText(p.Rate), ETA: etaText(p),
 		PanelURL: fanoutHref(p.ID), RetryURL: fanoutHref(p.ID) + "/retry", UndoURL: fanoutHref(p.ID) + "/undo",
-		Now: time.Now(),
+		Now: time.Now(), First: p.Offset + 1,
 	}
+	if p.Offset > 0 {
+		out.PanelURL += "?offset=" + strconv.Itoa(p.Offset)
+	}
+	out.PrevHref, out.NextHref = pageHrefs(fanoutHref(p.ID), "", p.Offset, p.Limit, p.Total)
 	if p.Kind == admin.FanoutUserRefresh && len(p.Items) == 1 && p.Items[0].Email != "" {
 		out.Fanout.Title = "Claims refresh for " + p.Items[0].Email
 	}

@@ -40,6 +40,26 @@ func TestLargeFanoutAndDenials(t *testing.T) {
 	if err != nil || len(got) != n {
 		t.Fatalf("items %d, %v; want %d", len(got), err, n)
 	}
+	// Its pages, walked to the end, are the whole list in the same order.
+	var paged []FanoutItem
+	for off := 0; ; off += 333 {
+		page, err := db.FanoutItemsPage(ctx, id, 333, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+	}
+	if len(paged) != n {
+		t.Fatalf("pages hold %d items; want %d", len(paged), n)
+	}
+	for i := range paged {
+		if paged[i].UserID != got[i].UserID {
+			t.Fatalf("item %d: paged %s, listed %s", i, paged[i].UserID, got[i].UserID)
+		}
+	}
 	dd, err := db.FanoutDenials(ctx, id)
 	if err != nil || len(dd) != n || dd[n-1].UserID == "" || !dd[0].SettledAt.IsZero() {
 		t.Fatalf("denials %d, %v", len(dd), err)

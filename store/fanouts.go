@@ -447,8 +447,18 @@ func (db *DB) FanoutCounts(ctx context.Context) (total, active int, err error) {
 // FanoutItems lists a fan-out's items: failed first, then pending, then done;
 // by user id within each.
 func (db *DB) FanoutItems(ctx context.Context, fanoutID string) ([]FanoutItem, error) {
-	rows, err := db.Query(ctx, `SELECT `+fanoutItemColumns+` FROM fanout_items WHERE fanout_id = ?
-		ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, user_id`, fanoutID)
+	return db.FanoutItemsPage(ctx, fanoutID, -1, 0)
+}
+
+// FanoutItemsPage returns limit items of a fan-out from offset, in
+// FanoutItems' order (limit < 0: all of them).
+func (db *DB) FanoutItemsPage(ctx context.Context, fanoutID string, limit, offset int) ([]FanoutItem, error) {
+	q, args := `SELECT `+fanoutItemColumns+` FROM fanout_items WHERE fanout_id = ?
+		ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, user_id`, []any{fanoutID}
+	if limit >= 0 {
+		q, args = q+` LIMIT ? OFFSET ?`, append(args, limit, max(offset, 0))
+	}
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("fanout items: %w", err)
 	}
