@@ -121,6 +121,10 @@ func (s *Service) UsersPage(ctx context.Context, a Actor, q UserQuery) (*UserLis
 	if err != nil {
 		return nil, errInternal(err)
 	}
+	held, err := s.dir.HeldKeys(ctx, ids)
+	if err != nil {
+		return nil, errInternal(err)
+	}
 	for _, u := range pg.Users {
 		sum := UserSummary{ID: u.ID, Email: u.Email, Name: u.Name}
 		for _, m := range u.Memberships {
@@ -132,13 +136,9 @@ func (s *Service) UsersPage(ctx context.Context, a Actor, q UserQuery) (*UserLis
 			}
 		}
 		slices.Sort(sum.Roles)
-		grants, err := s.dir.UserGrants(ctx, u.ID, "")
-		if err != nil {
-			return nil, errInternal(err)
-		}
-		for _, g := range grants {
-			if !slices.Contains(tombs, g.Key) && !slices.Contains(sum.Permissions, g.Key) {
-				sum.Permissions = append(sum.Permissions, g.Key)
+		for _, k := range held[u.ID] {
+			if !slices.Contains(tombs, k) {
+				sum.Permissions = append(sum.Permissions, k)
 			}
 		}
 		slices.Sort(sum.Permissions)

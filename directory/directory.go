@@ -381,6 +381,13 @@ func (d *Directory) UserGrants(ctx context.Context, userID, org string) ([]Grant
 	return out, nil
 }
 
+// HeldKeys returns, for each of the users, the keys of the permissions they
+// hold in any organization by any path, sorted: one query for a page of
+// users.
+func (d *Directory) HeldKeys(ctx context.Context, userIDs []string) (map[string][]string, error) {
+	return d.db.DirHeldKeys(ctx, userIDs)
+}
+
 // User returns one user, or ErrUnknown.
 func (d *Directory) User(ctx context.Context, id string) (*User, error) {
 	u, err := d.db.DirUser(ctx, id)

@@ -490,6 +490,22 @@ func (db *DB) DirVerifyDerived(ctx context.Context) error {
 	return nil
 }
 
+// DirHeldKeys returns the keys of the permissions each of the users holds
+// in any organization, by any path, sorted.
+func (db *DB) DirHeldKeys(ctx context.Context, users []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for chunk := range slices.Chunk(dedupe(users), dirUserChunk) {
+		m, err := dirPairs(ctx, db, `SELECT DISTINCT g.user_id, p.perm_key FROM dir_grants g
+			JOIN dir_permissions p ON p.id = g.permission_id WHERE g.user_id IN (`+sqlMarks(len(chunk))+`)
+			ORDER BY g.user_id, p.perm_key`, anys(chunk)...)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, m)
+	}
+	return out, nil
+}
+
 // DirAnalyze refreshes the query planner's statistics of the directory's
 // tables after a full sync rewrote them. Postgres plans the holder pages
 // from those statistics (an index walk in email order rather than a hash of
