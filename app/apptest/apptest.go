@@ -55,6 +55,10 @@ type Options struct {
 	Config func(*app.Config)
 	// Env adds or overrides environment variables fed to app.LoadConfig.
 	Env map[string]string
+	// SyncTimeout bounds how long Start waits for the directory's first
+	// full sync; 0 means 60 s. A generated tenant of thousands of users
+	// needs more.
+	SyncTimeout time.Duration
 	// LogLevel is the level of the app's and devkinde's logs, written to
 	// the test's output (shown on failure or with -v). Default: Warn, or
 	// PERMSYNC_TEST_LOG (debug, info, warn, error) when set.
@@ -179,14 +183,18 @@ func Start(t testing.TB, opts Options) *Env {
 // another way calls it.
 func (e *Env) WaitDirectory(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	wait := e.opts.SyncTimeout
+	if wait <= 0 {
+		wait = 60 * time.Second
+	}
+	deadline := time.Now().Add(wait)
 	for {
 		st, err := e.DB.DirSyncState(context.Background())
 		if err == nil && st.CompletedRun > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("apptest: the directory's first sync did not complete in 60 s (state %+v, %v)", st, err)
+			t.Fatalf("apptest: the directory's first sync did not complete in %s (state %+v, %v)", wait, st, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
