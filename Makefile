@@ -98,6 +98,21 @@ BENCHFLAGS ?=
 bench: ## Run the Go benchmarks and print results (BENCH=regexp picks some, e.g. BENCH=Guard)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 -timeout 15m $(BENCHFLAGS) $(PKGS)
 
+# `make bench-admin` loads every GET page under /admin over HTTP, signed in as
+# the admin, with the generated tenant of 1,000 organizations and 5,000 users
+# synced, and prints each page's p50 and p95 (BenchmarkAdminPages,
+# docs/BENCHMARKS.md): on SQLite, then on Postgres when it answers on
+# 127.0.0.1:5432 (TEST_POSTGRES_URL). ADMIN_N is the loads per page.
+ADMIN_N ?= 50
+.PHONY: bench-admin
+bench-admin: ## Time every admin page over HTTP at 1,000 orgs / 5,000 users, SQLite then Postgres
+	@echo "--- SQLite"
+	PERMSYNC_TEST_DATABASE_URL= $(GO) test -run '^$$' -bench AdminPages -benchtime $(ADMIN_N)x -timeout 30m ./app/
+	@if pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
+		echo "--- Postgres"; \
+		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -run '^$$' -bench AdminPages -benchtime $(ADMIN_N)x -timeout 30m ./app/; \
+	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
+
 # `make bench-http` loads permsync's signed-in GET /dashboard, bare Echo
 # rendering the same page, and the stateless alternative (tokens in a
 # CookieStore, go-oidc verify per request) with wrk, in alternating rounds,
