@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"permsync/app/apptest"
+	"permsync/devkinde"
 )
 
 // TestScreenshots saves PNGs of the landing, dashboard, reports, 403 and 404
@@ -178,4 +179,46 @@ func screenshotAdmin(t *testing.T, env *apptest.Env, adm, alice context.Context,
 		`!!document.querySelector('`+deletionWebhookRow+`')`)
 	capture(t, adm, filepath.Join(dir, "admin-webhooks.png"))
 	captureMobile(t, adm, filepath.Join(dir, "admin-webhooks-mobile.png"))
+}
+
+// TestScreenshotsAtScale saves the permissions list, the permission page of
+// export:reports (about 4,000 holders), the page of its holders after a
+// search, and the fan-out page of a deletion reaching thousands of users,
+// with the generated tenant of 1,000 organizations and 5,000 users (what
+// `make run-large` serves), as admin-*-large.png into PERMSYNC_SCREENSHOTS.
+// Skipped when the variable is unset.
+func TestScreenshotsAtScale(t *testing.T) {
+	dir := os.Getenv("PERMSYNC_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set PERMSYNC_SCREENSHOTS=<dir> to save screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sd := devkinde.GenerateSeed(devkinde.GenerateOptions{Seed: 1, Organizations: 1000, Users: 5000})
+	// A fast first sync; the deletion waits in its undo window.
+	env := apptest.Start(t, apptest.Options{Seed: sd, SyncTimeout: 10 * time.Minute,
+		Env: map[string]string{"PERMSYNC_KINDE_RATE": "5000", "PERMSYNC_UNDO_WINDOW": "1h"}})
+	id := ""
+	for _, p := range sd.Permissions {
+		if p.Key == "export:reports" {
+			id = p.ID
+		}
+	}
+	adm := newProfile(t, newBrowser(t))
+	signIn(t, adm, env, "admin@acme.test")
+	for _, p := range []struct{ path, ready, name string }{
+		{"/admin/permissions", `[data-testid="permissions"]`, "admin-permissions-large"},
+		{"/admin/permissions/" + id, `[data-testid="danger-zone"]`, "admin-permission-large"},
+		{"/admin/permissions/" + id + "?q=customer0042", `[data-testid="danger-zone"]`, "admin-permission-search-large"},
+	} {
+		step(t, adm, p.name, chromedp.Navigate(env.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+		capture(t, adm, filepath.Join(dir, p.name+".png"))
+	}
+	step(t, adm, "delete", chromedp.Navigate(env.URL+"/admin/permissions/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="danger-zone"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), "export:reports"),
+		chromedp.Click(chromedp.CSS(`[data-testid="delete-permission"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="fanout-panel"]`)))
+	capture(t, adm, filepath.Join(dir, "admin-fanout-large.png"))
 }
