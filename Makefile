@@ -142,7 +142,7 @@ bench-sse: build ## Hold 10,000 live pages open, measure memory and a delete's d
 
 .PHONY: screenshots
 screenshots: ## Save screenshots of the main pages into docs/screenshots (needs chromium)
-	PERMSYNC_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestScreenshots ./e2e/
+	PERMSYNC_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestScreenshots|TestRBACEditFromTheBrowser' ./e2e/
 
 .PHONY: clean
 clean: ## Remove build output and the local data folder
