@@ -136,7 +136,8 @@ func (s *Service) DeletePermission(ctx context.Context, a Actor, id, confirmKey 
 		KindeDueAt: due}, nil
 }
 
-// UndoDeletion cancels a deletion whose Kinde delete has not happened: in
+// UndoDeletion cancels a deletion whose Kinde delete has not happened (or,
+// for an RBAC edit's fan-out, the edit: UndoEdit): in
 // the undo window, or while Kinde refuses it. The job will not call Kinde,
 // the denial is withdrawn, and the holders' open pages are told (they get
 // the permission back live). Errors: Forbidden; NotFound; Conflict when
@@ -146,6 +147,14 @@ func (s *Service) UndoDeletion(ctx context.Context, a Actor, fanoutID string) er
 		return err
 	}
 	f, err := s.db.Fanout(ctx, fanoutID)
+	if err == nil && f.Kind == FanoutRBACEdit {
+		// The fan-out page of an RBAC edit offers Undo too: it undoes the edit.
+		rec, err := s.db.RBACEditByFanout(ctx, f.ID)
+		if err != nil {
+			return apperr.E(apperr.NotFound, "No change to undo here.")
+		}
+		return s.UndoEdit(ctx, a, rec.ID)
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Kind != FanoutPermissionDeleted) {
 		return apperr.E(apperr.NotFound, "No deletion to undo here.")
 	}

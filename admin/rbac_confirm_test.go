@@ -198,3 +198,78 @@ func TestGrantAndRefusals(t *testing.T) {
 		t.Fatalf("a non-admin: %v; want Forbidden", err)
 	}
 }
+
+// TestEveryEditAtKinde makes each kind of edit through to Kinde and the
+// directory: after each, the directory's derived tables agree with its base
+// tables, and the next edit is planned from what the last one left.
+func TestEveryEditAtKinde(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	bob, carol := h.userID("bob@acme.test"), h.userID("carol@acme.test")
+	steps := []struct {
+		in      admin.EditInput
+		confirm string
+	}{
+		{admin.EditInput{Kind: admin.EditRoleAddPermission, RoleID: h.roleID("viewer"),
+			PermissionID: h.permissionID("export:reports")}, ""},
+		{admin.EditInput{Kind: admin.EditMemberAddRole, UserID: bob, OrgCode: "org_acme", RoleID: h.roleID("analyst")}, ""},
+		{admin.EditInput{Kind: admin.EditMemberRemovePermission, UserID: carol, OrgCode: "org_acme",
+			PermissionID: h.permissionID("export:reports")}, "export:reports"},
+		{admin.EditInput{Kind: admin.EditRoleCreate, Key: "auditor", Name: "Auditor"}, ""},
+		{admin.EditInput{Kind: admin.EditPermissionCreate, Key: "read:audit", Name: "Read the audit log"}, ""},
+		{admin.EditInput{Kind: admin.EditRoleRename, RoleID: h.roleID("viewer"), Key: "reader", Name: "Reader"}, ""},
+		{admin.EditInput{Kind: admin.EditPermissionRename, PermissionID: h.permissionID("delete:reports"),
+			Key: "remove:reports", Name: "Remove reports"}, "delete:reports"},
+		{admin.EditInput{Kind: admin.EditMemberRemove, UserID: bob, OrgCode: "org_acme"}, "org_acme"},
+		{admin.EditInput{Kind: admin.EditRoleDelete, RoleID: h.roleID("viewer")}, "reader"},
+	}
+	for _, s := range steps {
+		res, err := h.svc.ConfirmEdit(ctx, h.admin, s.in, s.confirm)
+		if err != nil {
+			t.Fatalf("%s: %v", s.in.Kind, err)
+		}
+		v := h.waitEdit(res.EditID, admin.EditApplied)
+		if err := h.db.DirVerifyDerived(ctx); err != nil {
+			t.Fatalf("after %s: %v", v.Summary, err)
+		}
+	}
+	roles, err := h.kc.AllRoles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range roles {
+		keys = append(keys, r.Key)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"admin", "analyst", "auditor"}) {
+		t.Fatalf("roles at Kinde = %v", keys)
+	}
+	if orgs, err := h.db.DirUserOrgs(ctx, bob); err != nil || len(orgs) != 0 {
+		t.Fatalf("bob's organizations in the directory = %v, %v", orgs, err)
+	}
+}
+
+// TestUndoFromTheFanout: the fan-out page's Undo of an edit's fan-out
+// undoes the edit.
+func TestUndoFromTheFanout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{undoWindow: time.Hour})
+	ctx := context.Background()
+	res, err := h.svc.ConfirmEdit(ctx, h.admin, admin.EditInput{Kind: admin.EditRoleRemovePermission,
+		RoleID: h.roleID("analyst"), PermissionID: h.permissionID("export:reports")}, "export:reports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.UndoDeletion(ctx, h.admin, res.FanoutID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := h.svc.Edit(ctx, h.admin, res.EditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.State != admin.EditUndone || len(h.fanoutDenials(res.FanoutID)) != 0 {
+		t.Fatalf("after Undo from the fan-out: state %q, denials %v", v.State, h.fanoutDenials(res.FanoutID))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"permsync/admin"
@@ -69,6 +70,8 @@ func fanoutTitle(f admin.FanoutSummary) string {
 		return "Claims refresh"
 	case admin.FanoutWebhook:
 		return "Kinde webhook"
+	case admin.FanoutRBACEdit:
+		return strings.TrimSuffix(f.Reason, ".") // the change, in plain words
 	}
 	return "Fan-out"
 }

@@ -123,49 +123,74 @@ func (db *DB) DirRoleByKey(ctx context.Context, key string) (*DirRole, error) {
 	return &rs[0], nil
 }
 
+// The writes below keep the derived tables in step (DirChangeUsers), naming
+// the users each may change.
+
 // DirGrantRolePermission records that the role grants the permission.
 func (tx *Tx) DirGrantRolePermission(ctx context.Context, roleID, permID string) error {
-	return dirExec(ctx, tx, "grant role permission", `INSERT INTO dir_role_permissions (role_id, permission_id)
-		VALUES (?, ?) ON CONFLICT DO NOTHING`, roleID, permID)
+	return tx.dirChangeRoleHolders(ctx, roleID, func() error {
+		return dirExec(ctx, tx, "grant role permission", `INSERT INTO dir_role_permissions (role_id, permission_id)
+			VALUES (?, ?) ON CONFLICT DO NOTHING`, roleID, permID)
+	})
 }
 
 // DirRevokeRolePermission records that the role no longer grants the
 // permission.
 func (tx *Tx) DirRevokeRolePermission(ctx context.Context, roleID, permID string) error {
-	return dirExec(ctx, tx, "revoke role permission", `DELETE FROM dir_role_permissions
-		WHERE role_id = ? AND permission_id = ?`, roleID, permID)
+	return tx.dirChangeRoleHolders(ctx, roleID, func() error {
+		return dirExec(ctx, tx, "revoke role permission", `DELETE FROM dir_role_permissions
+			WHERE role_id = ? AND permission_id = ?`, roleID, permID)
+	})
+}
+
+// dirChangeRoleHolders runs write, a change to the role's permissions, for
+// its holders.
+func (tx *Tx) dirChangeRoleHolders(ctx context.Context, roleID string, write func() error) error {
+	users, err := queryStrings(ctx, tx, `SELECT DISTINCT user_id FROM dir_user_roles WHERE role_id = ?`, roleID)
+	if err != nil {
+		return err
+	}
+	return tx.DirChangeUsers(ctx, users, write)
 }
 
 // DirGrantUserRole records that the user holds the role in the
 // organization (and belongs to it).
 func (tx *Tx) DirGrantUserRole(ctx context.Context, org, userID, roleID string) error {
-	if err := tx.dirEnsureMembership(ctx, org, userID); err != nil {
-		return err
-	}
-	return dirExec(ctx, tx, "grant user role", `INSERT INTO dir_user_roles (org_code, user_id, role_id)
-		VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, org, userID, roleID)
+	return tx.DirChangeUsers(ctx, []string{userID}, func() error {
+		if err := tx.dirEnsureMembership(ctx, org, userID); err != nil {
+			return err
+		}
+		return dirExec(ctx, tx, "grant user role", `INSERT INTO dir_user_roles (org_code, user_id, role_id)
+			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, org, userID, roleID)
+	})
 }
 
 // DirRevokeUserRole records that the user no longer holds the role in the
 // organization.
 func (tx *Tx) DirRevokeUserRole(ctx context.Context, org, userID, roleID string) error {
-	return dirExec(ctx, tx, "revoke user role", `DELETE FROM dir_user_roles
-		WHERE org_code = ? AND user_id = ? AND role_id = ?`, org, userID, roleID)
+	return tx.DirChangeUsers(ctx, []string{userID}, func() error {
+		return dirExec(ctx, tx, "revoke user role", `DELETE FROM dir_user_roles
+			WHERE org_code = ? AND user_id = ? AND role_id = ?`, org, userID, roleID)
+	})
 }
 
 // DirGrantUserPermission records a direct grant in the organization.
 func (tx *Tx) DirGrantUserPermission(ctx context.Context, org, userID, permID string) error {
-	if err := tx.dirEnsureMembership(ctx, org, userID); err != nil {
-		return err
-	}
-	return dirExec(ctx, tx, "grant user permission", `INSERT INTO dir_user_permissions (org_code, user_id,
-		permission_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, org, userID, permID)
+	return tx.DirChangeUsers(ctx, []string{userID}, func() error {
+		if err := tx.dirEnsureMembership(ctx, org, userID); err != nil {
+			return err
+		}
+		return dirExec(ctx, tx, "grant user permission", `INSERT INTO dir_user_permissions (org_code, user_id,
+			permission_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, org, userID, permID)
+	})
 }
 
 // DirRevokeUserPermission removes a direct grant in the organization.
 func (tx *Tx) DirRevokeUserPermission(ctx context.Context, org, userID, permID string) error {
-	return dirExec(ctx, tx, "revoke user permission", `DELETE FROM dir_user_permissions
-		WHERE org_code = ? AND user_id = ? AND permission_id = ?`, org, userID, permID)
+	return tx.DirChangeUsers(ctx, []string{userID}, func() error {
+		return dirExec(ctx, tx, "revoke user permission", `DELETE FROM dir_user_permissions
+			WHERE org_code = ? AND user_id = ? AND permission_id = ?`, org, userID, permID)
+	})
 }
 
 func (tx *Tx) dirEnsureMembership(ctx context.Context, org, userID string) error {

@@ -102,3 +102,19 @@ func joinWords(ws []string) string {
 	}
 	return out + " and " + ws[len(ws)-1]
 }
+
+// kindeCallWords is how the fan-out page words its Kinde call.
+type kindeCallWords struct{ due, refused, doing, meanwhile, noun, done, undone string }
+
+// callWords words the Kinde call of a fan-out of kind: a deletion's, or an
+// access change's (an RBAC edit, whose own page has the details).
+func callWords(kind string) kindeCallWords {
+	if kind == "rbac_edit" {
+		return kindeCallWords{due: "Kinde is called when the window ends", refused: "What it takes away is already refused.",
+			doing: "Making the change at Kinde.", meanwhile: "What it takes away stays refused meanwhile.",
+			noun: "change", done: "Made at Kinde", undone: "Kinde was never called, and nothing it took away is refused any more."}
+	}
+	return kindeCallWords{due: "Kinde deletes it when the window ends", refused: "It is already refused to every session.",
+		doing: "Deleting at Kinde.", meanwhile: "It stays refused to every session meanwhile.", noun: "delete",
+		done: "Deleted at Kinde", undone: "Kinde was never asked to delete it, and everyone who held it has it again."}
+}
