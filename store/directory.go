@@ -713,15 +713,14 @@ func (db *DB) DirUsers(ctx context.Context, search string, limit, offset int) (*
 	if strings.TrimSpace(search) != "" {
 		p := likePattern(search)
 		where = `(LOWER(email) LIKE ? ESCAPE '\' OR LOWER(name) LIKE ? ESCAPE '\' OR LOWER(id) LIKE ? ESCAPE '\'
-			OR id IN (SELECT ur.user_id FROM dir_user_roles ur JOIN dir_roles r ON r.id = ur.role_id
-			WHERE LOWER(r.role_key) LIKE ? ESCAPE '\'))`
+			OR id IN (SELECT ur.user_id FROM dir_user_roles ur WHERE ur.role_id IN
+			(SELECT id FROM dir_roles WHERE LOWER(role_key) LIKE ? ESCAPE '\')))`
 		args = []any{p, p, p, p}
 	}
-	out := &DirUserPage{}
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM dir_users WHERE `+where, args...).Scan(&out.Total); err != nil {
-		return nil, fmt.Errorf("count directory users: %w", err)
-	}
-	rows, err := db.Query(ctx, `SELECT id, email, name, suspended FROM dir_users WHERE `+where+
+	// The page counts its matches in the same pass (a window over them);
+	// only a page past the last match counts them on its own.
+	out := &DirUserPage{Total: -1}
+	rows, err := db.Query(ctx, `SELECT id, email, name, suspended, COUNT(*) OVER () FROM dir_users WHERE `+where+
 		` ORDER BY email, id LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("directory users: %w", err)
@@ -730,13 +729,22 @@ func (db *DB) DirUsers(ctx context.Context, search string, limit, offset int) (*
 	for rows.Next() {
 		var u DirUser
 		var susp int
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &susp); err != nil {
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &susp, &out.Total); err != nil {
 			return nil, err
 		}
 		u.Suspended = susp != 0
 		out.Users = append(out.Users, u)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if out.Total < 0 {
+		out.Total = 0
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM dir_users WHERE `+where, args...).Scan(&out.Total); err != nil {
+			return nil, fmt.Errorf("count directory users: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // DirUser returns one user, or ErrNotFound.
