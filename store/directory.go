@@ -717,10 +717,15 @@ func (db *DB) DirUsers(ctx context.Context, search string, limit, offset int) (*
 			(SELECT id FROM dir_roles WHERE LOWER(role_key) LIKE ? ESCAPE '\')))`
 		args = []any{p, p, p, p}
 	}
-	// The page counts its matches in the same pass (a window over them);
-	// only a page past the last match counts them on its own.
+	// A search counts its matches in the same pass as the page (a window
+	// over them); a page past the last match counts them on its own.
+	// With no search, COUNT(*) alone is cheap and the page stops early.
 	out := &DirUserPage{Total: -1}
-	rows, err := db.Query(ctx, `SELECT id, email, name, suspended, COUNT(*) OVER () FROM dir_users WHERE `+where+
+	total := `COUNT(*) OVER ()`
+	if len(args) == 0 {
+		total = `-1`
+	}
+	rows, err := db.Query(ctx, `SELECT id, email, name, suspended, `+total+` FROM dir_users WHERE `+where+
 		` ORDER BY email, id LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("directory users: %w", err)
