@@ -89,6 +89,25 @@ func TestDirDerivedMatchRecountAfterRandomChanges(t *testing.T) {
 		}},
 		{"delete a user", func(tx *Tx) error { return tx.DirDeleteUser(ctx, user(rng.IntN(nUsers))) }},
 		{"delete an organization", func(tx *Tx) error { return tx.DirDeleteOrganization(ctx, org(rng.IntN(nOrgs))) }},
+		{"an RBAC edit of a role's permission", func(tx *Tx) error {
+			r, p := role(rng.IntN(nRoles)), perm(rng.IntN(nPerms))
+			if rng.IntN(2) == 0 {
+				return tx.DirGrantRolePermission(ctx, r, p)
+			}
+			return tx.DirRevokeRolePermission(ctx, r, p)
+		}},
+		{"an RBAC edit of a member", func(tx *Tx) error {
+			o, u := org(rng.IntN(nOrgs)), user(rng.IntN(nUsers))
+			switch rng.IntN(4) {
+			case 0:
+				return tx.DirGrantUserRole(ctx, o, u, role(rng.IntN(nRoles)))
+			case 1:
+				return tx.DirRevokeUserRole(ctx, o, u, role(rng.IntN(nRoles)))
+			case 2:
+				return tx.DirGrantUserPermission(ctx, o, u, perm(rng.IntN(nPerms)))
+			}
+			return tx.DirRevokeUserPermission(ctx, o, u, perm(rng.IntN(nPerms)))
+		}},
 		{"a raw write wrapped in DirChangeUsers", func(tx *Tx) error {
 			u, o := user(rng.IntN(nUsers)), org(rng.IntN(nOrgs))
 			return tx.DirChangeUsers(ctx, []string{u}, func() error {
@@ -98,7 +117,7 @@ func TestDirDerivedMatchRecountAfterRandomChanges(t *testing.T) {
 		}},
 	}
 	// Deletions are rarer than additions, so the directory keeps holders.
-	weights := []int{6, 8, 3, 4, 1, 1, 1, 1, 2}
+	weights := []int{6, 8, 3, 4, 1, 1, 1, 1, 3, 6, 2}
 	pick := func() int {
 		total := 0
 		for _, w := range weights {
