@@ -225,7 +225,12 @@ func (a *App) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := a.db.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+			now := time.Now()
+			var idleBefore time.Time
+			if a.cfg.SessionIdleTimeout > 0 {
+				idleBefore = now.Add(-a.cfg.SessionIdleTimeout)
+			}
+			if n, err := a.db.DeleteExpiredSessions(ctx, now, idleBefore); err != nil {
 				a.log.Warn("sweep expired sessions", "error", err)
 			} else if n > 0 {
 				a.log.Debug("swept expired sessions", "count", n)

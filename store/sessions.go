@@ -329,15 +329,20 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID string) (int64, err
 	return n, err
 }
 
-// DeleteExpiredSessions removes sessions whose expiry is before now.
-func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+// DeleteExpiredSessions removes sessions whose expiry is before now and, when
+// idleBefore is not zero, sessions last used before idleBefore (the idle
+// timeout): a session nobody uses stops counting as live on the admin's pages
+// without waiting for its owner's next request.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time) (int64, error) {
+	const dead = `expires_at <= ? OR (CAST(? AS BIGINT) > 0 AND last_seen_at <= ?)`
+	idle := Millis(idleBefore) // 0 when there is no idle timeout
 	var n int64
 	err := db.InTx(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM session_permissions WHERE session_id IN
-			(SELECT id FROM sessions WHERE expires_at <= ?)`, Millis(now)); err != nil {
+			(SELECT id FROM sessions WHERE `+dead+`)`, Millis(now), idle, idle); err != nil {
 			return fmt.Errorf("delete expired sessions: %w", err)
 		}
-		res, err := tx.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, Millis(now))
+		res, err := tx.Exec(ctx, `DELETE FROM sessions WHERE `+dead, Millis(now), idle, idle)
 		if err != nil {
 			return fmt.Errorf("delete expired sessions: %w", err)
 		}

@@ -112,8 +112,38 @@ func TestExpiredSessionsAreInvisibleAndSwept(t *testing.T) {
 	if _, err := db.GetSession(ctx, old); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expired session visible: %v", err)
 	}
-	if n, err := db.DeleteExpiredSessions(ctx, time.Now()); err != nil || n < 1 {
+	// A live session last used two hours ago: kept with no idle timeout or a
+	// longer one, swept by a shorter one. A session used just now stays.
+	idle, busy := uniq("idle-"), uniq("busy-")
+	for _, id := range []string{idle, busy} {
+		s := newSession(id, uniq("kp_b"), "read:reports")
+		if id == idle {
+			s.LastSeenAt = time.Now().Add(-2 * time.Hour)
+		}
+		if err := db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.DeleteExpiredSessions(ctx, time.Now(), time.Time{}); err != nil || n < 1 {
 		t.Fatalf("swept %d, %v", n, err)
+	}
+	if _, err := db.GetSession(ctx, idle); err != nil {
+		t.Fatalf("no idle timeout, yet the idle session went: %v", err)
+	}
+	if _, err := db.DeleteExpiredSessions(ctx, time.Now(), time.Now().Add(-3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetSession(ctx, idle); err != nil {
+		t.Fatalf("a 3h idle timeout swept a session idle for 2h: %v", err)
+	}
+	if _, err := db.DeleteExpiredSessions(ctx, time.Now(), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetSession(ctx, idle); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a 1h idle timeout kept a session idle for 2h: %v", err)
+	}
+	if _, err := db.GetSession(ctx, busy); err != nil {
+		t.Fatalf("a session used just now was swept: %v", err)
 	}
 }
 
