@@ -19,8 +19,13 @@ import (
 // maxNotifyPayload is below Postgres's 8000-byte NOTIFY payload limit.
 const maxNotifyPayload = 7900
 
+// queueSize bounds the events waiting to go to the other replicas (a few
+// hundred bytes each).
+const queueSize = 8192
+
 // PGBridge carries events between replicas that share a Postgres database.
-// Publish delivers to the local broker at once and sends a NOTIFY; Run
+// Publish delivers to the local broker at once and queues a NOTIFY (queued
+// events go out together, many to a notification); Run
 // LISTENs and republishes other replicas' events locally. Notifications are
 // wake-up signals only: caches re-read the tables when they hear one. After
 // the listening connection (re)connects, a Resync is published locally on
@@ -59,7 +64,7 @@ func NewPGBridge(ctx context.Context, local *Broker, db *sql.DB, connURL string,
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	return &PGBridge{local: local, db: db, connURL: connURL, log: log, origin: hex.EncodeToString(id[:]),
-		channel: channelName(schema), out: make(chan envelope, 1024)}, nil
+		channel: channelName(schema), out: make(chan envelope, queueSize)}, nil
 }
 
 var notIdent = regexp.MustCompile(`[^a-z0-9_]`)
@@ -98,24 +103,78 @@ func (b *PGBridge) Run(ctx context.Context) {
 }
 
 func (b *PGBridge) send(ctx context.Context) {
+	var held *envelope // taken from the queue but too big for the last batch
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case env := <-b.out:
-			payload, err := json.Marshal(env)
-			if err != nil {
-				continue
-			}
-			if len(payload) > maxNotifyPayload {
-				// Too big to carry: ask the others to re-read everything.
-				payload, _ = json.Marshal(envelope{Origin: b.origin, Topic: PermStateTopic, Name: Resync})
-			}
-			if _, err := b.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, b.channel, string(payload)); err != nil && ctx.Err() == nil {
-				b.log.Warn("events bridge: notify failed", "topic", env.Topic, "event", env.Name, "error", err)
+		var first envelope
+		if held != nil {
+			first, held = *held, nil
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case first = <-b.out:
 			}
 		}
+		batch, next := b.batch(first)
+		held = next
+		if _, err := b.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, b.channel, string(batch)); err != nil && ctx.Err() == nil {
+			b.log.Warn("events bridge: notify failed", "topic", first.Topic, "event", first.Name, "error", err)
+		}
 	}
+}
+
+// batch packs first and whatever else is queued, up to one notification's
+// payload, into a JSON array: a fan-out publishes an event per user, and one
+// round trip per event would let the queue overflow at a few thousand users a
+// second. It returns the envelope that did not fit, if it took one.
+func (b *PGBridge) batch(first envelope) ([]byte, *envelope) {
+	buf := append(make([]byte, 0, 1024), '[')
+	add := func(env envelope) bool {
+		raw, err := json.Marshal(env)
+		if err != nil {
+			return true // unencodable: drop it
+		}
+		if len(raw)+2 > maxNotifyPayload {
+			// Too big to carry: ask the others to re-read everything.
+			raw, _ = json.Marshal(envelope{Origin: b.origin, Topic: PermStateTopic, Name: Resync})
+		}
+		if len(buf)+len(raw)+2 > maxNotifyPayload {
+			return false
+		}
+		if len(buf) > 1 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, raw...)
+		return true
+	}
+	add(first)
+	for {
+		select {
+		case env := <-b.out:
+			if !add(env) {
+				return append(buf, ']'), &env
+			}
+		default:
+			return append(buf, ']'), nil
+		}
+	}
+}
+
+// decodeNotification reads a notification's payload: an array of envelopes,
+// or one envelope (what a replica of an earlier version sends).
+func decodeNotification(payload string) []envelope {
+	if strings.HasPrefix(payload, "[") {
+		var envs []envelope
+		if json.Unmarshal([]byte(payload), &envs) != nil {
+			return nil
+		}
+		return envs
+	}
+	var env envelope
+	if json.Unmarshal([]byte(payload), &env) != nil {
+		return nil
+	}
+	return []envelope{env}
 }
 
 // listen keeps a LISTEN connection open, reconnecting with backoff.
@@ -155,10 +214,11 @@ func (b *PGBridge) listenOnce(ctx context.Context) error {
 			}
 			return err
 		}
-		var env envelope
-		if json.Unmarshal([]byte(n.Payload), &env) != nil || env.Origin == b.origin || env.Topic == "" {
-			continue
+		for _, env := range decodeNotification(n.Payload) {
+			if env.Origin == b.origin || env.Topic == "" {
+				continue
+			}
+			b.local.Publish(env.Topic, Event{Name: env.Name, Data: env.Data})
 		}
-		b.local.Publish(env.Topic, Event{Name: env.Name, Data: env.Data})
 	}
 }
