@@ -72,6 +72,30 @@ func (tx *Tx) AddDenials(ctx context.Context, ds []Denial) error {
 		return nil
 	}
 	now := time.Now()
+	if tx.db.dialect == Postgres {
+		// One statement, a column per array: an RBAC edit records thousands
+		// of denials in the confirm's transaction.
+		n := len(ds)
+		keys, users, orgs, perms := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		reasons, fanouts := make([]string, n), make([]string, n)
+		created, settled, expires := make([]int64, n), make([]int64, n), make([]int64, n)
+		for i, d := range ds {
+			if d.CreatedAt.IsZero() {
+				d.CreatedAt = now
+			}
+			keys[i], users[i], orgs[i], perms[i], reasons[i], fanouts[i] = d.PermissionKey, d.UserID, d.OrgCode,
+				d.PermissionID, d.Reason, d.FanoutID
+			created[i], settled[i], expires[i] = Millis(d.CreatedAt), Millis(d.SettledAt), Millis(d.ExpiresAt)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO denials (permission_key, user_id, org_code, permission_id, created_at,
+			settled_at, expires_at, reason, fanout_id)
+			SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[],
+			?::text[], ?::text[])`, keys, users, orgs, perms, created, settled, expires, reasons, fanouts)
+		if err != nil {
+			return fmt.Errorf("add denials: %w", err)
+		}
+		return bumpDenialVersion(ctx, tx)
+	}
 	for start := 0; start < len(ds); start += insertBatch {
 		batch := ds[start:min(start+insertBatch, len(ds))]
 		args := make([]any, 0, 9*len(batch))

@@ -111,8 +111,29 @@ func (tx *Tx) CreateFanout(ctx context.Context, f *Fanout, items []FanoutItem) e
 	if err != nil {
 		return fmt.Errorf("create fanout: %w", err)
 	}
-	// Many rows per statement: a deletion records thousands of holders in
-	// the click's transaction.
+	return tx.insertFanoutItems(ctx, f, items)
+}
+
+// insertFanoutItems inserts the items of a new fan-out (all pending). A
+// deletion records thousands of holders in the click's transaction: on
+// Postgres they go in one statement, as arrays of columns (one round trip,
+// four parameters), on SQLite as multi-row INSERTs (no network to cross).
+func (tx *Tx) insertFanoutItems(ctx context.Context, f *Fanout, items []FanoutItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if tx.db.dialect == Postgres {
+		users, emails, reasons := make([]string, len(items)), make([]string, len(items)), make([]string, len(items))
+		for i, it := range items {
+			users[i], emails[i], reasons[i] = it.UserID, it.Email, it.Reasons
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, updated_at)
+			SELECT ?, u, e, r, ?, ? FROM unnest(?::text[], ?::text[], ?::text[]) AS t (u, e, r)`,
+			f.ID, FanoutItemPending, Millis(f.CreatedAt), users, emails, reasons); err != nil {
+			return fmt.Errorf("create fanout items: %w", err)
+		}
+		return nil
+	}
 	const perInsert = 1000
 	for i := 0; i < len(items); i += perInsert {
 		chunk := items[i:min(i+perInsert, len(items))]
