@@ -3,7 +3,6 @@ package admin_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"permsync/directory"
 	"permsync/events"
 	"permsync/fanout"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -23,7 +23,8 @@ import (
 // the events. No Kinde call. Each iteration deletes a fresh permission that
 // a role held by every user grants (5,000: the target tenant's holders of
 // export:reports); granting it and the Undo that follows are not timed.
-// SQLite in a temporary folder, or Postgres with PERMSYNC_TEST_DATABASE_URL.
+// SQLite in a temporary folder, or Postgres with PERMSYNC_TEST_DATABASE_URL, in a
+// new schema each run (so no run inherits the rows earlier runs left behind).
 func BenchmarkDeleteClick(b *testing.B) {
 	for _, holders := range []int{4, 5000} {
 		b.Run(fmt.Sprintf("holders=%d", holders), func(b *testing.B) { benchDeleteClick(b, holders) })
@@ -32,7 +33,7 @@ func BenchmarkDeleteClick(b *testing.B) {
 
 func benchDeleteClick(b *testing.B, holders int) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Options{DataDir: b.TempDir(), URL: os.Getenv("PERMSYNC_TEST_DATABASE_URL")})
+	db, err := store.Open(ctx, store.Options{DataDir: b.TempDir(), URL: testsupport.DatabaseURL(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

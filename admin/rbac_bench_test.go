@@ -2,7 +2,6 @@ package admin_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"permsync/directory"
 	"permsync/events"
 	"permsync/fanout"
+	"permsync/internal/testsupport"
 	"permsync/kinde"
 	"permsync/store"
 )
@@ -22,7 +22,8 @@ import (
 // the fan-out with its items, the scheduled Kinde call and the audit entry,
 // then the events. No Kinde call. The Undo after each confirm is not timed
 // (it withdraws the denials, so every iteration plans the same edit).
-// SQLite in a temporary folder, or Postgres with PERMSYNC_TEST_DATABASE_URL.
+// SQLite in a temporary folder, or Postgres with PERMSYNC_TEST_DATABASE_URL, in a
+// new schema each run (so no run inherits the rows earlier runs left behind).
 // The target is 200 ms.
 func BenchmarkConfirmEdit(b *testing.B) {
 	ctx := context.Background()
@@ -35,7 +36,7 @@ func BenchmarkConfirmEdit(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = dk.Close() })
-	db, err := store.Open(ctx, store.Options{DataDir: b.TempDir(), URL: os.Getenv("PERMSYNC_TEST_DATABASE_URL")})
+	db, err := store.Open(ctx, store.Options{DataDir: b.TempDir(), URL: testsupport.DatabaseURL(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
