@@ -12,22 +12,31 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// TestPGBridgeCarriesEventsBetweenReplicas runs two bridges on one database
-// (two replicas): an event published on one reaches the other's subscribers
-// once, and is not delivered twice locally. It needs Postgres:
-// PERMSYNC_TEST_DATABASE_URL.
-func TestPGBridgeCarriesEventsBetweenReplicas(t *testing.T) {
+// openBridgeDB opens the Postgres database named by
+// PERMSYNC_TEST_DATABASE_URL (skipping the test without one), with a context
+// and pool that end with the test.
+func openBridgeDB(t *testing.T) (context.Context, *sql.DB, string) {
+	t.Helper()
 	dsn := os.Getenv("PERMSYNC_TEST_DATABASE_URL")
 	if dsn == "" {
 		t.Skip("PERMSYNC_TEST_DATABASE_URL not set")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return ctx, db, dsn
+}
+
+// TestPGBridgeCarriesEventsBetweenReplicas runs two bridges on one database
+// (two replicas): an event published on one reaches the other's subscribers
+// once, and is not delivered twice locally. It needs Postgres:
+// PERMSYNC_TEST_DATABASE_URL.
+func TestPGBridgeCarriesEventsBetweenReplicas(t *testing.T) {
+	ctx, db, dsn := openBridgeDB(t)
 	replica := func() (*Broker, *PGBridge) {
 		b := NewBroker()
 		br, err := NewPGBridge(ctx, b, db, dsn, nil)
@@ -87,17 +96,7 @@ func TestPGBridgeCarriesEventsBetweenReplicas(t *testing.T) {
 // at once, as a fan-out does, and expects every one on the other replica:
 // queued events share notifications, so the queue does not overflow.
 func TestPGBridgeCarriesABurst(t *testing.T) {
-	dsn := os.Getenv("PERMSYNC_TEST_DATABASE_URL")
-	if dsn == "" {
-		t.Skip("PERMSYNC_TEST_DATABASE_URL not set")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, db, dsn := openBridgeDB(t)
 	brokerB := NewBroker()
 	bridgeB, err := NewPGBridge(ctx, brokerB, db, dsn, nil)
 	if err != nil {
