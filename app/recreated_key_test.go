@@ -62,11 +62,18 @@ func TestRecreatedKeyStaysDeniedInOlderTokens(t *testing.T) {
 	fanoutID := strings.TrimPrefix(fanoutPath, "/admin/fanouts/")
 
 	// Created again at Kinde, and granted to analysts again, while the
-	// fan-out runs.
-	testsupport.Eventually(t, waitFor, "Kinde to delete export:reports", func() bool {
-		perms, err := kc.AllPermissions(ctx)
-		return err == nil && !slices.ContainsFunc(perms, func(p kinde.Permission) bool { return p.Key == "export:reports" })
+	// fan-out runs: once permsync has recorded Kinde's answer to the delete.
+	// (A token granted between Kinde's delete and that record is refused the
+	// key too: permsync cannot tell it from an older one, so it errs on the
+	// side of the deletion.)
+	testsupport.Eventually(t, waitFor, "permsync to record Kinde's delete of export:reports", func() bool {
+		f, err := env.DB.Fanout(ctx, fanoutID)
+		return err == nil && !f.KindeDoneAt.IsZero()
 	})
+	if perms, err := kc.AllPermissions(ctx); err != nil || slices.ContainsFunc(perms,
+		func(p kinde.Permission) bool { return p.Key == "export:reports" }) {
+		t.Fatalf("Kinde still lists export:reports after the recorded delete (err %v)", err)
+	}
 	if _, err := kc.CreatePermission(ctx, kinde.PermissionInput{Key: "export:reports", Name: "Export reports"}); err != nil {
 		t.Fatal(err)
 	}

@@ -140,10 +140,14 @@ func (w *kindeCallWorker) Work(ctx context.Context, job *river.Job[KindeCallArgs
 	e.Progress(ctx, id)
 
 	outcome, err := change.ApplyAtKinde(kinde.WithPriority(ctx, kinde.PriorityFanout), f)
+	// Kinde answered: the change happened before this. Read the clock now,
+	// not after the bookkeeping's queries: a later time would also deny the
+	// key to tokens granted after the change (a key created again at once).
+	at := time.Now()
 	if err != nil {
 		return w.refused(ctx, log, job, f, change, err)
 	}
-	return w.done(ctx, log, job, f, change, outcome)
+	return w.done(ctx, log, job, f, change, outcome, at)
 }
 
 // refused records why Kinde refused: the page says it, and the job retries
@@ -168,9 +172,9 @@ func (w *kindeCallWorker) refused(ctx context.Context, log *slog.Logger, job *ri
 // done settles the fan-out's denials (from now on they apply to sessions
 // whose claims predate the change), records the change locally
 // (KindeChange.KindeDoneTx) and starts the refresh_claims jobs, in one
-// transaction with the job's completion.
+// transaction with the job's completion. at is when Kinde answered.
 func (w *kindeCallWorker) done(ctx context.Context, log *slog.Logger, job *river.Job[KindeCallArgs], f *store.Fanout,
-	change KindeChange, outcome string) error {
+	change KindeChange, outcome string, at time.Time) error {
 	e := w.engine
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
@@ -182,7 +186,6 @@ func (w *kindeCallWorker) done(ctx context.Context, log *slog.Logger, job *river
 	for i, it := range items {
 		jobs[i] = RefreshArgs{FanoutID: f.ID, UserID: it.UserID, Round: it.Round}
 	}
-	at := time.Now() // Kinde answered: the change happened before this
 	err = e.db.InTx(bctx, func(tx *store.Tx) error {
 		ok, err := tx.KindeCallDone(bctx, f.ID, at)
 		if err != nil || !ok {
