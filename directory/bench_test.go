@@ -116,14 +116,6 @@ func BenchmarkDirectoryQueries(b *testing.B) {
 		fn   func() error
 	}{
 		{"HolderIDs/export:reports", func() error { _, err := dir.HolderIDs(ctx, "export:reports"); return err }},
-		{"Holders-first-page/export:reports", func() error {
-			_, err := dir.Holders(ctx, exp.ID, directory.HolderQuery{Limit: 50})
-			return err
-		}},
-		{"Holders-search/export:reports", func() error {
-			_, err := dir.Holders(ctx, exp.ID, directory.HolderQuery{Search: "user4242", Limit: 50})
-			return err
-		}},
 		{"HolderUsers-first-page/export:reports", func() error {
 			_, err := dir.HolderUsers(ctx, exp.ID, directory.HolderQuery{Limit: 50})
 			return err

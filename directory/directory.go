@@ -193,50 +193,6 @@ const DefaultPageSize = 50
 // HolderCounts are a permission's holder counts, over every holder.
 type HolderCounts = store.DirPermissionCounts
 
-// HolderPage is one page of a permission's holders, with counts over all of
-// them.
-type HolderPage struct {
-	Permission Permission
-	Holders    []Holder // this page, by email then organization
-	Matched    int      // holders (user and organization) matching the search
-	Offset     int
-	Limit      int
-	// Counts over every holder, whatever the search: Users (distinct),
-	// Grants (user and organization pairs), ViaRoles, Direct, DirectOnly.
-	HolderCounts
-}
-
-// Holders returns a page of the holders of the permission with that id, one
-// per user and organization, with counts. It returns ErrUnknown for an id the
-// directory does not know. The page, the search and the counts are answered
-// in SQL from the kept grants and counts: its cost grows with the page, not
-// with the number of holders.
-func (d *Directory) Holders(ctx context.Context, permID string, q HolderQuery) (*HolderPage, error) {
-	p, counts, err := d.permissionAndCounts(ctx, permID)
-	if err != nil {
-		return nil, err
-	}
-	q = q.normalized()
-	keys, matched, err := d.db.DirHolderKeys(ctx, p.ID, q.Search, false, q.Limit, q.Offset)
-	if err != nil {
-		return nil, err
-	}
-	if matched < 0 {
-		matched = counts.Grants
-	}
-	out := &HolderPage{Permission: *p, Offset: q.Offset, Limit: q.Limit, Matched: matched, HolderCounts: counts}
-	byKey, err := d.holdersOf(ctx, p.ID, keys)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range keys {
-		if h, ok := byKey[[2]string{k.UserID, k.OrgCode}]; ok {
-			out.Holders = append(out.Holders, h)
-		}
-	}
-	return out, nil
-}
-
 // HolderUser is a user holding a permission in one or more organizations,
 // and why (every path, in any of them).
 type HolderUser struct {
@@ -255,18 +211,24 @@ type HolderUserPage struct {
 	Matched    int          // users matching the search
 	Offset     int
 	Limit      int
+	// Counts over every holder, whatever the search: Users (distinct),
+	// Grants (user and organization pairs), ViaRoles, Direct, DirectOnly.
 	HolderCounts
 }
 
-// HolderUsers is Holders with one row per user (the organizations and
-// paths folded together): what a deletion would reach, a page at a time.
+// HolderUsers returns a page of the holders of the permission with that id,
+// one per user (the organizations and paths folded together), with counts:
+// what a deletion would reach, a page at a time. It returns ErrUnknown for an
+// id the directory does not know. The page, the search and the counts are
+// answered in SQL from the kept grants and counts: its cost grows with the
+// page, not with the number of holders.
 func (d *Directory) HolderUsers(ctx context.Context, permID string, q HolderQuery) (*HolderUserPage, error) {
 	p, counts, err := d.permissionAndCounts(ctx, permID)
 	if err != nil {
 		return nil, err
 	}
 	q = q.normalized()
-	keys, matched, err := d.db.DirHolderKeys(ctx, p.ID, q.Search, true, q.Limit, q.Offset)
+	keys, matched, err := d.db.DirHolderKeys(ctx, p.ID, q.Search, q.Limit, q.Offset)
 	if err != nil {
 		return nil, err
 	}

@@ -330,47 +330,31 @@ func dirRoleCounts(ctx context.Context, q querier, query string) (map[string]int
 	return dirCounts(ctx, q, query)
 }
 
-// DirHolderKeys returns a page of the permission's holders, by email: one
-// (user, organization) pair per holder, or with byUser one per user (org
-// ""). search, when not empty, matches a case-insensitive substring of the
-// email, name, user id or organization code. matched is how many holders
-// match; with no search it is not counted (-1): the kept counts say it.
+// DirHolderKeys returns a page of the permission's holders, by email then
+// user id: one row per user (org ""). search, when not empty, matches a
+// case-insensitive substring of the email, name or user id, or of the code
+// of an organization the user holds it in. matched is how many users match;
+// with no search it is not counted (-1): the kept counts say it.
 //
 // The query walks users in email order and probes each one's grants, so a
 // page of a permission most users hold stops after the page; every holder
 // is in dir_users (the writes record a member's user before the membership,
 // and deleting a user deletes their grants).
-func (db *DB) DirHolderKeys(ctx context.Context, permID, search string, byUser bool, limit, offset int) (
+func (db *DB) DirHolderKeys(ctx context.Context, permID, search string, limit, offset int) (
 	keys []DirHolderRow, matched int, err error) {
-	userMatch, args := ``, []any{permID}
-	orgMatch := ``
-	if strings.TrimSpace(search) != "" {
+	match, args := ``, []any{permID}
+	searching := strings.TrimSpace(search) != ""
+	if searching {
 		p := likePattern(search)
-		userMatch = `(LOWER(u.email) LIKE ? ESCAPE '\' OR LOWER(u.name) LIKE ? ESCAPE '\' OR LOWER(u.id) LIKE ? ESCAPE '\')`
-		orgMatch = `LOWER(g.org_code) LIKE ? ESCAPE '\'`
+		match = ` AND (LOWER(u.email) LIKE ? ESCAPE '\' OR LOWER(u.name) LIKE ? ESCAPE '\' OR LOWER(u.id) LIKE ? ESCAPE '\'` +
+			` OR LOWER(g.org_code) LIKE ? ESCAPE '\')`
 		args = append(args, p, p, p, p)
 	}
-	var countQ, pageQ string
-	if byUser {
-		where := `EXISTS (SELECT 1 FROM dir_grants g WHERE g.permission_id = ? AND g.user_id = u.id)`
-		if userMatch != "" {
-			where = `EXISTS (SELECT 1 FROM dir_grants g WHERE g.permission_id = ? AND g.user_id = u.id AND (` +
-				userMatch + ` OR ` + orgMatch + `))`
-		}
-		countQ = `SELECT COUNT(*) FROM dir_users u WHERE ` + where
-		pageQ = `SELECT u.id, '', u.email, u.name FROM dir_users u WHERE ` + where +
-			` ORDER BY u.email, u.id LIMIT ? OFFSET ?`
-	} else {
-		where := `g.permission_id = ? AND g.user_id = u.id`
-		if userMatch != "" {
-			where += ` AND (` + userMatch + ` OR ` + orgMatch + `)`
-		}
-		countQ = `SELECT COUNT(*) FROM dir_users u CROSS JOIN dir_grants g WHERE ` + where
-		pageQ = `SELECT u.id, g.org_code, u.email, u.name FROM dir_users u CROSS JOIN dir_grants g WHERE ` + where +
-			` ORDER BY u.email, u.id, g.org_code LIMIT ? OFFSET ?`
-	}
+	where := `EXISTS (SELECT 1 FROM dir_grants g WHERE g.permission_id = ? AND g.user_id = u.id` + match + `)`
+	countQ := `SELECT COUNT(*) FROM dir_users u WHERE ` + where
+	pageQ := `SELECT u.id, '', u.email, u.name FROM dir_users u WHERE ` + where + ` ORDER BY u.email, u.id LIMIT ? OFFSET ?`
 	matched = -1
-	if userMatch != "" {
+	if searching {
 		// A search reads every candidate anyway: count them in the same
 		// pass (a window over the matches) rather than in a second query.
 		pageQ = strings.Replace(pageQ, ` FROM dir_users u`, `, COUNT(*) OVER () FROM dir_users u`, 1)
@@ -383,7 +367,7 @@ func (db *DB) DirHolderKeys(ctx context.Context, permID, search string, byUser b
 	for rows.Next() {
 		var h DirHolderRow
 		dest := []any{&h.UserID, &h.OrgCode, &h.Email, &h.Name}
-		if userMatch != "" {
+		if searching {
 			dest = append(dest, &matched)
 		}
 		if err := rows.Scan(dest...); err != nil {
@@ -394,7 +378,7 @@ func (db *DB) DirHolderKeys(ctx context.Context, permID, search string, byUser b
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	if userMatch != "" && len(keys) == 0 {
+	if searching && len(keys) == 0 {
 		// Past the last match (or none): count them on their own.
 		if err := db.QueryRow(ctx, countQ, args...).Scan(&matched); err != nil {
 			return nil, 0, fmt.Errorf("count directory holders: %w", err)
