@@ -101,13 +101,14 @@ func nowStamp() string { return time.Now().UTC().Format(time.RFC3339) }
 func TestWebhookNeedsJWTAndATimelyTimestamp(t *testing.T) {
 	t.Parallel()
 	e, rcv, sign := newWebhookTarget(t)
-	event := func(stamp string) []byte {
+	eventAt := func(field, stamp string) []byte {
 		ts := ""
 		if stamp != "" {
-			ts = `"timestamp":"` + stamp + `",`
+			ts = `"` + field + `":"` + stamp + `",`
 		}
 		return sign([]byte(`{"type":"user.deleted","event_id":"event_t",` + ts + `"data":{"user":{"id":"kp_1"}}}`))
 	}
+	event := func(stamp string) []byte { return eventAt("timestamp", stamp) }
 	now := time.Now().UTC()
 	for _, tc := range []struct {
 		name, contentType string
@@ -121,6 +122,9 @@ func TestWebhookNeedsJWTAndATimelyTimestamp(t *testing.T) {
 		{"in 2030", "application/jwt", event("2030-01-01T00:00:00Z"), http.StatusBadRequest},
 		{"an hour ahead", "application/jwt", event(now.Add(time.Hour).Format(time.RFC3339)), http.StatusBadRequest},
 		{"no timestamp", "application/jwt", event(""), http.StatusBadRequest},
+		{"event_timestamp now", "application/jwt", eventAt("event_timestamp", now.Format(time.RFC3339)), http.StatusOK},
+		{"event_timestamp an hour ahead", "application/jwt", eventAt("event_timestamp", now.Add(time.Hour).Format(time.RFC3339)), http.StatusBadRequest},
+		{"event_timestamp malformed", "application/jwt", eventAt("event_timestamp", "yesterday"), http.StatusBadRequest},
 		{"as JSON", "application/json", event(now.Format(time.RFC3339)), http.StatusUnsupportedMediaType},
 		{"as text", "text/plain", event(now.Format(time.RFC3339)), http.StatusUnsupportedMediaType},
 		{"no Content-Type", "", event(now.Format(time.RFC3339)), http.StatusUnsupportedMediaType},

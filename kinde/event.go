@@ -108,8 +108,9 @@ type EventOrganization struct {
 
 // ParseEvent parses an event payload strictly: one JSON object and nothing
 // after it; "type" and "event_id" present, non-empty strings of sane form;
-// "source" a string; "timestamp" an RFC 3339 string or a number of Unix
-// seconds; "data" an object or null. Field names match exactly. Unknown
+// "source" a string; "timestamp" and "event_timestamp" each an RFC 3339
+// string or a number of Unix seconds (Timestamp is the first present of the
+// two); "data" an object or null. Field names match exactly. Unknown
 // top-level fields are tolerated so that Kinde can add some. Errors wrap
 // ErrMalformed (and ErrMissingField for a missing type or event_id).
 func ParseEvent(payload []byte) (*Event, error) {
@@ -145,10 +146,8 @@ func ParseEvent(payload []byte) (*Event, error) {
 			return nil, fmt.Errorf("%w: source is not a string", ErrMalformed)
 		}
 	}
-	if raw, ok := top["timestamp"]; ok && !isNull(raw) {
-		if ev.Timestamp, err = parseTimestamp(raw); err != nil {
-			return nil, err
-		}
+	if ev.Timestamp, err = eventTime(top); err != nil {
+		return nil, err
 	}
 	if raw, ok := top["data"]; ok && !isNull(raw) {
 		raw = bytes.TrimSpace(raw)
@@ -202,24 +201,47 @@ func validEventID(s string) bool {
 	return true
 }
 
+// eventTime reads the event's time from "timestamp" (the name Kinde's webhook
+// library's types use) or, when that is absent, from "event_timestamp" (the
+// name in Kinde's documented payloads). Both are checked when both are sent:
+// a malformed one refuses the event even if the other is good. Zero when
+// neither is present (or both are null).
+func eventTime(top map[string]json.RawMessage) (time.Time, error) {
+	var at time.Time
+	for _, name := range []string{"timestamp", "event_timestamp"} {
+		raw, ok := top[name]
+		if !ok || isNull(raw) {
+			continue
+		}
+		t, err := parseTimestamp(name, raw)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if at.IsZero() {
+			at = t
+		}
+	}
+	return at, nil
+}
+
 // parseTimestamp accepts an RFC 3339 string (Kinde's documented form) or a
 // number of Unix seconds (the OpenAPI spec's type).
-func parseTimestamp(raw json.RawMessage) (time.Time, error) {
+func parseTimestamp(name string, raw json.RawMessage) (time.Time, error) {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: timestamp %.40q is not RFC 3339", ErrMalformed, s)
+			return time.Time{}, fmt.Errorf("%w: %s %.40q is not RFC 3339", ErrMalformed, name, s)
 		}
 		return t, nil
 	}
 	var n json.Number
 	if err := json.Unmarshal(raw, &n); err != nil {
-		return time.Time{}, fmt.Errorf("%w: timestamp is neither a string nor a number", ErrMalformed)
+		return time.Time{}, fmt.Errorf("%w: %s is neither a string nor a number", ErrMalformed, name)
 	}
 	secs, err := n.Int64()
 	if err != nil || secs < 0 || secs > 1<<40 {
-		return time.Time{}, fmt.Errorf("%w: timestamp %q out of range", ErrMalformed, n.String())
+		return time.Time{}, fmt.Errorf("%w: %s %q out of range", ErrMalformed, name, n.String())
 	}
 	return time.Unix(secs, 0).UTC(), nil
 }

@@ -2,6 +2,7 @@ package kinde
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -81,6 +82,9 @@ func TestParseEventHelpers(t *testing.T) {
 				if err != nil || len(u.Organizations) != 1 {
 					t.Fatalf("User() = %+v, %v", u, err)
 				}
+				if !ev.Timestamp.Equal(time.Date(2026, 2, 3, 12, 0, 0, 0, time.UTC)) {
+					t.Fatalf("Timestamp = %v, want event_timestamp's", ev.Timestamp)
+				}
 				roles := u.Organizations[0].Roles
 				if len(roles) != 2 || roles[0] != (EventRef{Key: "admin"}) || roles[1] != (EventRef{ID: "r2", Key: "viewer"}) {
 					t.Fatalf("roles = %+v", roles)
@@ -121,7 +125,7 @@ func TestParseEventHelpers(t *testing.T) {
 				}
 			}},
 		{"unknown top-level fields tolerated",
-			`{"event_id":"event_8","type":"user.authenticated","ip_address":"127.0.0.1","event_timestamp":"x","data":null}`,
+			`{"event_id":"event_8","type":"user.authenticated","ip_address":"127.0.0.1","data":null}`,
 			func(t *testing.T, ev *Event) {
 				if _, err := ev.User(); !errors.Is(err, ErrMissingField) {
 					t.Fatalf("User() err = %v, want ErrMissingField", err)
@@ -174,6 +178,56 @@ func TestParseEventRejects(t *testing.T) {
 			}
 			if test.missing != errors.Is(err, ErrMissingField) {
 				t.Fatalf("ErrMissingField = %v, want %v (err %v)", !test.missing, test.missing, err)
+			}
+		})
+	}
+}
+
+// TestParseEventTime: the event's time comes from "timestamp", else from
+// "event_timestamp", in either form; a malformed one of either refuses the
+// event, and neither leaves it zero (the webhook handler refuses that).
+func TestParseEventTime(t *testing.T) {
+	at := time.Date(2026, 2, 3, 12, 0, 0, 0, time.UTC)
+	later := at.Add(time.Hour)
+	tests := []struct {
+		name   string
+		fields string
+		want   time.Time // zero: no time
+	}{
+		{"timestamp string", `"timestamp":"2026-02-03T12:00:00Z"`, at},
+		{"timestamp seconds", `"timestamp":` + strconv.FormatInt(at.Unix(), 10), at},
+		{"event_timestamp string", `"event_timestamp":"2026-02-03T14:00:00+02:00"`, at},
+		{"event_timestamp seconds", `"event_timestamp":` + strconv.FormatInt(at.Unix(), 10), at},
+		{"timestamp first", `"event_timestamp":"2026-02-03T13:00:00Z","timestamp":"2026-02-03T12:00:00Z"`, at},
+		{"event_timestamp when timestamp is null", `"timestamp":null,"event_timestamp":"2026-02-03T13:00:00Z"`, later},
+		{"neither", `"source":"api"`, time.Time{}},
+		{"both null", `"timestamp":null,"event_timestamp":null`, time.Time{}},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			ev, err := ParseEvent([]byte(`{"type":"user.updated","event_id":"e",` + test.fields + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ev.Timestamp.Equal(test.want) || ev.Timestamp.IsZero() != test.want.IsZero() {
+				t.Fatalf("Timestamp = %v, want %v", ev.Timestamp, test.want)
+			}
+		})
+	}
+
+	bad := []struct{ name, fields string }{
+		{"event_timestamp not RFC 3339", `"event_timestamp":"yesterday"`},
+		{"event_timestamp negative", `"event_timestamp":-5`},
+		{"event_timestamp fractional", `"event_timestamp":1.5`},
+		{"event_timestamp an object", `"event_timestamp":{}`},
+		{"good timestamp, bad event_timestamp", `"timestamp":"2026-02-03T12:00:00Z","event_timestamp":"x"`},
+		{"bad timestamp, good event_timestamp", `"timestamp":"x","event_timestamp":"2026-02-03T12:00:00Z"`},
+	}
+	for _, test := range bad {
+		t.Run(test.name, func(t *testing.T) {
+			ev, err := ParseEvent([]byte(`{"type":"user.updated","event_id":"e",` + test.fields + `}`))
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("ParseEvent = %+v, %v; want ErrMalformed", ev, err)
 			}
 		})
 	}
