@@ -95,16 +95,10 @@ func (s *Service) affectedUsers(ctx context.Context, key string) ([]AffectedUser
 	if err != nil {
 		return nil, errInternal(err)
 	}
-	var out []AffectedUser
-	idx := map[string]int{}
-	for _, h := range hs {
-		i, ok := idx[h.UserID]
-		if !ok {
-			i = len(out)
-			idx[h.UserID] = i
-			out = append(out, AffectedUser{UserID: h.UserID, Email: h.Email, Name: h.Name})
-		}
-		out[i].Reasons = addPaths(out[i].Reasons, h.Via)
+	out := directory.Affected(hs)
+	idx := make(map[string]int, len(out))
+	for i, u := range out {
+		idx[u.UserID] = i
 	}
 	ids, err := s.sessions.UsersWithPermission(ctx, key)
 	if err != nil {
@@ -128,18 +122,6 @@ func (s *Service) affectedUsers(ctx context.Context, key string) ([]AffectedUser
 		fanout.SortReasons(out[i].Reasons)
 	}
 	return out, nil
-}
-
-// addPaths adds directory paths to reasons.
-func addPaths(rs []Reason, via []directory.Path) []Reason {
-	for _, p := range via {
-		r := Reason{Kind: ReasonDirect}
-		if p.Kind == directory.ViaRole {
-			r = Reason{Kind: ReasonRole, RoleKey: p.RoleKey}
-		}
-		rs = fanout.AddReason(rs, r)
-	}
-	return rs
 }
 
 // PermissionKeys keeps the permission id → key map for Kinde sync.

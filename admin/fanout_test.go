@@ -77,6 +77,15 @@ func TestDeletePermissionFansOut(t *testing.T) {
 	if got := itemUsers(p); !slices.Equal(got, sorted(alice, carol, adm)) {
 		t.Fatalf("items = %v", got)
 	}
+	for _, it := range p.Items {
+		var got []string
+		for _, r := range it.Reasons {
+			got = append(got, r.String())
+		}
+		if !slices.Equal(got, want[it.UserID]) {
+			t.Errorf("the fan-out's reasons for %s = %v, want %v (as the preview said)", it.UserID, got, want[it.UserID])
+		}
+	}
 	calls := h.refreshCalls(0)
 	for _, uid := range []string{alice, carol, adm} {
 		if calls[uid] != 1 {

@@ -179,7 +179,7 @@ func (s *Service) PermissionPage(ctx context.Context, a Actor, q PermissionQuery
 		AffectedTotal: page.Users + len(others), RoleHolders: page.ViaRoles, DirectHolders: page.Direct,
 		SessionHolders: len(sessionHolders)}
 	for _, h := range page.Holders {
-		u := AffectedUser{UserID: h.UserID, Email: h.Email, Name: h.Name, Reasons: addPaths(nil, h.Via)}
+		u := AffectedUser{UserID: h.UserID, Email: h.Email, Name: h.Name, Reasons: directory.Reasons(h.Via)}
 		if sessionHolders[h.UserID] {
 			u.Reasons = fanout.AddReason(u.Reasons, Reason{Kind: ReasonSession})
 		}

@@ -191,7 +191,7 @@ func (s *Service) UserAccess(ctx context.Context, a Actor, userID string) (*User
 		for _, g := range grants {
 			if g.OrgCode == org {
 				oa.Effective = append(oa.Effective, UserPermission{Key: g.Key, Name: g.Name, OrgCode: org,
-					Reasons: addPaths(nil, g.Via)})
+					Reasons: directory.Reasons(g.Via)})
 			}
 		}
 		out.Orgs = append(out.Orgs, oa)

@@ -219,7 +219,7 @@ func (s *Service) UserDetail(ctx context.Context, a Actor, userID string) (*User
 	}
 	for _, g := range grants {
 		up := UserPermission{Key: g.Key, Name: g.Name, OrgCode: g.OrgCode, Tombstoned: slices.Contains(tombs, g.Key),
-			Reasons: addPaths(nil, g.Via)}
+			Reasons: directory.Reasons(g.Via)}
 		fanout.SortReasons(up.Reasons)
 		out.Grants = append(out.Grants, up)
 		if !up.Tombstoned && !slices.Contains(out.Permissions, g.Key) {

@@ -42,7 +42,7 @@ func (s *Syncer) EnforceTx(ctx context.Context, tx *store.Tx, c *directory.Chang
 		if err != nil {
 			return nil, err
 		}
-		affected := affectedFromHolders(rm.Holders)
+		affected := directory.Affected(rm.Holders)
 		for _, id := range ids {
 			affected = fanout.MergeAffected(affected, []fanout.AffectedUser{{UserID: kinde.NormalizeUserID(id),
 				Reasons: []fanout.Reason{{Kind: fanout.ReasonSession}}}})

@@ -16,30 +16,7 @@ func (s *Syncer) dirHolders(ctx context.Context, key string) ([]fanout.AffectedU
 	if err != nil {
 		return nil, err
 	}
-	return affectedFromHolders(hs), nil
-}
-
-// affectedFromHolders folds directory holders (one per user and
-// organization) into one affected user each.
-func affectedFromHolders(hs []directory.Holder) []fanout.AffectedUser {
-	var out []fanout.AffectedUser
-	idx := map[string]int{}
-	for _, h := range hs {
-		i, ok := idx[h.UserID]
-		if !ok {
-			i = len(out)
-			idx[h.UserID] = i
-			out = append(out, fanout.AffectedUser{UserID: h.UserID, Email: h.Email, Name: h.Name})
-		}
-		for _, p := range h.Via {
-			r := fanout.Reason{Kind: fanout.ReasonDirect}
-			if p.Kind == directory.ViaRole {
-				r = fanout.Reason{Kind: fanout.ReasonRole, RoleKey: p.RoleKey}
-			}
-			out[i].Reasons = fanout.AddReason(out[i].Reasons, r)
-		}
-	}
-	return out
+	return directory.Affected(hs), nil
 }
 
 // sessionHolders returns the users with a live session carrying key.
