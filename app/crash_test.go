@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -53,86 +54,20 @@ const (
 // and the fan-out's counters equal its user count (no user counted twice,
 // whatever jobs ran twice because of the kill).
 func TestFanoutSurvivesSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the permsync binary; skipped with -short")
-	}
-	if os.Getenv("PERMSYNC_TEST_DATABASE_URL") != "" {
-		t.Skip("the crashed process keeps its jobs in its own SQLite file; this test runs in the SQLite pass")
-	}
-	bin := buildPermsync(t)
-
-	seed := devkinde.DefaultSeed()
-	seed.Permissions = append(seed.Permissions, devkinde.SeedPermission{Key: crashKey, Name: "Crash test reports"})
-	seed.Roles = append(seed.Roles, devkinde.SeedRole{Key: crashRole, Name: "Crash test", Permissions: []string{crashKey}})
-	users := map[string]bool{}
-	for i := range crashUsers {
-		id := fmt.Sprintf("kp_%032x", 0xc7a54000+i)
-		users[id] = true
-		// No password: nobody signs in as them.
-		seed.Users = append(seed.Users, devkinde.SeedUser{
-			ID: id, Email: fmt.Sprintf("crash%02d@acme.test", i), FirstName: "Crash", LastName: strconv.Itoa(i),
-			Organizations: []devkinde.SeedMembership{{Code: devkinde.DefaultOrgCode, Roles: []string{crashRole}}},
-		})
-	}
-	dk, err := devkinde.New(devkinde.Config{Seed: seed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dk.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dk.Close() })
-	kc := kinde.New(kinde.Config{IssuerURL: dk.URL(), ClientID: devkinde.M2MClientID, ClientSecret: devkinde.M2MClientSecret})
-	permID := apptest.PermissionID(t, kc, crashKey)
-	dk.SetRateLimit(crashKindeRate)
-
-	dir := t.TempDir()
-	addr := freeLoopbackAddr(t)
-	site := "http://" + addr
-	dk.AllowRedirect(devkinde.WebClientID, site+"/callback", site+"/")
-	dbPath := filepath.Join(dir, "permsync.db")
-	env := map[string]string{
-		"KINDE_ISSUER_URL":               dk.URL(),
-		"KINDE_CLIENT_ID":                devkinde.WebClientID,
-		"KINDE_CLIENT_SECRET":            devkinde.WebClientSecret,
-		"KINDE_M2M_CLIENT_ID":            devkinde.M2MClientID,
-		"KINDE_M2M_CLIENT_SECRET":        devkinde.M2MClientSecret,
-		"KINDE_SITE_URL":                 site,
-		"KINDE_POST_LOGOUT_REDIRECT_URL": site + "/",
-		"PERMSYNC_ADDR":                  addr,
-		"PERMSYNC_SECRET":                strings.Repeat("crash-test-secret-", 3),
-		"PERMSYNC_DATA_DIR":              filepath.Join(dir, "data"),
-		"DATABASE_URL":                   "sqlite:" + dbPath,
-		"PERMSYNC_KINDE_RATE":            strconv.Itoa(crashAppRate),
-		"PERMSYNC_JOB_TIMEOUT":           "3s",
-		"PERMSYNC_JOB_RESCUE_AFTER":      "4s",
-		"PERMSYNC_LOG_LEVEL":             "debug",
-		"PERMSYNC_UNDO_WINDOW":           "4s",
-	}
+	r := newCrashRun(t, crashUsers, map[string]string{
+		"PERMSYNC_KINDE_RATE":  strconv.Itoa(crashAppRate),
+		"PERMSYNC_LOG_LEVEL":   "debug",
+		"PERMSYNC_UNDO_WINDOW": "4s",
+	})
+	r.dk.SetRateLimit(crashKindeRate)
 
 	// First run: sign in, delete the permission, kill inside the undo
 	// window; then restart and kill mid-fan-out.
-	first := startPermsync(t, bin, env, filepath.Join(dir, "run0.log"))
-	adm := newCrashClient(t, site)
-	adm.signIn(t, "admin@acme.test")
-	// The admin pages read the directory: wait for its first sync (in the
-	// last lane of a 2 calls/s budget, a few seconds).
-	syncDeadline := time.Now().Add(60 * time.Second)
-	for !strings.HasPrefix(strings.Join(strings.Fields(adm.do(t, adm.hc, http.MethodGet, "/admin", nil).doc.
-		Find(`[data-testid="directory-freshness"]`).Text()), " "), "Directory synced") {
-		if time.Now().After(syncDeadline) {
-			t.Fatal("the directory's first sync did not finish in 60 s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	dk.ResetRequests()
-	page := adm.get(t, "/admin/permissions/"+permID)
-	resp := adm.postNoRedirect(t, "/admin/permissions/"+permID+"/delete",
-		url.Values{"confirm": {crashKey}, "_csrf": {page.csrf(t)}})
-	fanoutID, ok := strings.CutPrefix(resp.Header.Get("Location"), "/admin/fanouts/")
-	if resp.StatusCode != http.StatusSeeOther || !ok || fanoutID == "" {
-		t.Fatalf("delete %s = %d, Location %q", crashKey, resp.StatusCode, resp.Header.Get("Location"))
-	}
+	first := r.start(t, "run0.log")
+	adm := r.signedIn(t)
+	// The admin pages read the directory: its first sync runs in the last
+	// lane of a 2 calls/s budget, a few seconds.
+	fanoutID := r.deleteOnceSynced(t, adm, time.Minute)
 
 	// Killed inside the undo window: Kinde has seen nothing, and the job
 	// that deletes the permission waits in the database.
@@ -140,70 +75,19 @@ func TestFanoutSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("before the first kill the deletion is %q; want waiting (the undo window)", ph)
 	}
 	first.kill(t)
-	for _, r := range dk.Requests() {
-		if r.Method == http.MethodDelete {
-			t.Fatalf("Kinde saw %s %s before the undo window ended", r.Method, r.Path)
+	for _, req := range r.dk.Requests() {
+		if req.Method == http.MethodDelete {
+			t.Fatalf("Kinde saw %s %s before the undo window ended", req.Method, req.Path)
 		}
 	}
-	first = startPermsync(t, bin, env, filepath.Join(dir, "run1.log"))
-
-	deadline := time.Now().Add(time.Minute)
-	for len(refreshedUsers(dk, users)) < crashKillAfter {
-		if time.Now().After(deadline) {
-			first.dumpLog(t)
-			t.Fatalf("only %d users refreshed after a minute; want %d before the kill", len(refreshedUsers(dk, users)), crashKillAfter)
-		}
-		first.checkAlive(t)
-		time.Sleep(20 * time.Millisecond)
-	}
-	first.kill(t)
-	atKill := len(refreshedUsers(dk, users))
-	if atKill >= crashUsers {
-		t.Fatalf("all %d users were refreshed before the kill; the fan-out is too fast to crash in", atKill)
-	}
-	running := runningRefreshJobs(t, dbPath)
-	t.Logf("killed with %d of %d users refreshed at Kinde and %d refresh jobs left running", atKill, crashUsers, running)
-	if running == 0 {
-		t.Fatalf("no refresh_claims job left in state running after SIGKILL; the test did not crash a fan-out")
-	}
+	first = r.start(t, "run1.log")
+	r.killMidFanout(t, first, crashKillAfter, time.Minute)
 
 	// Second run on the same database: River's rescuer gives the stuck jobs
 	// back once the dead process's leadership has expired.
-	second := startPermsync(t, bin, env, filepath.Join(dir, "run2.log"))
-	adm = newCrashClient(t, site)
-	adm.signIn(t, "admin@acme.test")
-	var done, failed, total int
-	deadline = time.Now().Add(3 * time.Minute)
-	for {
-		p := adm.get(t, "/admin/fanouts/"+fanoutID).doc.Find(`[data-testid="progress"]`).First()
-		if p.Length() == 0 {
-			t.Fatalf("fan-out %s: no progress panel", fanoutID)
-		}
-		done, failed, total = attrInt(t, p, "data-done"), attrInt(t, p, "data-failed"), attrInt(t, p, "data-total")
-		if p.AttrOr("data-finished", "") == "true" {
-			break
-		}
-		if time.Now().After(deadline) {
-			second.dumpLog(t)
-			t.Fatalf("fan-out %s not finished 3 minutes after the restart: %d done, %d failed of %d", fanoutID, done, failed, total)
-		}
-		second.checkAlive(t)
-		time.Sleep(250 * time.Millisecond)
-	}
-	if total != crashUsers || done != crashUsers || failed != 0 {
-		second.dumpLog(t)
-		t.Fatalf("fan-out finished with %d done, %d failed of %d; want all %d done", done, failed, total, crashUsers)
-	}
-	refreshed := refreshedUsers(dk, users)
-	for id := range users {
-		if refreshed[id] == 0 {
-			t.Errorf("user %s never got refresh_claims at Kinde", id)
-		}
-	}
-	again := 0
-	for _, n := range refreshed {
-		again += n - 1
-	}
+	second := r.start(t, "run2.log")
+	done, total := r.waitAllDone(t, second, r.signedIn(t), fanoutID, 3*time.Minute)
+	again := r.checkEveryoneRefreshed(t)
 	t.Logf("fan-out finished after the restart: %d/%d done, 0 failed; %d refresh_claims repeated for jobs the kill interrupted",
 		done, total, again)
 }
@@ -223,12 +107,6 @@ const (
 // whatever was called again). PERMSYNC_CRASH_USERS=5000 runs it at the
 // size of the benchmarks.
 func TestFanoutAtScaleSurvivesSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the permsync binary; skipped with -short")
-	}
-	if os.Getenv("PERMSYNC_TEST_DATABASE_URL") != "" {
-		t.Skip("the crashed process keeps its jobs in its own SQLite file; this test runs in the SQLite pass")
-	}
 	n := crashScaleUsers
 	if v := os.Getenv("PERMSYNC_CRASH_USERS"); v != "" {
 		var err error
@@ -236,136 +114,28 @@ func TestFanoutAtScaleSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("PERMSYNC_CRASH_USERS=%q: want a number of users, at least 10", v)
 		}
 	}
-	bin := buildPermsync(t)
+	r := newCrashRun(t, n, map[string]string{
+		"PERMSYNC_KINDE_RATE":  strconv.Itoa(max(crashScaleRate, n*2/5)),
+		"PERMSYNC_UNDO_WINDOW": "0s",
+	})
 
-	seed := devkinde.DefaultSeed()
-	seed.Permissions = append(seed.Permissions, devkinde.SeedPermission{Key: crashKey, Name: "Crash test reports"})
-	seed.Roles = append(seed.Roles, devkinde.SeedRole{Key: crashRole, Name: "Crash test", Permissions: []string{crashKey}})
-	users := map[string]bool{}
-	for i := range n {
-		id := fmt.Sprintf("kp_%032x", 0xc7a55000+i)
-		users[id] = true
-		seed.Users = append(seed.Users, devkinde.SeedUser{
-			ID: id, Email: fmt.Sprintf("scale%05d@acme.test", i), FirstName: "Scale", LastName: strconv.Itoa(i),
-			Organizations: []devkinde.SeedMembership{{Code: devkinde.DefaultOrgCode, Roles: []string{crashRole}}},
-		})
-	}
-	dk, err := devkinde.New(devkinde.Config{Seed: seed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dk.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dk.Close() })
-	kc := kinde.New(kinde.Config{IssuerURL: dk.URL(), ClientID: devkinde.M2MClientID, ClientSecret: devkinde.M2MClientSecret})
-	permID := apptest.PermissionID(t, kc, crashKey)
+	first := r.start(t, "run1.log")
+	fanoutID := r.deleteOnceSynced(t, r.signedIn(t), 2*time.Minute)
+	r.killMidFanout(t, first, n*2/5, 2*time.Minute)
 
-	dir := t.TempDir()
-	addr := freeLoopbackAddr(t)
-	site := "http://" + addr
-	dk.AllowRedirect(devkinde.WebClientID, site+"/callback", site+"/")
-	dbPath := filepath.Join(dir, "permsync.db")
-	env := map[string]string{
-		"KINDE_ISSUER_URL":               dk.URL(),
-		"KINDE_CLIENT_ID":                devkinde.WebClientID,
-		"KINDE_CLIENT_SECRET":            devkinde.WebClientSecret,
-		"KINDE_M2M_CLIENT_ID":            devkinde.M2MClientID,
-		"KINDE_M2M_CLIENT_SECRET":        devkinde.M2MClientSecret,
-		"KINDE_SITE_URL":                 site,
-		"KINDE_POST_LOGOUT_REDIRECT_URL": site + "/",
-		"PERMSYNC_ADDR":                  addr,
-		"PERMSYNC_SECRET":                strings.Repeat("crash-test-secret-", 3),
-		"PERMSYNC_DATA_DIR":              filepath.Join(dir, "data"),
-		"DATABASE_URL":                   "sqlite:" + dbPath,
-		"PERMSYNC_KINDE_RATE":            strconv.Itoa(max(crashScaleRate, n*2/5)),
-		"PERMSYNC_JOB_TIMEOUT":           "3s",
-		"PERMSYNC_JOB_RESCUE_AFTER":      "4s",
-		"PERMSYNC_UNDO_WINDOW":           "0s",
-	}
-
-	first := startPermsync(t, bin, env, filepath.Join(dir, "run1.log"))
-	adm := newCrashClient(t, site)
-	adm.signIn(t, "admin@acme.test")
-	syncDeadline := time.Now().Add(2 * time.Minute)
-	for !strings.HasPrefix(strings.Join(strings.Fields(adm.do(t, adm.hc, http.MethodGet, "/admin", nil).doc.
-		Find(`[data-testid="directory-freshness"]`).Text()), " "), "Directory synced") {
-		if time.Now().After(syncDeadline) {
-			t.Fatal("the directory's first sync did not finish in 2 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	dk.ResetRequests()
-	page := adm.get(t, "/admin/permissions/"+permID)
-	resp := adm.postNoRedirect(t, "/admin/permissions/"+permID+"/delete",
-		url.Values{"confirm": {crashKey}, "_csrf": {page.csrf(t)}})
-	fanoutID, ok := strings.CutPrefix(resp.Header.Get("Location"), "/admin/fanouts/")
-	if resp.StatusCode != http.StatusSeeOther || !ok || fanoutID == "" {
-		t.Fatalf("delete %s = %d, Location %q", crashKey, resp.StatusCode, resp.Header.Get("Location"))
-	}
-	killAfter := n * 2 / 5
-	deadline := time.Now().Add(2 * time.Minute)
-	for len(refreshedUsers(dk, users)) < killAfter {
-		if time.Now().After(deadline) {
-			first.dumpLog(t)
-			t.Fatalf("only %d users refreshed after 2 minutes; want %d before the kill", len(refreshedUsers(dk, users)), killAfter)
-		}
-		first.checkAlive(t)
-		time.Sleep(5 * time.Millisecond)
-	}
-	first.kill(t)
-	atKill := len(refreshedUsers(dk, users))
-	if atKill >= n {
-		t.Fatalf("all %d users were refreshed before the kill; the fan-out is too fast to crash in", atKill)
-	}
-	running := runningRefreshJobs(t, dbPath)
-	t.Logf("killed with %d of %d users refreshed at Kinde and %d refresh jobs left running", atKill, n, running)
-	if running == 0 {
-		t.Fatalf("no refresh_claims job left in state running after SIGKILL; the test did not crash a fan-out")
-	}
-
-	second := startPermsync(t, bin, env, filepath.Join(dir, "run2.log"))
-	adm = newCrashClient(t, site)
-	adm.signIn(t, "admin@acme.test")
-	var done, failed, total int
-	deadline = time.Now().Add(5 * time.Minute)
-	for {
-		p := adm.get(t, "/admin/fanouts/"+fanoutID).doc.Find(`[data-testid="progress"]`).First()
-		if p.Length() == 0 {
-			t.Fatalf("fan-out %s: no progress panel", fanoutID)
-		}
-		done, failed, total = attrInt(t, p, "data-done"), attrInt(t, p, "data-failed"), attrInt(t, p, "data-total")
-		if p.AttrOr("data-finished", "") == "true" {
-			break
-		}
-		if time.Now().After(deadline) {
-			second.dumpLog(t)
-			t.Fatalf("fan-out %s not finished 5 minutes after the restart: %d done, %d failed of %d", fanoutID, done, failed, total)
-		}
-		second.checkAlive(t)
-		time.Sleep(250 * time.Millisecond)
-	}
+	second := r.start(t, "run2.log")
+	done, total := r.waitAllDone(t, second, r.signedIn(t), fanoutID, 5*time.Minute)
 	second.kill(t) // the database is read below without it
-	if total != n || done != n || failed != 0 {
-		t.Fatalf("fan-out finished with %d done, %d failed of %d; want all %d done", done, failed, total, n)
-	}
-	refreshed := refreshedUsers(dk, users)
-	again := 0
-	for id := range users {
-		if refreshed[id] == 0 {
-			t.Errorf("user %s never got refresh_claims at Kinde", id)
-		}
-		again += max(0, refreshed[id]-1)
-	}
+	again := r.checkEveryoneRefreshed(t)
 
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Options{URL: "sqlite:" + dbPath})
+	db, err := store.Open(ctx, store.Options{URL: "sqlite:" + r.dbPath})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	ids := make([]string, 0, n)
-	for id := range users {
+	for id := range r.users {
 		ids = append(ids, id)
 	}
 	epochs, err := db.UserEpochs(ctx, ids)
@@ -379,6 +149,194 @@ func TestFanoutAtScaleSurvivesSIGKILL(t *testing.T) {
 	}
 	t.Logf("fan-out finished after the restart: %d/%d done, 0 failed, every epoch bumped once; "+
 		"%d refresh_claims repeated for users the kill interrupted", done, total, again)
+}
+
+// crashRun is what the SIGKILL tests share: devkinde seeded with users
+// holding crashKey through crashRole, the permsync binary, and the
+// environment of permsync processes that run one after another on one
+// SQLite file and one address (so the site URL stays the same).
+type crashRun struct {
+	bin    string
+	dk     *devkinde.Server
+	users  map[string]bool // the users holding crashKey
+	permID string          // crashKey's id
+	site   string
+	dir    string
+	dbPath string
+	env    map[string]string
+}
+
+// newCrashRun seeds n users holding crashKey and builds permsync; env is
+// added to (or overrides) the processes' base environment. It skips the
+// test with -short and on the Postgres pass: the crashed process keeps its
+// jobs in its own SQLite file.
+func newCrashRun(t *testing.T, n int, env map[string]string) *crashRun {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the permsync binary; skipped with -short")
+	}
+	if os.Getenv("PERMSYNC_TEST_DATABASE_URL") != "" {
+		t.Skip("the crashed process keeps its jobs in its own SQLite file; this test runs in the SQLite pass")
+	}
+	r := &crashRun{bin: buildPermsync(t), users: map[string]bool{}, dir: t.TempDir()}
+
+	seed := devkinde.DefaultSeed()
+	seed.Permissions = append(seed.Permissions, devkinde.SeedPermission{Key: crashKey, Name: "Crash test reports"})
+	seed.Roles = append(seed.Roles, devkinde.SeedRole{Key: crashRole, Name: "Crash test", Permissions: []string{crashKey}})
+	for i := range n {
+		id := fmt.Sprintf("kp_%032x", 0xc7a54000+i)
+		r.users[id] = true
+		// No password: nobody signs in as them.
+		seed.Users = append(seed.Users, devkinde.SeedUser{
+			ID: id, Email: fmt.Sprintf("crash%05d@acme.test", i), FirstName: "Crash", LastName: strconv.Itoa(i),
+			Organizations: []devkinde.SeedMembership{{Code: devkinde.DefaultOrgCode, Roles: []string{crashRole}}},
+		})
+	}
+	dk, err := devkinde.New(devkinde.Config{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dk.Close() })
+	r.dk = dk
+	kc := kinde.New(kinde.Config{IssuerURL: dk.URL(), ClientID: devkinde.M2MClientID, ClientSecret: devkinde.M2MClientSecret})
+	r.permID = apptest.PermissionID(t, kc, crashKey)
+
+	addr := freeLoopbackAddr(t)
+	r.site = "http://" + addr
+	dk.AllowRedirect(devkinde.WebClientID, r.site+"/callback", r.site+"/")
+	r.dbPath = filepath.Join(r.dir, "permsync.db")
+	r.env = map[string]string{
+		"KINDE_ISSUER_URL":               dk.URL(),
+		"KINDE_CLIENT_ID":                devkinde.WebClientID,
+		"KINDE_CLIENT_SECRET":            devkinde.WebClientSecret,
+		"KINDE_M2M_CLIENT_ID":            devkinde.M2MClientID,
+		"KINDE_M2M_CLIENT_SECRET":        devkinde.M2MClientSecret,
+		"KINDE_SITE_URL":                 r.site,
+		"KINDE_POST_LOGOUT_REDIRECT_URL": r.site + "/",
+		"PERMSYNC_ADDR":                  addr,
+		"PERMSYNC_SECRET":                strings.Repeat("crash-test-secret-", 3),
+		"PERMSYNC_DATA_DIR":              filepath.Join(r.dir, "data"),
+		"DATABASE_URL":                   "sqlite:" + r.dbPath,
+		"PERMSYNC_JOB_TIMEOUT":           "3s",
+		"PERMSYNC_JOB_RESCUE_AFTER":      "4s",
+	}
+	maps.Copy(r.env, env)
+	return r
+}
+
+// start starts a permsync process, logging to logName in the run's folder.
+func (r *crashRun) start(t *testing.T, logName string) *permsyncProc {
+	t.Helper()
+	return startPermsync(t, r.bin, r.env, filepath.Join(r.dir, logName))
+}
+
+// signedIn is a client signed in as the admin.
+func (r *crashRun) signedIn(t *testing.T) *crashClient {
+	t.Helper()
+	adm := newCrashClient(t, r.site)
+	adm.signIn(t, "admin@acme.test")
+	return adm
+}
+
+// deleteOnceSynced waits (up to within) for the directory's first sync, which
+// the admin pages read, then deletes crashKey with Kinde's request log
+// emptied first, and returns the deletion's fan-out id.
+func (r *crashRun) deleteOnceSynced(t *testing.T, adm *crashClient, within time.Duration) string {
+	t.Helper()
+	syncDeadline := time.Now().Add(within)
+	for !strings.HasPrefix(strings.Join(strings.Fields(adm.do(t, adm.hc, http.MethodGet, "/admin", nil).doc.
+		Find(`[data-testid="directory-freshness"]`).Text()), " "), "Directory synced") {
+		if time.Now().After(syncDeadline) {
+			t.Fatalf("the directory's first sync did not finish in %v", within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.dk.ResetRequests()
+	page := adm.get(t, "/admin/permissions/"+r.permID)
+	resp := adm.postNoRedirect(t, "/admin/permissions/"+r.permID+"/delete",
+		url.Values{"confirm": {crashKey}, "_csrf": {page.csrf(t)}})
+	fanoutID, ok := strings.CutPrefix(resp.Header.Get("Location"), "/admin/fanouts/")
+	if resp.StatusCode != http.StatusSeeOther || !ok || fanoutID == "" {
+		t.Fatalf("delete %s = %d, Location %q", crashKey, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return fanoutID
+}
+
+// killMidFanout waits (up to within) until Kinde has refreshed the claims of
+// at least killAfter users, kills p with SIGKILL, and checks that the kill
+// came mid-fan-out: not every user refreshed, and refresh_claims jobs left
+// in state running.
+func (r *crashRun) killMidFanout(t *testing.T, p *permsyncProc, killAfter int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for len(refreshedUsers(r.dk, r.users)) < killAfter {
+		if time.Now().After(deadline) {
+			p.dumpLog(t)
+			t.Fatalf("only %d users refreshed after %v; want %d before the kill", len(refreshedUsers(r.dk, r.users)),
+				within, killAfter)
+		}
+		p.checkAlive(t)
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.kill(t)
+	atKill := len(refreshedUsers(r.dk, r.users))
+	if atKill >= len(r.users) {
+		t.Fatalf("all %d users were refreshed before the kill; the fan-out is too fast to crash in", atKill)
+	}
+	running := runningRefreshJobs(t, r.dbPath)
+	t.Logf("killed with %d of %d users refreshed at Kinde and %d refresh jobs left running", atKill, len(r.users), running)
+	if running == 0 {
+		t.Fatalf("no refresh_claims job left in state running after SIGKILL; the test did not crash a fan-out")
+	}
+}
+
+// waitAllDone waits (up to within) for the fan-out's page to say it is
+// finished, and checks that it finished with every user done and none
+// failed. It returns the page's done and total counts.
+func (r *crashRun) waitAllDone(t *testing.T, p *permsyncProc, adm *crashClient, fanoutID string, within time.Duration) (
+	done, total int) {
+	t.Helper()
+	var failed int
+	deadline := time.Now().Add(within)
+	for {
+		pr := adm.get(t, "/admin/fanouts/"+fanoutID).doc.Find(`[data-testid="progress"]`).First()
+		if pr.Length() == 0 {
+			t.Fatalf("fan-out %s: no progress panel", fanoutID)
+		}
+		done, failed, total = attrInt(t, pr, "data-done"), attrInt(t, pr, "data-failed"), attrInt(t, pr, "data-total")
+		if pr.AttrOr("data-finished", "") == "true" {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.dumpLog(t)
+			t.Fatalf("fan-out %s not finished %v after the restart: %d done, %d failed of %d", fanoutID, within, done,
+				failed, total)
+		}
+		p.checkAlive(t)
+		time.Sleep(250 * time.Millisecond)
+	}
+	if n := len(r.users); total != n || done != n || failed != 0 {
+		p.dumpLog(t)
+		t.Fatalf("fan-out finished with %d done, %d failed of %d; want all %d done", done, failed, total, n)
+	}
+	return done, total
+}
+
+// checkEveryoneRefreshed checks that every user got refresh_claims at Kinde
+// at least once, and returns how many calls were repeats.
+func (r *crashRun) checkEveryoneRefreshed(t *testing.T) (again int) {
+	t.Helper()
+	refreshed := refreshedUsers(r.dk, r.users)
+	for id := range r.users {
+		if refreshed[id] == 0 {
+			t.Errorf("user %s never got refresh_claims at Kinde", id)
+		}
+		again += max(0, refreshed[id]-1)
+	}
+	return again
 }
 
 // buildPermsync builds cmd/permsync once into a temporary folder (without
