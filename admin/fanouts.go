@@ -44,12 +44,14 @@ type FanoutSummary struct {
 	UpdatedAt     time.Time
 	FinishedAt    time.Time // zero while pending
 
-	// A deletion's Kinde call (store.FanoutPhase*; "" for other fan-outs).
+	// The Kinde call of a deletion or an RBAC edit (store.FanoutPhase*; ""
+	// for other fan-outs). FanoutPhaseDeleting is the call under way,
+	// whatever the change.
 	Phase         string
 	KindeDueAt    time.Time // end of the undo window
 	KindeAttempts int
 	KindeError    string    // why Kinde refused, while retrying or failed
-	KindeDoneAt   time.Time // when Kinde deleted it
+	KindeDoneAt   time.Time // when Kinde made the change
 	Undoable      bool      // Undo still cancels it
 }
 

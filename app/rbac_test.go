@@ -311,3 +311,67 @@ func TestKindeRefusesAnEdit(t *testing.T) {
 		t.Fatalf("after Kinde: alice GET /reports/export = %d; want 403", s)
 	}
 }
+
+// TestPagesWordTheKindeCallUnderWay holds Kinde's answer to a fan-out's
+// Kinde call and reads the pages meanwhile: the call's phase is stored as
+// deleting whatever the change, but only a deletion's pages say deleting;
+// an access change's fan-out page and its edit page say the change is being
+// made. Released, each call completes.
+func TestPagesWordTheKindeCallUnderWay(t *testing.T) {
+	cases := []struct {
+		name          string
+		method, path  string // the Kinde call held
+		start         func(t *testing.T, env *apptest.Env, adm *apptest.Client) (fanoutPath, editPath string)
+		words, absent string
+	}{
+		{"deletion", http.MethodDelete, "/api/v1/permissions/",
+			func(t *testing.T, env *apptest.Env, adm *apptest.Client) (string, string) {
+				_, fanoutPath := deleteExport(t, env, adm)
+				return fanoutPath, ""
+			}, "Deleting at Kinde.", "change"},
+		{"adding a permission to a role", http.MethodPatch, "/api/v1/roles/",
+			func(t *testing.T, env *apptest.Env, adm *apptest.Client) (string, string) {
+				editPath := confirmEdit(t, adm, url.Values{"kind": {"role.permission.add"},
+					"role_id": {seedRoleID(t, env, "viewer")}, "permission_id": {permissionIDOf(t, env, "export:reports")}},
+					"", nil)
+				_, _, page := editState(t, adm, editPath)
+				fanoutPath := page.TestID(t, "edit-status").Find(`a[href^="/admin/fanouts/"]`).AttrOr("href", "")
+				if fanoutPath == "" {
+					t.Fatalf("the edit page links no fan-out:\n%.2000s", page.Body)
+				}
+				return fanoutPath, editPath
+			}, "Making the change at Kinde.", "elet"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := apptest.Start(t, apptest.Options{Env: map[string]string{"PERMSYNC_UNDO_WINDOW": "0"}})
+			adm := env.Login(t, "admin@acme.test")
+			release := env.HoldKinde(t, c.method, c.path)
+			fanoutPath, editPath := c.start(t, env, adm)
+
+			var words string
+			testsupport.Eventually(t, waitFor, "the fan-out page to show the Kinde call under way", func() bool {
+				ph, resp := phase(t, adm, fanoutPath)
+				words = strings.Join(strings.Fields(resp.TestID(t, "phase-text").Text()), " ")
+				return ph == store.FanoutPhaseDeleting
+			})
+			if !strings.Contains(words, c.words) || strings.Contains(words, c.absent) {
+				t.Errorf("during the call the fan-out page says %q; want %q and no %q", words, c.words, c.absent)
+			}
+			if editPath != "" {
+				state, _, page := editState(t, adm, editPath)
+				words := strings.Join(strings.Fields(page.TestID(t, "edit-phase").Text()), " ")
+				if state != store.RBACEditApplying || !strings.Contains(words, c.words) || strings.Contains(words, c.absent) {
+					t.Errorf("during the call the edit page is %s and says %q; want %q and no %q", state, words, c.words,
+						c.absent)
+				}
+			}
+
+			release()
+			testsupport.Eventually(t, waitFor, "the call to complete and the fan-out to finish", func() bool {
+				ph, resp := phase(t, adm, fanoutPath)
+				return ph == store.FanoutPhaseRefreshing && resp.TestID(t, "progress").AttrOr("data-finished", "") == "true"
+			})
+		})
+	}
+}

@@ -77,7 +77,7 @@ func TestAdminListsPermissionsRolesAndUsers(t *testing.T) {
 	if got := strings.TrimSpace(resp.TestID(t, "stat-permissions").Find(".stat-value").Text()); got != "4" {
 		t.Errorf("overview permission count = %q; want 4", got)
 	}
-	if resp.TestID(t, "empty").Length() == 0 || !strings.Contains(resp.Body, "Deleting a permission starts one") {
+	if resp.TestID(t, "empty").Length() == 0 || !strings.Contains(resp.Body, "Deleting a permission or changing access starts one") {
 		t.Error("overview without fan-outs shows no empty state")
 	}
 

@@ -304,6 +304,31 @@ type refusal struct {
 	status         int
 }
 
+// HoldKinde holds back every request to devkinde with this method and a path
+// starting with prefix, as a Kinde slow to answer would, until release is
+// called (or the test ends); then they go through. Tests use it to see what
+// the pages say while a Kinde call is under way.
+func (e *Env) HoldKinde(t testing.TB, method, prefix string) (release func()) {
+	gate := make(chan struct{})
+	release = sync.OnceFunc(func() {
+		e.proxy.mu.Lock()
+		e.proxy.hold = hold{}
+		e.proxy.mu.Unlock()
+		close(gate)
+	})
+	e.proxy.mu.Lock()
+	e.proxy.hold = hold{method: method, prefix: prefix, gate: gate}
+	e.proxy.mu.Unlock()
+	t.Cleanup(release)
+	return release
+}
+
+// hold is what HoldKinde set.
+type hold struct {
+	method, prefix string
+	gate           chan struct{} // closed on release
+}
+
 // Kinde returns a Management API client for devkinde with the M2M
 // credentials, for tests that change users, roles and permissions.
 func (e *Env) Kinde() *kinde.Client {
@@ -390,6 +415,7 @@ type kindeProxy struct {
 	grants map[string]int
 	outage Outage
 	refuse refusal
+	hold   hold
 }
 
 func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -402,8 +428,15 @@ func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (p *kindeProxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	p.mu.Lock()
-	outage, refuse := p.outage, p.refuse
+	outage, refuse, held := p.outage, p.refuse, p.hold
 	p.mu.Unlock()
+	if held.gate != nil && r.Method == held.method && strings.HasPrefix(r.URL.Path, held.prefix) {
+		select {
+		case <-held.gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if refuse.status != 0 && r.Method == refuse.method && strings.HasPrefix(r.URL.Path, refuse.prefix) {
 		if refuse.status == http.StatusTooManyRequests {
 			w.Header().Set("RateLimit-Reset", "1")

@@ -63,9 +63,10 @@ type AdminFanout struct {
 	Created       time.Time
 	Finished      time.Time // zero while running
 
-	// A deletion's Kinde call: "" (none), "waiting" (the undo window),
-	// "deleting", "retrying" (Kinde refused; KindeError says why),
-	// "failed", "refreshing" or "undone".
+	// The Kinde call of a deletion or an access change: "" (none),
+	// "waiting" (the undo window), "deleting" (the call under way, whatever
+	// the change: callWords words it by Kind), "retrying" (Kinde refused;
+	// KindeError says why), "failed", "refreshing" or "undone".
 	Phase         string
 	KindeDueAt    time.Time
 	KindeAttempts int
@@ -104,7 +105,7 @@ func joinWords(ws []string) string {
 }
 
 // kindeCallWords is how the fan-out page words its Kinde call.
-type kindeCallWords struct{ due, refused, doing, meanwhile, noun, done, undone string }
+type kindeCallWords struct{ due, refused, doing, meanwhile, noun, done, undone, nobody string }
 
 // callWords words the Kinde call of a fan-out of kind: a deletion's, or an
 // access change's (an RBAC edit, whose own page has the details).
@@ -112,9 +113,11 @@ func callWords(kind string) kindeCallWords {
 	if kind == "rbac_edit" {
 		return kindeCallWords{due: "Kinde is called when the window ends", refused: "What it takes away is already refused.",
 			doing: "Making the change at Kinde.", meanwhile: "What it takes away stays refused meanwhile.",
-			noun: "change", done: "Made at Kinde", undone: "Kinde was never called, and nothing it took away is refused any more."}
+			noun: "change", done: "Made at Kinde", undone: "Kinde was never called, and nothing it took away is refused any more.",
+			nobody: "The change reaches no user, so nothing needed refreshing."}
 	}
 	return kindeCallWords{due: "Kinde deletes it when the window ends", refused: "It is already refused to every session.",
 		doing: "Deleting at Kinde.", meanwhile: "It stays refused to every session meanwhile.", noun: "delete",
-		done: "Deleted at Kinde", undone: "Kinde was never asked to delete it, and everyone who held it has it again."}
+		done: "Deleted at Kinde", undone: "Kinde was never asked to delete it, and everyone who held it has it again.",
+		nobody: "No user held the permission, so nothing needed refreshing."}
 }
