@@ -65,6 +65,27 @@ type testEnv struct {
 // newEnv starts devkinde on a random loopback port. mod may adjust the config.
 func newEnv(t *testing.T, mod ...func(*Config)) *testEnv {
 	t.Helper()
+	return newEnvAt(t, nil, mod...)
+}
+
+// testClock is a clock the test moves by hand, so that a lifetime (a
+// refresh token's overlap, say) ends when the test says, not when a busy
+// machine gets round to the next request.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// newEnvAt is newEnv with devkinde reading the time from clock (nil: the
+// real clock).
+func newEnvAt(t *testing.T, clock *testClock, mod ...func(*Config)) *testEnv {
+	t.Helper()
 	cfg := Config{
 		RefreshOverlap:   10 * time.Second,
 		WebhookRetryBase: 20 * time.Millisecond,
@@ -76,6 +97,9 @@ func newEnv(t *testing.T, mod ...func(*Config)) *testEnv {
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if clock != nil {
+		srv.now = clock.Now // before Start: no request reads it yet
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -389,7 +389,9 @@ func TestOrgCodeAndAudience(t *testing.T) {
 }
 
 func TestRefreshRotationOverlapAndReuse(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.RefreshOverlap = 300 * time.Millisecond })
+	const overlap = 300 * time.Millisecond
+	clock := newTestClock()
+	e := newEnvAt(t, clock, func(c *Config) { c.RefreshOverlap = overlap })
 	tok, _ := e.login("bob@acme.test")
 	r1 := tok.RefreshToken
 	t2 := e.mustRefresh(r1)
@@ -402,7 +404,7 @@ func TestRefreshRotationOverlapAndReuse(t *testing.T) {
 		t.Fatalf("old token within overlap: %v", err)
 	}
 	// After the overlap it is invalid_grant, and its reuse revokes the family.
-	time.Sleep(400 * time.Millisecond)
+	clock.Advance(overlap + time.Millisecond)
 	if _, err := e.refresh(r1); oauthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("old token after overlap: %v", err)
 	}
