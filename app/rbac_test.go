@@ -346,7 +346,7 @@ func TestPagesWordTheKindeCallUnderWay(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			env := apptest.Start(t, apptest.Options{Env: map[string]string{"PERMSYNC_UNDO_WINDOW": "0"}})
 			adm := env.Login(t, "admin@acme.test")
-			release := env.HoldKinde(t, c.method, c.path)
+			hold := env.HoldKinde(t, c.method, c.path)
 			fanoutPath, editPath := c.start(t, env, adm)
 
 			var words string
@@ -367,7 +367,7 @@ func TestPagesWordTheKindeCallUnderWay(t *testing.T) {
 				}
 			}
 
-			release()
+			hold.Release()
 			testsupport.Eventually(t, waitFor, "the call to complete and the fan-out to finish", func() bool {
 				ph, resp := phase(t, adm, fanoutPath)
 				return ph == store.FanoutPhaseRefreshing && resp.TestID(t, "progress").AttrOr("data-finished", "") == "true"

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"permsync/app/apptest"
+	"permsync/internal/testsupport"
 )
 
 // TestCookieTossingIsRefused: the admin is signed in; a page on another
@@ -127,10 +128,12 @@ func hostOf(t *testing.T, raw string) string {
 }
 
 // TestRevokedTabStaysSignedOut: bob has his dashboard open; the admin
-// revokes his sessions. Bob's tab lands on a page saying an admin signed
-// him out, and signing in again asks for his password: his Kinde session
-// ended before his page was told. The admin's count of his live sessions
-// is zero.
+// revokes his sessions. Kinde's answer to ending his sessions is held back
+// for a moment: until it comes, bob's permsync session stands and his tab
+// is not told (Kinde first, then permsync's sessions, then the pages).
+// Then bob's tab lands on a page saying an admin signed him out, and
+// signing in again asks for his password. The admin's count of his live
+// sessions is zero.
 func TestRevokedTabStaysSignedOut(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{})
 	bobID := env.UserID(t, "bob@acme.test")
@@ -141,12 +144,24 @@ func TestRevokedTabStaysSignedOut(t *testing.T) {
 
 	adm := newProfile(t, browser)
 	signIn(t, adm, env, "admin@acme.test")
+	hold := env.HoldKinde(t, http.MethodDelete, "/api/v1/users/"+bobID+"/sessions")
 	step(t, adm, "revoke bob's sessions",
 		chromedp.Navigate(env.URL+"/admin/users/"+bobID+"/sessions/revoke"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="revoke-confirmed"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="revoke-confirmed"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`.alert, [role="status"]`)),
 	)
+	testsupport.Eventually(t, 20*time.Second, "permsync to ask Kinde to end bob's sessions", func() bool {
+		return hold.Waiting() == 1
+	})
+	if rows, err := env.DB.UserSessions(t.Context(), bobID); err != nil || len(rows) != 1 {
+		t.Errorf("while Kinde ends bob's sessions, his permsync sessions = %d, %v; want 1 (ended only after Kinde's)",
+			len(rows), err)
+	}
+	if path := eval[string](t, bob, `location.pathname + location.search`); path != "/dashboard" {
+		t.Errorf("while Kinde ends bob's sessions, his tab is at %s; want it untold, still on /dashboard", path)
+	}
+	hold.Release()
+	step(t, adm, "the revoke answers", chromedp.WaitVisible(chromedp.CSS(`.alert, [role="status"]`)))
 
 	waitNavigated(t, bob, env.URL+"/?signed_out=admin")
 	if body := eval[string](t, bob, `document.body.innerText`); !strings.Contains(body, "administrator signed you out") {

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,28 +306,50 @@ type refusal struct {
 }
 
 // HoldKinde holds back every request to devkinde with this method and a path
-// starting with prefix, as a Kinde slow to answer would, until release is
+// starting with prefix, as a Kinde slow to answer would, until Release is
 // called (or the test ends); then they go through. Tests use it to see what
-// the pages say while a Kinde call is under way.
-func (e *Env) HoldKinde(t testing.TB, method, prefix string) (release func()) {
-	gate := make(chan struct{})
-	release = sync.OnceFunc(func() {
+// happens while a Kinde call is under way.
+func (e *Env) HoldKinde(t testing.TB, method, prefix string) *KindeHold {
+	h := &KindeHold{method: method, prefix: prefix, gate: make(chan struct{})}
+	h.release = sync.OnceFunc(func() {
 		e.proxy.mu.Lock()
-		e.proxy.hold = hold{}
+		if e.proxy.hold == h {
+			e.proxy.hold = nil
+		}
 		e.proxy.mu.Unlock()
-		close(gate)
+		close(h.gate)
 	})
 	e.proxy.mu.Lock()
-	e.proxy.hold = hold{method: method, prefix: prefix, gate: gate}
+	e.proxy.hold = h
 	e.proxy.mu.Unlock()
-	t.Cleanup(release)
-	return release
+	t.Cleanup(h.release)
+	return h
 }
 
-// hold is what HoldKinde set.
-type hold struct {
+// KindeHold is what HoldKinde holds back.
+type KindeHold struct {
 	method, prefix string
 	gate           chan struct{} // closed on release
+	release        func()
+	waiting        atomic.Int64
+}
+
+// Release lets the held requests, and any later ones, through.
+func (h *KindeHold) Release() { h.release() }
+
+// Waiting is how many requests are held back now.
+func (h *KindeHold) Waiting() int { return int(h.waiting.Load()) }
+
+// wait holds r back until the release, or until its client gives up.
+func (h *KindeHold) wait(r *http.Request) bool {
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	select {
+	case <-h.gate:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // Kinde returns a Management API client for devkinde with the M2M
@@ -415,7 +438,7 @@ type kindeProxy struct {
 	grants map[string]int
 	outage Outage
 	refuse refusal
-	hold   hold
+	hold   *KindeHold
 }
 
 func (p *kindeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -430,12 +453,8 @@ func (p *kindeProxy) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	p.mu.Lock()
 	outage, refuse, held := p.outage, p.refuse, p.hold
 	p.mu.Unlock()
-	if held.gate != nil && r.Method == held.method && strings.HasPrefix(r.URL.Path, held.prefix) {
-		select {
-		case <-held.gate:
-		case <-r.Context().Done():
-			return
-		}
+	if held != nil && r.Method == held.method && strings.HasPrefix(r.URL.Path, held.prefix) && !held.wait(r) {
+		return
 	}
 	if refuse.status != 0 && r.Method == refuse.method && strings.HasPrefix(r.URL.Path, refuse.prefix) {
 		if refuse.status == http.StatusTooManyRequests {
