@@ -14,12 +14,10 @@
 package directory
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -153,18 +151,25 @@ func groupHolders(rows []store.DirHolderRow) []Holder {
 			out = append(out, Holder{UserID: r.UserID, Email: r.Email, Name: r.Name, OrgCode: r.OrgCode})
 			n++
 		}
-		p := Path{Kind: Direct}
-		if r.RoleID != "" {
-			p = Path{Kind: ViaRole, RoleID: r.RoleID, RoleKey: r.RoleKey}
-		}
-		if !slices.Contains(out[n-1].Via, p) {
-			out[n-1].Via = append(out[n-1].Via, p)
-		}
+		out[n-1].Via = addPath(out[n-1].Via, r.RoleID, r.RoleKey)
 	}
 	for i := range out {
 		sortPaths(out[i].Via)
 	}
 	return out
+}
+
+// addPath adds to via, once, the path of a grant row: through the role
+// roleID, or direct when roleID is "".
+func addPath(via []Path, roleID, roleKey string) []Path {
+	p := Path{Kind: Direct}
+	if roleID != "" {
+		p = Path{Kind: ViaRole, RoleID: roleID, RoleKey: roleKey}
+	}
+	if slices.Contains(via, p) {
+		return via
+	}
+	return append(via, p)
 }
 
 func sortPaths(ps []Path) {
@@ -236,7 +241,7 @@ func (d *Directory) HolderUsers(ctx context.Context, permID string, q HolderQuer
 		matched = counts.Users
 	}
 	out := &HolderUserPage{Permission: *p, Offset: q.Offset, Limit: q.Limit, Matched: matched, HolderCounts: counts}
-	byKey, err := d.holdersOf(ctx, p.ID, keys)
+	hs, err := d.holdersOf(ctx, p.ID, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +250,7 @@ func (d *Directory) HolderUsers(ctx context.Context, permID string, q HolderQuer
 		idx[k.UserID] = len(out.Holders)
 		out.Holders = append(out.Holders, HolderUser{UserID: k.UserID, Email: k.Email, Name: k.Name})
 	}
-	for _, h := range sortedHolders(byKey) {
+	for _, h := range hs {
 		u := &out.Holders[idx[h.UserID]]
 		u.Orgs = append(u.Orgs, h.OrgCode)
 		for _, v := range h.Via {
@@ -279,8 +284,8 @@ func (d *Directory) permissionAndCounts(ctx context.Context, permID string) (*Pe
 }
 
 // holdersOf returns the holders (user and organization) among the users of
-// keys, with their paths, keyed by user and organization.
-func (d *Directory) holdersOf(ctx context.Context, permID string, keys []store.DirHolderRow) (map[[2]string]Holder, error) {
+// keys, with their paths, by email, user and organization.
+func (d *Directory) holdersOf(ctx context.Context, permID string, keys []store.DirHolderRow) ([]Holder, error) {
 	users := make([]string, 0, len(keys))
 	for _, k := range keys {
 		if len(users) == 0 || users[len(users)-1] != k.UserID {
@@ -291,20 +296,9 @@ func (d *Directory) holdersOf(ctx context.Context, permID string, keys []store.D
 	if err != nil {
 		return nil, err
 	}
-	out := map[[2]string]Holder{}
-	for _, h := range groupHolders(rows) {
-		out[[2]string{h.UserID, h.OrgCode}] = h
-	}
-	return out, nil
+	return groupHolders(rows), nil
 }
 
-func sortedHolders(m map[[2]string]Holder) []Holder {
-	out := slices.Collect(maps.Values(m))
-	slices.SortFunc(out, func(a, b Holder) int {
-		return cmp.Or(strings.Compare(a.UserID, b.UserID), strings.Compare(a.OrgCode, b.OrgCode))
-	})
-	return out
-}
 
 // Grant is a permission a user holds in an organization, and why.
 type Grant struct {
@@ -329,13 +323,7 @@ func (d *Directory) UserGrants(ctx context.Context, userID, org string) ([]Grant
 			out = append(out, Grant{OrgCode: r.OrgCode, PermissionID: r.PermissionID, Key: r.Key, Name: r.Name})
 			n++
 		}
-		p := Path{Kind: Direct}
-		if r.RoleID != "" {
-			p = Path{Kind: ViaRole, RoleID: r.RoleID, RoleKey: r.RoleKey}
-		}
-		if !slices.Contains(out[n-1].Via, p) {
-			out[n-1].Via = append(out[n-1].Via, p)
-		}
+		out[n-1].Via = addPath(out[n-1].Via, r.RoleID, r.RoleKey)
 	}
 	for i := range out {
 		sortPaths(out[i].Via)
