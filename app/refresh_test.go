@@ -87,50 +87,11 @@ func TestConcurrentRefreshesMakeOneGrant(t *testing.T) {
 	gen, csrf := panelGen(t, page), alice.CSRF(t)
 	env.ResetGrants()
 
-	const n = 20
-	var (
-		wg       sync.WaitGroup
-		start    = make(chan struct{})
-		statuses = make([]int, n)
-		bodies   = make([]string, n)
-		errs     = make([]error, n)
-	)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			form := url.Values{"gen": {gen}, "_csrf": {csrf}}
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost,
-				env.URL+"/session/refresh", strings.NewReader(form.Encode()))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("HX-Request", "true")
-			req.Header.Set("X-CSRF-Token", csrf)
-			resp, err := alice.HTTP.Do(req)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			statuses[i], bodies[i] = resp.StatusCode, string(b)
-		}()
+	bases := make([]string, 20)
+	for i := range bases {
+		bases[i] = env.URL
 	}
-	close(start)
-	wg.Wait()
-
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("request %d: %v", i, errs[i])
-		}
-		if statuses[i] != http.StatusOK || !strings.Contains(bodies[i], `id="session-panel"`) {
-			t.Fatalf("request %d = %d:\n%.1000s", i, statuses[i], bodies[i])
-		}
-	}
+	refreshAtOnce(t, alice, bases, gen, csrf)
 	if got := env.Refreshes(); got != 1 {
 		t.Fatalf("refresh_token grants = %d; want exactly 1", got)
 	}
@@ -350,5 +311,52 @@ func TestManyTabsMakeOneRefreshClaims(t *testing.T) {
 	}
 	if n != tabs-1 {
 		t.Fatalf("%d of %d panels say tokens only; want %d", n, tabs, tabs-1)
+	}
+}
+
+// refreshAtOnce posts c's "Refresh session" (the panel's generation gen,
+// and c's CSRF token) once to each of the app URLs in bases, all at once,
+// and fails the test unless every answer is the session panel.
+func refreshAtOnce(t *testing.T, c *apptest.Client, bases []string, gen, csrf string) {
+	t.Helper()
+	var (
+		wg       sync.WaitGroup
+		start    = make(chan struct{})
+		statuses = make([]int, len(bases))
+		bodies   = make([]string, len(bases))
+		errs     = make([]error, len(bases))
+	)
+	for i, base := range bases {
+		wg.Go(func() {
+			<-start
+			form := url.Values{"gen": {gen}, "_csrf": {csrf}}
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/session/refresh",
+				strings.NewReader(form.Encode()))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("HX-Request", "true")
+			req.Header.Set("X-CSRF-Token", csrf)
+			resp, err := c.HTTP.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			statuses[i], bodies[i] = resp.StatusCode, string(b)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, base := range bases {
+		if errs[i] != nil {
+			t.Fatalf("refresh %d (%s): %v", i, base, errs[i])
+		}
+		if statuses[i] != http.StatusOK || !strings.Contains(bodies[i], `id="session-panel"`) {
+			t.Fatalf("refresh %d (%s) = %d:\n%.1000s", i, base, statuses[i], bodies[i])
+		}
 	}
 }

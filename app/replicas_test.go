@@ -3,13 +3,11 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -255,51 +253,14 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 	page = alice.Get(t, "/dashboard")
 	gen, csrf := panelGen(t, page), alice.CSRF(t)
 	env.ResetGrants()
-	const n = 10
-	var (
-		wg       sync.WaitGroup
-		start    = make(chan struct{})
-		statuses = make([]int, n)
-		bodies   = make([]string, n)
-		errs     = make([]error, n)
-	)
-	for i := range n {
-		base := env.URL
+	bases := make([]string, 10)
+	for i := range bases {
+		bases[i] = env.URL
 		if i%2 == 1 {
-			base = b.URL
-		}
-		wg.Go(func() {
-			<-start
-			form := url.Values{"gen": {gen}, "_csrf": {csrf}}
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/session/refresh",
-				strings.NewReader(form.Encode()))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("HX-Request", "true")
-			req.Header.Set("X-CSRF-Token", csrf)
-			resp, err := alice.HTTP.Do(req)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			statuses[i], bodies[i] = resp.StatusCode, string(body)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("refresh %d: %v", i, errs[i])
-		}
-		if statuses[i] != http.StatusOK || !strings.Contains(bodies[i], `id="session-panel"`) {
-			t.Fatalf("refresh %d = %d:\n%.1000s", i, statuses[i], bodies[i])
+			bases[i] = b.URL
 		}
 	}
+	refreshAtOnce(t, alice, bases, gen, csrf)
 	if got := env.Refreshes(); got != 1 {
 		t.Fatalf("refresh_token grants for 10 refreshes across two replicas = %d; want exactly 1", got)
 	}
