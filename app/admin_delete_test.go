@@ -31,14 +31,8 @@ func TestAdminDeleteIsEnforcedAtOnceThenRefreshed(t *testing.T) {
 		t.Fatalf("alice's token lacks export:reports before the delete: %v", before.Permissions)
 	}
 
-	var permID string
-	for _, p := range env.Seed.Permissions {
-		if p.Key == "export:reports" {
-			permID = p.ID
-		}
-	}
 	adm := env.Login(t, "admin@acme.test")
-	path := "/admin/permissions/" + permID
+	path := "/admin/permissions/" + env.SeedPermissionID(t, "export:reports")
 	adm.Get(t, path)
 	resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"export:reports"}})
 	fanout := resp.Header.Get("Location")

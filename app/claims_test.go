@@ -15,17 +15,7 @@ import (
 // cache for.
 func removeFromRole(t *testing.T, env *apptest.Env, roleKey, permKey string) {
 	t.Helper()
-	var roleID, permID string
-	for _, r := range env.Seed.Roles {
-		if r.Key == roleKey {
-			roleID = r.ID
-		}
-	}
-	for _, p := range env.Seed.Permissions {
-		if p.Key == permKey {
-			permID = p.ID
-		}
-	}
+	roleID, permID := env.SeedRoleID(t, roleKey), env.SeedPermissionID(t, permKey)
 	if status := env.ManagementAPI(t, http.MethodDelete, "/api/v1/roles/"+roleID+"/permissions/"+permID, nil); status != http.StatusOK {
 		t.Fatalf("DELETE role permission = %d", status)
 	}

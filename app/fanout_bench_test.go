@@ -72,15 +72,7 @@ func benchFanout(b *testing.B, rate int) {
 	adm := env.Login(b, "admin@acme.test")
 	kc := env.Kinde()
 	unregisterWebhooks(b, kc)
-	roleID := ""
-	for _, r := range env.Seed.Roles {
-		if r.Key == fanoutBenchRole {
-			roleID = r.ID
-		}
-	}
-	if roleID == "" {
-		b.Fatal("no bench role in the seed")
-	}
+	roleID := env.SeedRoleID(b, fanoutBenchRole)
 
 	var usersPerSec, e2e, peak, resolve float64
 	iter := 0

@@ -21,18 +21,6 @@ import (
 // confirmed (refused at once to exactly the users who lose it), made at
 // Kinde after the undo window, and reaches the users' open pages.
 
-// seedRoleID returns a seed role's id.
-func seedRoleID(t *testing.T, env *apptest.Env, key string) string {
-	t.Helper()
-	for _, r := range env.Seed.Roles {
-		if r.Key == key {
-			return r.ID
-		}
-	}
-	t.Fatalf("no seed role %s", key)
-	return ""
-}
-
 // confirmEdit previews an edit as the admin, checks the preview's tables
 // with check, confirms it and returns the edit page's path.
 func confirmEdit(t *testing.T, adm *apptest.Client, edit url.Values, confirm string,
@@ -98,9 +86,9 @@ func TestRemovePermissionFromRole(t *testing.T) {
 			t.Fatalf("before: GET /reports/export = %d", s)
 		}
 	}
-	analyst := seedRoleID(t, env, "analyst")
+	analyst := env.SeedRoleID(t, "analyst")
 	editPath := confirmEdit(t, adm, url.Values{"kind": {"role.permission.remove"}, "role_id": {analyst},
-		"permission_id": {permissionIDOf(t, env, "export:reports")}}, "export:reports",
+		"permission_id": {env.SeedPermissionID(t, "export:reports")}}, "export:reports",
 		func(p *apptest.Response) {
 			if got := emails(t, p, "losers"); !slices.Equal(got, []string{"alice@acme.test"}) {
 				t.Errorf("preview losers = %v; want alice alone", got)
@@ -142,18 +130,6 @@ func TestRemovePermissionFromRole(t *testing.T) {
 	}
 }
 
-// permissionIDOf returns a seed permission's id.
-func permissionIDOf(t *testing.T, env *apptest.Env, key string) string {
-	t.Helper()
-	for _, p := range env.Seed.Permissions {
-		if p.Key == key {
-			return p.ID
-		}
-	}
-	t.Fatalf("no seed permission %s", key)
-	return ""
-}
-
 // TestRoleRemovalInOneOrganization: taking analyst from alice in one
 // organization refuses its keys to her sessions there and leaves her session
 // in the other organization, where she holds the same role, untouched.
@@ -176,7 +152,7 @@ func TestRoleRemovalInOneOrganization(t *testing.T) {
 	adm := env.Login(t, "admin@acme.test")
 	aliceID := env.UserID(t, "alice@acme.test")
 	editPath := confirmEdit(t, adm, url.Values{"kind": {"member.role.remove"}, "user_id": {aliceID},
-		"org_code": {devkinde.DefaultOrgCode}, "role_id": {seedRoleID(t, env, "analyst")}}, "analyst", nil)
+		"org_code": {devkinde.DefaultOrgCode}, "role_id": {env.SeedRoleID(t, "analyst")}}, "analyst", nil)
 	if s := status(t, aliceAcme, "/reports"); s != http.StatusForbidden {
 		t.Fatalf("alice in org_acme: GET /reports = %d; want 403", s)
 	}
@@ -221,7 +197,7 @@ func TestGrantReachesTheOpenPage(t *testing.T) {
 	defer stream.close()
 	adm := env.Login(t, "admin@acme.test")
 	confirmEdit(t, adm, url.Values{"kind": {"member.permission.add"}, "user_id": {env.UserID(t, "bob@acme.test")},
-		"org_code": {devkinde.DefaultOrgCode}, "permission_id": {permissionIDOf(t, env, "export:reports")}}, "",
+		"org_code": {devkinde.DefaultOrgCode}, "permission_id": {env.SeedPermissionID(t, "export:reports")}}, "",
 		func(p *apptest.Response) {
 			if got := emails(t, p, "gainers"); !slices.Equal(got, []string{"bob@acme.test"}) {
 				t.Errorf("preview gainers = %v; want bob", got)
@@ -249,7 +225,7 @@ func TestUndoAnEdit(t *testing.T) {
 	bob := env.Login(t, "bob@acme.test")
 	adm := env.Login(t, "admin@acme.test")
 	bobID := env.UserID(t, "bob@acme.test")
-	viewer := seedRoleID(t, env, "viewer")
+	viewer := env.SeedRoleID(t, "viewer")
 	editPath := confirmEdit(t, adm, url.Values{"kind": {"member.role.remove"}, "user_id": {bobID},
 		"org_code": {devkinde.DefaultOrgCode}, "role_id": {viewer}}, "viewer", nil)
 	if s := status(t, bob, "/reports"); s != http.StatusForbidden {
@@ -286,10 +262,10 @@ func TestKindeRefusesAnEdit(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{Env: map[string]string{"PERMSYNC_UNDO_WINDOW": "0"}})
 	alice := env.Login(t, "alice@acme.test")
 	adm := env.Login(t, "admin@acme.test")
-	analyst := seedRoleID(t, env, "analyst")
+	analyst := env.SeedRoleID(t, "analyst")
 	env.RefuseKinde(http.MethodDelete, "/api/v1/roles/", http.StatusInternalServerError)
 	editPath := confirmEdit(t, adm, url.Values{"kind": {"role.permission.remove"}, "role_id": {analyst},
-		"permission_id": {permissionIDOf(t, env, "export:reports")}}, "export:reports", nil)
+		"permission_id": {env.SeedPermissionID(t, "export:reports")}}, "export:reports", nil)
 	var why string
 	testsupport.Eventually(t, waitFor, "the edit page to say Kinde refused", func() bool {
 		state, _, page := editState(t, adm, editPath)
@@ -332,7 +308,7 @@ func TestPagesWordTheKindeCallUnderWay(t *testing.T) {
 		{"adding a permission to a role", http.MethodPatch, "/api/v1/roles/",
 			func(t *testing.T, env *apptest.Env, adm *apptest.Client) (string, string) {
 				editPath := confirmEdit(t, adm, url.Values{"kind": {"role.permission.add"},
-					"role_id": {seedRoleID(t, env, "viewer")}, "permission_id": {permissionIDOf(t, env, "export:reports")}},
+					"role_id": {env.SeedRoleID(t, "viewer")}, "permission_id": {env.SeedPermissionID(t, "export:reports")}},
 					"", nil)
 				_, _, page := editState(t, adm, editPath)
 				fanoutPath := page.TestID(t, "edit-status").Find(`a[href^="/admin/fanouts/"]`).AttrOr("href", "")

@@ -56,13 +56,7 @@ func TestReplicasShareSessionsJobsAndEvents(t *testing.T) {
 	// export:reports through B's admin panel.
 	stream := openStream(t, alice)
 	adm := b.Login(t, "admin@acme.test")
-	var permID string
-	for _, p := range env.Seed.Permissions {
-		if p.Key == "export:reports" {
-			permID = p.ID
-		}
-	}
-	path := "/admin/permissions/" + permID
+	path := "/admin/permissions/" + env.SeedPermissionID(t, "export:reports")
 	adm.Get(t, path)
 	env.DevKinde.ResetRequests()
 	resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"export:reports"}})

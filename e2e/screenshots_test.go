@@ -134,12 +134,7 @@ func screenshotAdmin(t *testing.T, env *apptest.Env, adm, alice context.Context,
 	capture(t, adm, filepath.Join(dir, "admin-permissions.png"))
 	captureMobile(t, adm, filepath.Join(dir, "admin-permissions-mobile.png"))
 
-	id := ""
-	for _, p := range env.Seed.Permissions {
-		if p.Key == "export:reports" {
-			id = p.ID
-		}
-	}
+	id := env.SeedPermissionID(t, "export:reports")
 	step(t, adm, "permission detail", chromedp.Navigate(env.URL+"/admin/permissions/"+id),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="danger-zone"]`)))
 	step(t, adm, "type the key", chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-key"]`), "export:reports"))

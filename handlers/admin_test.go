@@ -20,30 +20,6 @@ import (
 // The admin panel over real HTTP, against devkinde: every request goes
 // through the same middleware, gate and admin.Service as in production.
 
-// permissionID returns the seed id of a permission key.
-func permissionID(t *testing.T, env *apptest.Env, key string) string {
-	t.Helper()
-	for _, p := range env.Seed.Permissions {
-		if p.Key == key {
-			return p.ID
-		}
-	}
-	t.Fatalf("no seed permission %s", key)
-	return ""
-}
-
-// roleID returns a seed role's id.
-func roleID(t *testing.T, env *apptest.Env, key string) string {
-	t.Helper()
-	for _, r := range env.Seed.Roles {
-		if r.Key == key {
-			return r.ID
-		}
-	}
-	t.Fatalf("no seed role %s", key)
-	return ""
-}
-
 // kindeHasPermission reports whether devkinde still lists the key.
 func kindeHasPermission(t *testing.T, env *apptest.Env, key string) bool {
 	t.Helper()
@@ -142,7 +118,7 @@ func TestAdminPermissionPreviewShowsAffectedUsersAndWhy(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
 
-	resp := adm.Get(t, "/admin/permissions/"+permissionID(t, env, "export:reports"))
+	resp := adm.Get(t, "/admin/permissions/"+env.SeedPermissionID(t, "export:reports"))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("permission page = %d:\n%s", resp.StatusCode, resp.Body)
 	}
@@ -170,7 +146,7 @@ func TestAdminPermissionPreviewShowsAffectedUsersAndWhy(t *testing.T) {
 	}
 
 	// The admin permission cannot be deleted from here.
-	resp = adm.Get(t, "/admin/permissions/"+permissionID(t, env, "admin:permissions"))
+	resp = adm.Get(t, "/admin/permissions/"+env.SeedPermissionID(t, "admin:permissions"))
 	if resp.TestID(t, "delete-blocked").Length() != 1 || resp.TestID(t, "delete-form").Length() != 0 ||
 		resp.TestID(t, "danger-zone").Length() != 0 {
 		t.Error("the admin permission offers a delete form")
@@ -197,7 +173,7 @@ func TestAdminDeleteNeedsTheKeyTyped(t *testing.T) {
 	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
-	path := "/admin/permissions/" + permissionID(t, env, "export:reports")
+	path := "/admin/permissions/" + env.SeedPermissionID(t, "export:reports")
 	adm.Get(t, path)
 
 	for _, typed := range []string{"", "export:report", "read:reports"} {
@@ -232,7 +208,7 @@ func TestAdminDeleteNeedsTheKeyTyped(t *testing.T) {
 		t.Error("a wrong confirmation started a fan-out")
 	}
 	// The admin permission itself is refused even when typed correctly.
-	adminPath := "/admin/permissions/" + permissionID(t, env, "admin:permissions") + "/delete"
+	adminPath := "/admin/permissions/" + env.SeedPermissionID(t, "admin:permissions") + "/delete"
 	if resp := adm.PostForm(t, adminPath, url.Values{"confirm": {"admin:permissions"}}); resp.StatusCode != http.StatusConflict {
 		t.Errorf("deleting the admin permission = %d; want 409", resp.StatusCode)
 	}
@@ -242,7 +218,7 @@ func TestAdminDeleteRedirectsToAFanoutThatFinishes(t *testing.T) {
 	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
-	path := "/admin/permissions/" + permissionID(t, env, "export:reports")
+	path := "/admin/permissions/" + env.SeedPermissionID(t, "export:reports")
 	adm.Get(t, path)
 
 	resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"export:reports"}})
@@ -314,7 +290,7 @@ func TestAdminDeleteAsHTMXGetsHXRedirect(t *testing.T) {
 	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
-	path := "/admin/permissions/" + permissionID(t, env, "delete:reports")
+	path := "/admin/permissions/" + env.SeedPermissionID(t, "delete:reports")
 	adm.Get(t, path)
 	resp := adm.HTMX(t, http.MethodPost, path+"/delete", url.Values{"confirm": {"delete:reports"}})
 	if to := resp.Header.Get("HX-Redirect"); resp.StatusCode/100 != 2 || !strings.HasPrefix(to, "/admin/fanouts/fo_") {
@@ -336,7 +312,7 @@ func TestAdminRetryQueuesFailedUsersAgain(t *testing.T) {
 	}
 	env := apptest.Start(t, apptest.Options{Seed: seed})
 	adm := env.Login(t, "admin@acme.test")
-	path := "/admin/permissions/" + permissionID(t, env, "delete:reports")
+	path := "/admin/permissions/" + env.SeedPermissionID(t, "delete:reports")
 	adm.Get(t, path)
 	resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"delete:reports"}})
 	loc := resp.Header.Get("Location")
@@ -455,7 +431,7 @@ func TestAdminRoutesAreGated(t *testing.T) {
 	bob := env.Login(t, "bob@acme.test")
 	anon := env.NewClient(t)
 
-	perm := "/admin/permissions/" + permissionID(t, env, "export:reports")
+	perm := "/admin/permissions/" + env.SeedPermissionID(t, "export:reports")
 	user := "/admin/users/" + env.UserID(t, "alice@acme.test")
 	adm.Get(t, "/admin/users")
 	started := adm.NoRedirect().PostForm(t, user+"/refresh-claims", nil)
@@ -464,12 +440,12 @@ func TestAdminRoutesAreGated(t *testing.T) {
 		t.Fatalf("refresh claims = %d %q", started.StatusCode, fanout)
 	}
 
-	role := "/admin/roles/" + roleID(t, env, "viewer")
-	preview := "/admin/edits/preview?kind=role.permission.add&role_id=" + roleID(t, env, "viewer") +
-		"&permission_id=" + permissionID(t, env, "delete:reports")
+	role := "/admin/roles/" + env.SeedRoleID(t, "viewer")
+	preview := "/admin/edits/preview?kind=role.permission.add&role_id=" + env.SeedRoleID(t, "viewer") +
+		"&permission_id=" + env.SeedPermissionID(t, "delete:reports")
 	confirmed := adm.NoRedirect().PostForm(t, "/admin/edits", url.Values{"kind": {"member.permission.add"},
 		"org_code": {"org_acme"}, "user_id": {env.UserID(t, "bob@acme.test")},
-		"permission_id": {permissionID(t, env, "export:reports")}})
+		"permission_id": {env.SeedPermissionID(t, "export:reports")}})
 	edit := confirmed.Header.Get("Location")
 	if !strings.HasPrefix(edit, "/admin/edits/") {
 		t.Fatalf("confirm an edit = %d %q", confirmed.StatusCode, edit)
@@ -604,11 +580,11 @@ func TestAdminPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
-	perm := "/admin/permissions/" + permissionID(t, env, "delete:reports")
+	perm := "/admin/permissions/" + env.SeedPermissionID(t, "delete:reports")
 	adm.Get(t, perm)
 	fanout := adm.NoRedirect().PostForm(t, perm+"/delete", url.Values{"confirm": {"delete:reports"}}).Header.Get("Location")
 	for _, path := range []string{
-		"/admin", "/admin/permissions", "/admin/permissions/" + permissionID(t, env, "export:reports"),
+		"/admin", "/admin/permissions", "/admin/permissions/" + env.SeedPermissionID(t, "export:reports"),
 		"/admin/roles", "/admin/users", "/admin/users/" + env.UserID(t, "alice@acme.test"), "/admin/fanouts", fanout,
 	} {
 		resp := adm.Get(t, path)

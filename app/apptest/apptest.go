@@ -429,6 +429,31 @@ func (e *Env) UserID(t testing.TB, email string) string {
 	return id
 }
 
+// SeedRoleID returns the id of the seed role with that key.
+func (e *Env) SeedRoleID(t testing.TB, key string) string {
+	t.Helper()
+	for _, r := range e.Seed.Roles {
+		if r.Key == key {
+			return r.ID
+		}
+	}
+	t.Fatalf("apptest: no seed role %s", key)
+	return ""
+}
+
+// SeedPermissionID returns the id of the seed permission with that key (as
+// seeded: PermissionID asks Kinde).
+func (e *Env) SeedPermissionID(t testing.TB, key string) string {
+	t.Helper()
+	for _, p := range e.Seed.Permissions {
+		if p.Key == key {
+			return p.ID
+		}
+	}
+	t.Fatalf("apptest: no seed permission %s", key)
+	return ""
+}
+
 // kindeProxy sits in front of devkinde: it counts token grants by type and
 // can simulate outages.
 type kindeProxy struct {
