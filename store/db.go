@@ -320,6 +320,20 @@ var (
 	_ querier = (*Tx)(nil)
 )
 
+// scanStrings reads one string column and closes rows.
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // sqlMarks returns "?, ?, …" with n marks, for an IN list.
 func sqlMarks(n int) string {
 	if n <= 0 {

@@ -861,16 +861,7 @@ func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]
 	if err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanStrings(rows)
 }
 
 func dirPairs(ctx context.Context, q querier, query string, args ...any) (map[string][]string, error) {

@@ -384,16 +384,11 @@ func usersWithPermission(ctx context.Context, q querier, key string) ([]string, 
 	if err != nil {
 		return nil, fmt.Errorf("users with permission: %w", err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("users with permission: %w", err)
-		}
-		ids = append(ids, id)
+	ids, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("users with permission: %w", err)
 	}
-	return ids, rows.Err()
+	return ids, nil
 }
 
 func (db *DB) listSessions(ctx context.Context, q string, args ...any) ([]Session, error) {

@@ -298,20 +298,6 @@ func (db *DB) UsersWithRole(ctx context.Context, roleID, roleKey string) ([]stri
 	return ids, nil
 }
 
-// scanStrings reads one string column and closes rows.
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
 // likeEscape escapes LIKE's wildcards with a backslash.
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
