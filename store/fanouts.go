@@ -81,6 +81,9 @@ type FanoutItem struct {
 	Round     int // 0, then one more each time an admin retries the item
 	UpdatedAt time.Time
 	DoneAt    time.Time
+	// SentAt is when the item's refresh_claims call was sent (no later than
+	// the real send); zero when it was done without a call of its own.
+	SentAt time.Time
 }
 
 const fanoutColumns = `id, kind, actor_id, actor_email, permission_id, permission_key, reason,
@@ -88,11 +91,14 @@ const fanoutColumns = `id, kind, actor_id, actor_email, permission_id, permissio
 	kinde_done_at`
 
 const fanoutItemColumns = `fanout_id, user_id, email, reasons, status, attempts, last_error, job_id,
-	round, updated_at, done_at`
+	round, updated_at, done_at, sent_at`
 
-// CreateFanout records a fan-out and its items (all pending) inside the
-// transaction. f.Total is set from the items; a refreshing fan-out without
-// items is finished at once. f.Phase and f.KindeDueAt are stored as given.
+// CreateFanout records a fan-out and its items inside the transaction. Items
+// are pending unless their Status says FanoutItemDone (a user whose refresh
+// another fan-out already makes: done at once, counted, with no job).
+// f.Total and f.Done are set from the items; a refreshing fan-out with
+// nothing pending is finished at once. f.Phase and f.KindeDueAt are stored
+// as given.
 func (tx *Tx) CreateFanout(ctx context.Context, f *Fanout, items []FanoutItem) error {
 	now := time.Now()
 	if f.CreatedAt.IsZero() {
@@ -100,13 +106,18 @@ func (tx *Tx) CreateFanout(ctx context.Context, f *Fanout, items []FanoutItem) e
 	}
 	f.UpdatedAt = f.CreatedAt
 	f.Total, f.Done, f.Failed = len(items), 0, 0
+	for _, it := range items {
+		if it.Status == FanoutItemDone {
+			f.Done++
+		}
+	}
 	f.FinishedAt = time.Time{}
-	if len(items) == 0 && f.Refreshing() {
+	if f.Done == f.Total && f.Refreshing() {
 		f.FinishedAt = f.CreatedAt
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO fanouts (`+fanoutColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 0, '', 0)`,
-		f.ID, f.Kind, f.ActorID, f.ActorEmail, f.PermissionID, f.PermissionKey, f.Reason, f.Total,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, '', 0)`,
+		f.ID, f.Kind, f.ActorID, f.ActorEmail, f.PermissionID, f.PermissionKey, f.Reason, f.Total, f.Done,
 		Millis(f.CreatedAt), Millis(f.UpdatedAt), Millis(f.FinishedAt), f.Phase, Millis(f.KindeDueAt))
 	if err != nil {
 		return fmt.Errorf("create fanout: %w", err)
@@ -114,22 +125,33 @@ func (tx *Tx) CreateFanout(ctx context.Context, f *Fanout, items []FanoutItem) e
 	return tx.insertFanoutItems(ctx, f, items)
 }
 
-// insertFanoutItems inserts the items of a new fan-out (all pending). A
-// deletion records thousands of holders in the click's transaction: on
-// Postgres they go in one statement, as arrays of columns (one round trip,
-// four parameters), on SQLite as multi-row INSERTs (no network to cross).
+// insertFanoutItems inserts the items of a new fan-out (pending, or done
+// at its creation when CreateFanout says so). A deletion records thousands
+// of holders in the click's transaction: on Postgres they go in one
+// statement, as arrays of columns (one round trip, a handful of parameters),
+// on SQLite as multi-row INSERTs (no network to cross).
 func (tx *Tx) insertFanoutItems(ctx context.Context, f *Fanout, items []FanoutItem) error {
 	if len(items) == 0 {
 		return nil
 	}
+	status := func(it FanoutItem) (string, int64) {
+		if it.Status == FanoutItemDone {
+			return FanoutItemDone, Millis(f.CreatedAt)
+		}
+		return FanoutItemPending, 0
+	}
 	if tx.db.dialect == Postgres {
-		users, emails, reasons := make([]string, len(items)), make([]string, len(items)), make([]string, len(items))
+		n := len(items)
+		users, emails, reasons, states := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		done := make([]int64, n)
 		for i, it := range items {
 			users[i], emails[i], reasons[i] = it.UserID, it.Email, it.Reasons
+			states[i], done[i] = status(it)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, updated_at)
-			SELECT ?, u, e, r, ?, ? FROM unnest(?::text[], ?::text[], ?::text[]) AS t (u, e, r)`,
-			f.ID, FanoutItemPending, Millis(f.CreatedAt), users, emails, reasons); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, done_at, updated_at)
+			SELECT ?, u, e, r, s, d, ? FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[])
+			AS t (u, e, r, s, d)`,
+			f.ID, Millis(f.CreatedAt), users, emails, reasons, states, done); err != nil {
 			return fmt.Errorf("create fanout items: %w", err)
 		}
 		return nil
@@ -137,13 +159,13 @@ func (tx *Tx) insertFanoutItems(ctx context.Context, f *Fanout, items []FanoutIt
 	const perInsert = 1000
 	for i := 0; i < len(items); i += perInsert {
 		chunk := items[i:min(i+perInsert, len(items))]
-		args := make([]any, 0, 6*len(chunk))
+		args := make([]any, 0, 7*len(chunk))
 		for _, it := range chunk {
-			args = append(args, f.ID, it.UserID, it.Email, it.Reasons, FanoutItemPending, Millis(f.CreatedAt))
+			st, done := status(it)
+			args = append(args, f.ID, it.UserID, it.Email, it.Reasons, st, done, Millis(f.CreatedAt))
 		}
-		values := strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(chunk)-1) + "(?, ?, ?, ?, ?, ?)"
-		if _, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, updated_at)
-			VALUES `+values, args...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO fanout_items (fanout_id, user_id, email, reasons, status, done_at,
+			updated_at) VALUES `+rowMarks(len(chunk), 7), args...); err != nil {
 			return fmt.Errorf("create fanout items: %w", err)
 		}
 	}
@@ -319,7 +341,8 @@ type Refreshed struct {
 // however many users there are: every user's claims are marked cleared at
 // its At (before any epoch bump is visible, so the refresh that follows
 // dates the session's claims from it), the items still pending in the round
-// move to done with attempts and are counted, and those users' claims epochs
+// move to done with attempts and the time their calls were sent (the
+// earliest At of the statement's users) and are counted, and those users' claims epochs
 // are bumped with reason. Users whose item was not pending in that round
 // (done already, failed, requeued in a later round, or missing) are not
 // counted again. It returns the new epoch of each user counted.
@@ -336,7 +359,9 @@ func (tx *Tx) CompleteFanoutItems(ctx context.Context, fanoutID string, round, a
 		// upsert of several rows needs on Postgres.
 		at := make(map[string]int64, len(chunk))
 		var ids []string
+		sent := Millis(chunk[0].At) // the chunk's earliest call: never later than any of its sends
 		for _, u := range chunk {
+			sent = min(sent, Millis(u.At))
 			if prev, ok := at[u.UserID]; !ok {
 				ids = append(ids, u.UserID)
 				at[u.UserID] = Millis(u.At)
@@ -354,12 +379,12 @@ func (tx *Tx) CompleteFanoutItems(ctx context.Context, fanoutID string, round, a
 			args...); err != nil {
 			return nil, fmt.Errorf("complete fanout items: mark claims cleared: %w", err)
 		}
-		args = append(args[:0], FanoutItemDone, attempts, now, now, fanoutID, round, FanoutItemPending)
+		args = append(args[:0], FanoutItemDone, attempts, now, now, sent, fanoutID, round, FanoutItemPending)
 		for _, id := range ids {
 			args = append(args, id)
 		}
 		rows, err := tx.Query(ctx, `UPDATE fanout_items SET status = ?, attempts = ?, last_error = '', updated_at = ?,
-			done_at = ? WHERE fanout_id = ? AND round = ? AND status = ? AND user_id IN (`+sqlMarks(len(ids))+`)
+			done_at = ?, sent_at = ? WHERE fanout_id = ? AND round = ? AND status = ? AND user_id IN (`+sqlMarks(len(ids))+`)
 			RETURNING user_id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("complete fanout items: %w", err)
@@ -691,11 +716,11 @@ func scanFanout(sc scanner) (*Fanout, error) {
 
 func scanFanoutItem(sc scanner) (*FanoutItem, error) {
 	var it FanoutItem
-	var updated, done int64
+	var updated, done, sent int64
 	if err := sc.Scan(&it.FanoutID, &it.UserID, &it.Email, &it.Reasons, &it.Status, &it.Attempts, &it.LastError,
-		&it.JobID, &it.Round, &updated, &done); err != nil {
+		&it.JobID, &it.Round, &updated, &done, &sent); err != nil {
 		return nil, err
 	}
-	it.UpdatedAt, it.DoneAt = FromMillis(updated), FromMillis(done)
+	it.UpdatedAt, it.DoneAt, it.SentAt = FromMillis(updated), FromMillis(done), FromMillis(sent)
 	return &it, nil
 }
