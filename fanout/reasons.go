@@ -17,19 +17,29 @@ const (
 	ReasonDirect  ReasonKind = "direct"  // granted to the user directly in an organization
 	ReasonSession ReasonKind = "session" // a live permsync session's token carries the key
 	ReasonHolder  ReasonKind = "holder"  // the local directory says they hold it (by a role or directly)
+	// ReasonCovered: another fan-out already refreshes (or refreshed) the
+	// user's claims after the change; the item is done without a call.
+	ReasonCovered ReasonKind = "covered"
 )
 
 // Reason is one reason a user is affected by, or holds, a permission.
 type Reason struct {
-	Kind    ReasonKind
-	RoleKey string // the role, for ReasonRole
+	Kind     ReasonKind
+	RoleKey  string // the role, for ReasonRole
+	FanoutID string // the fan-out that makes the refresh, for ReasonCovered
 }
 
+// CoveredBy is the reason of an item whose refresh fan-out id makes.
+func CoveredBy(fanoutID string) Reason { return Reason{Kind: ReasonCovered, FanoutID: fanoutID} }
+
 // String is the compact form stored with fan-out items: "role:analyst",
-// "direct" or "session".
+// "direct", "session" or "covered:fo_…".
 func (r Reason) String() string {
-	if r.Kind == ReasonRole {
+	switch r.Kind {
+	case ReasonRole:
 		return string(ReasonRole) + ":" + r.RoleKey
+	case ReasonCovered:
+		return string(ReasonCovered) + ":" + r.FanoutID
 	}
 	return string(r.Kind)
 }
@@ -45,6 +55,8 @@ func (r Reason) Label() string {
 		return "live session carries it"
 	case ReasonHolder:
 		return "holds it (directory)"
+	case ReasonCovered:
+		return "already refreshed by fan-out " + r.FanoutID
 	}
 	return string(r.Kind)
 }
@@ -70,6 +82,10 @@ func ParseReasons(s string) []Reason {
 			out = append(out, Reason{Kind: ReasonRole, RoleKey: key})
 			continue
 		}
+		if id, ok := strings.CutPrefix(part, string(ReasonCovered)+":"); ok {
+			out = append(out, CoveredBy(id))
+			continue
+		}
 		out = append(out, Reason{Kind: ReasonKind(part)})
 	}
 	return out
@@ -88,9 +104,10 @@ func HasRoleReason(rs []Reason) bool {
 	return slices.ContainsFunc(rs, func(r Reason) bool { return r.Kind == ReasonRole })
 }
 
-// SortReasons orders reasons roles first (by key), then direct, then session.
+// SortReasons orders reasons roles first (by key), then direct, then
+// session; a cover last.
 func SortReasons(rs []Reason) {
-	rank := map[ReasonKind]int{ReasonRole: 0, ReasonDirect: 1, ReasonSession: 2}
+	rank := map[ReasonKind]int{ReasonRole: 0, ReasonDirect: 1, ReasonSession: 2, ReasonCovered: 9}
 	slices.SortFunc(rs, func(a, b Reason) int {
 		if c := rank[a.Kind] - rank[b.Kind]; c != 0 {
 			return c

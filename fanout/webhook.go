@@ -31,7 +31,8 @@ func (WebhookArgs) InsertOpts() river.InsertOpts {
 type WebhookHandler interface {
 	// HandleWebhookJob acts on one recorded webhook. attempt counts from
 	// 1; after attempt maxAttempts no retry follows. An error wrapped with
-	// Cancel is not retried.
+	// Cancel is not retried; a *SettlingError snoozes the job briefly
+	// without spending an attempt.
 	HandleWebhookJob(ctx context.Context, webhookID string, attempt, maxAttempts int) error
 	// PruneWebhooks forgets old webhook records (periodic maintenance).
 	PruneWebhooks(ctx context.Context)
@@ -74,6 +75,10 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 	err := h.HandleWebhookJob(ctx, job.Args.WebhookID, job.Attempt, job.MaxAttempts)
 	if ce, ok := errors.AsType[*cancelError](err); ok {
 		return river.JobCancel(ce.err)
+	}
+	if IsSettling(err) {
+		// Not a failure: an attempt is not spent.
+		return river.JobSnooze(settleSnooze)
 	}
 	return err
 }
