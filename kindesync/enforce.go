@@ -28,7 +28,10 @@ import (
 //     fan-out: refresh_claims, then the epoch bump and the live event.
 func (s *Syncer) EnforceTx(ctx context.Context, tx *store.Tx, c *directory.Change) (func(context.Context), error) {
 	var after []func(context.Context)
-	live, err := tx.LiveDenials(ctx, time.Now())
+	// Kinde made these changes before the directory read them, so a refresh
+	// sent after now, or pending past its Kinde call, meets the need.
+	need := refreshNeed{since: time.Now()}
+	live, err := tx.LiveDenials(ctx, need.since)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +51,7 @@ func (s *Syncer) EnforceTx(ctx context.Context, tx *store.Tx, c *directory.Chang
 				Reasons: []fanout.Reason{{Kind: fanout.ReasonSession}}}})
 		}
 		reason := "Permission " + rm.Key + " no longer exists at Kinde (found by the directory " + c.Source + ")."
-		pl := s.revokeKeyPlan(rm.ID, rm.Key, reason, affected, true)
+		pl := s.revokeKeyPlan(rm.ID, rm.Key, reason, affected, true, need)
 		if err := pl.inTx(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -78,11 +81,13 @@ func (s *Syncer) EnforceTx(ctx context.Context, tx *store.Tx, c *directory.Chang
 			strings.Join(lost, ", "), len(affected), c.Source, c.Losses[0].Reason)
 		f := &store.Fanout{ID: fanout.NewID(), Kind: fanout.KindWebhook, ActorEmail: "Directory " + c.Source,
 			Reason: reason, CreatedAt: time.Now()}
-		if err := s.fanouts.StartTx(ctx, tx, f, fanout.Items(affected)); err != nil {
+		queued, err := s.startRefreshTx(ctx, tx, f, fanout.Items(affected), need)
+		if err != nil {
 			return nil, err
 		}
 		s.log.InfoContext(ctx, "kindesync: Kinde took permissions away without a webhook; refreshing the users' claims",
-			"keys", strings.Join(lost, ","), "users", len(affected), "source", c.Source, "fanout_id", f.ID)
+			"keys", strings.Join(lost, ","), "users", len(affected), "source", c.Source, "fanout_id", f.ID,
+			"outcome", queued)
 		after = append(after, func(ctx context.Context) { s.publishProgress(ctx, f.ID) })
 	}
 	if len(after) == 0 {

@@ -45,7 +45,7 @@ func (s *Syncer) ProcessWebhook(ctx context.Context, webhookID string, attempt i
 	if err != nil {
 		return err
 	}
-	plan, err := s.planWebhook(ctx, ev)
+	plan, err := s.planWebhook(ctx, ev, webhookNeed(ev, rec.ReceivedAt, time.Now()))
 	if err != nil {
 		return err
 	}
@@ -91,6 +91,50 @@ func (s *Syncer) ProcessWebhook(ctx context.Context, webhookID string, attempt i
 
 var errAlreadyFinished = errors.New("webhook already finished")
 
+// refreshNeed is when the change that makes a fan-out's refreshes needed
+// was made at Kinde: a refresh_claims sent after it (or pending past its
+// Kinde call) already meets the need (fanout.Engine.StartNeededTx).
+type refreshNeed struct {
+	since time.Time
+	// wait: when a user's only cover is a Kinde call under way, plan again
+	// once it is answered (the webhook job snoozes) rather than refresh.
+	wait bool
+}
+
+// maxSettleWait is how long after the event a webhook still waits for a
+// permsync Kinde call under way to be answered; past it (a call stuck in a
+// crashed process, a late delivery) the users are refreshed without waiting.
+const maxSettleWait = 2 * time.Minute
+
+// webhookNeed dates a webhook's change: Kinde's event time, else when the
+// delivery was received. A time given to the second only (Unix seconds) is
+// read as the end of that second, so that a refresh sent earlier in the same
+// second, perhaps before the change, never counts.
+func webhookNeed(ev *kinde.Event, received, now time.Time) refreshNeed {
+	at := ev.Timestamp
+	if at.IsZero() {
+		at = received
+	} else if at.Nanosecond() == 0 {
+		at = at.Add(time.Second - time.Millisecond)
+	}
+	return refreshNeed{since: at, wait: now.Sub(at) < maxSettleWait}
+}
+
+// startRefreshTx starts fan-out f for items, inside tx, calling again only
+// the users whose need no other fan-out meets, and says so in the outcome.
+func (s *Syncer) startRefreshTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem,
+	need refreshNeed) (string, error) {
+	covered, err := s.fanouts.StartNeededTx(ctx, tx, f, items, need.since, need.wait)
+	if err != nil {
+		return "", err
+	}
+	if covered == 0 {
+		return fmt.Sprintf("%d user(s) queued for a claims refresh.", len(items)), nil
+	}
+	return fmt.Sprintf("%d user(s) queued for a claims refresh; %d already refreshed after the change by another fan-out.",
+		len(items)-covered, covered), nil
+}
+
 // webhookPlan is what processing one event does: work inside the
 // transaction that marks it finished, and publishing after the commit.
 type webhookPlan struct {
@@ -108,14 +152,14 @@ func ignored(outcome string) *webhookPlan {
 // planWebhook decides what an event does. Reads (Kinde, sessions) happen
 // here; writes happen in the plan's transaction or, for session deletions,
 // which are idempotent, here too.
-func (s *Syncer) planWebhook(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planWebhook(ctx context.Context, ev *kinde.Event, need refreshNeed) (*webhookPlan, error) {
 	switch ev.Type {
 	case kinde.EventPermissionCreated, kinde.EventPermissionUpdated:
-		return s.planPermissionChanged(ctx, ev)
+		return s.planPermissionChanged(ctx, ev, need)
 	case kinde.EventPermissionDeleted:
-		return s.planPermissionDeleted(ctx, ev)
+		return s.planPermissionDeleted(ctx, ev, need)
 	case kinde.EventRoleUpdated, kinde.EventRoleDeleted:
-		return s.planRoleChanged(ctx, ev)
+		return s.planRoleChanged(ctx, ev, need)
 	case kinde.EventUserUpdated:
 		return s.planUserUpdated(ev)
 	case kinde.EventUserDeleted:
@@ -129,7 +173,7 @@ func (s *Syncer) planWebhook(ctx context.Context, ev *kinde.Event) (*webhookPlan
 // planPermissionChanged keeps the id→key map current. When an update changed
 // the key, the old key is handled like a deleted permission: tokens still
 // carry it.
-func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event, need refreshNeed) (*webhookPlan, error) {
 	p, err := ev.Permission()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
@@ -160,7 +204,7 @@ func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*w
 		return nil, err
 	}
 	affected = fanout.MergeAffected(affected, holders)
-	return s.revokeKeyPlan(p.ID, oldKey, "Permission "+oldKey+" was renamed to "+p.Key+" at Kinde.", affected, false), nil
+	return s.revokeKeyPlan(p.ID, oldKey, "Permission "+oldKey+" was renamed to "+p.Key+" at Kinde.", affected, false, need), nil
 }
 
 // planPermissionDeleted denies the deleted permission's key to everyone (a
@@ -169,7 +213,7 @@ func (s *Syncer) planPermissionChanged(ctx context.Context, ev *kinde.Event) (*w
 // kept from listings and earlier events. Kinde no longer lists holders of a
 // deleted permission, so holders come from the directory (every holder,
 // signed in to permsync or not), plus any live session carrying the key.
-func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event, need refreshNeed) (*webhookPlan, error) {
 	p, err := ev.Permission()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
@@ -203,23 +247,22 @@ func (s *Syncer) planPermissionDeleted(ctx context.Context, ev *kinde.Event) (*w
 		return nil, err
 	}
 	affected = fanout.MergeAffected(affected, holders)
-	return s.revokeKeyPlan(p.ID, known.Key, "Permission "+known.Key+" was deleted at Kinde.", affected, true), nil
+	return s.revokeKeyPlan(p.ID, known.Key, "Permission "+known.Key+" was deleted at Kinde.", affected, true, need), nil
 }
 
 // revokeKeyPlan denies key to everyone (a tombstone, settled now: Kinde made
-// the change before it sent the webhook) and fans out to the affected users.
-func (s *Syncer) revokeKeyPlan(permID, key, reason string, affected []fanout.AffectedUser, markDeleted bool) *webhookPlan {
+// the change before it sent the webhook) and fans out to the affected users
+// whose refresh no other fan-out makes (need). The denial is the same
+// whoever refreshes.
+func (s *Syncer) revokeKeyPlan(permID, key, reason string, affected []fanout.AffectedUser, markDeleted bool,
+	need refreshNeed) *webhookPlan {
 	now := time.Now()
 	tomb := store.Denial{PermissionKey: key, PermissionID: permID, CreatedAt: now, SettledAt: now,
 		ExpiresAt: now.Add(s.tombstoneTTL), Reason: "webhook: " + reason}
 	f := &store.Fanout{ID: fanout.NewID(), Kind: fanout.KindWebhook, ActorEmail: "Kinde webhook", PermissionID: permID,
 		PermissionKey: key, Reason: reason, CreatedAt: now}
 	items := fanout.Items(affected)
-	pl := &webhookPlan{
-		status:   store.WebhookProcessed,
-		outcome:  fmt.Sprintf("Denied %s to everyone; %d user(s) queued for a claims refresh.", key, len(items)),
-		fanoutID: f.ID,
-	}
+	pl := &webhookPlan{status: store.WebhookProcessed, fanoutID: f.ID}
 	pl.inTx = func(ctx context.Context, tx *store.Tx) error {
 		tomb.FanoutID = f.ID
 		if _, err := tx.AddDenial(ctx, tomb); err != nil {
@@ -230,7 +273,9 @@ func (s *Syncer) revokeKeyPlan(permID, key, reason string, affected []fanout.Aff
 				return err
 			}
 		}
-		return s.fanouts.StartTx(ctx, tx, f, items)
+		queued, err := s.startRefreshTx(ctx, tx, f, items, need)
+		pl.outcome = "Denied " + key + " to everyone; " + queued
+		return err
 	}
 	pl.after = append(pl.after, func(ctx context.Context) {
 		events.NotifyTombstonesChanged(s.pub)
@@ -248,7 +293,7 @@ func (s *Syncer) revokeKeyPlan(permID, key, reason string, affected []fanout.Aff
 // changing does not clear Kinde's claim cache), found in the directory as it
 // was before the event (Kinde no longer lists the holders of a deleted
 // role), plus local sessions whose token carries the role.
-func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhookPlan, error) {
+func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event, need refreshNeed) (*webhookPlan, error) {
 	r, err := ev.Role()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWebhookPermanent, err)
@@ -308,15 +353,17 @@ func (s *Syncer) planRoleChanged(ctx context.Context, ev *kinde.Event) (*webhook
 	now := time.Now()
 	f := &store.Fanout{ID: fanout.NewID(), Kind: fanout.KindWebhook, ActorEmail: "Kinde webhook", Reason: reason, CreatedAt: now}
 	items := fanout.Items(affected)
-	return &webhookPlan{
+	pl := &webhookPlan{
 		status:   store.WebhookProcessed,
-		outcome:  fmt.Sprintf("%s %d user(s) queued for a claims refresh.", reason, len(items)),
 		fanoutID: f.ID,
-		inTx: func(ctx context.Context, tx *store.Tx) error {
-			return s.fanouts.StartTx(ctx, tx, f, items)
-		},
-		after: []func(context.Context){func(ctx context.Context) { s.publishProgress(ctx, f.ID) }},
-	}, nil
+		after:    []func(context.Context){func(ctx context.Context) { s.publishProgress(ctx, f.ID) }},
+	}
+	pl.inTx = func(ctx context.Context, tx *store.Tx) error {
+		queued, err := s.startRefreshTx(ctx, tx, f, items, need)
+		pl.outcome = reason + " " + queued
+		return err
+	}
+	return pl, nil
 }
 
 // planUserUpdated bumps the user's epoch: Kinde clears its claim cache on

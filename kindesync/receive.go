@@ -104,6 +104,12 @@ func (s *Syncer) HandleWebhookJob(ctx context.Context, webhookID string, attempt
 	if err == nil {
 		return nil
 	}
+	if fanout.IsSettling(err) {
+		// Not a failure: planned again once that Kinde call is answered.
+		s.log.InfoContext(ctx, "kindesync: webhook waits for a Kinde call under way", "webhook_id", webhookID,
+			"reason", err)
+		return err
+	}
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	permanent := errors.Is(err, errWebhookPermanent)

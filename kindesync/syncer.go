@@ -36,6 +36,10 @@ type SessionStore interface {
 // transaction. *fanout.Engine satisfies it.
 type Fanouts interface {
 	StartTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem) error
+	// StartNeededTx starts a fan-out of refreshes needed since a change at
+	// Kinde, leaving out users another fan-out already refreshes after it.
+	StartNeededTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem, since time.Time,
+		wait bool) (covered int, err error)
 	EnqueueWebhookTx(ctx context.Context, tx *store.Tx, webhookID string) error
 }
 
