@@ -41,13 +41,17 @@ func (tx *Tx) RefreshCovers(ctx context.Context, userIDs []string, since time.Ti
 		}
 		in, list = `IN (SELECT value FROM json_each(?))`, string(b)
 	}
-	rows, err := tx.Query(ctx, `SELECT i.user_id, i.fanout_id, f.phase FROM fanout_items i
-		JOIN fanouts f ON f.id = i.fanout_id
-		WHERE i.user_id `+in+` AND (
-			(i.status = ? AND i.sent_at > ?) OR
-			(i.status = ? AND f.phase IN ('', ?, ?)))
-		ORDER BY i.user_id, i.fanout_id`,
-		list, FanoutItemDone, Millis(since), FanoutItemPending, FanoutPhaseRefreshing, FanoutPhaseDeleting)
+	// Two halves, each an index range on (user_id, status, sent_at): the
+	// done items sent after since (few: the others are skipped in the index,
+	// however long a user's history), and the pending ones with their
+	// fan-out's phase.
+	rows, err := tx.Query(ctx, `SELECT user_id, fanout_id, '' FROM fanout_items
+		WHERE user_id `+in+` AND status = ? AND sent_at > ?
+		UNION ALL
+		SELECT i.user_id, i.fanout_id, f.phase FROM fanout_items i JOIN fanouts f ON f.id = i.fanout_id
+		WHERE i.user_id `+in+` AND i.status = ? AND f.phase IN ('', ?, ?)
+		ORDER BY 1, 2`,
+		list, FanoutItemDone, Millis(since), list, FanoutItemPending, FanoutPhaseRefreshing, FanoutPhaseDeleting)
 	if err != nil {
 		return nil, fmt.Errorf("refresh covers: %w", err)
 	}
