@@ -81,12 +81,7 @@ func runMission(t *testing.T, env *apptest.Env) {
 	// 1. Delete export:reports through the panel: refused at once, then the
 	// fan-out refreshes the holders' sessions without it.
 	exportID := apptest.PermissionID(t, kc, "export:reports")
-	path := "/admin/permissions/" + exportID
-	adm.Get(t, path)
-	resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"export:reports"}})
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("panel delete = %d", resp.StatusCode)
-	}
+	adm.DeletePermission(t, exportID, "export:reports")
 	for _, c := range []*apptest.Client{alice, carol} {
 		if r := c.Get(t, "/reports/export"); r.StatusCode != http.StatusForbidden {
 			t.Fatalf("after the panel delete: GET /reports/export = %d; want 403", r.StatusCode)

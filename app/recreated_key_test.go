@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -53,12 +52,7 @@ func TestRecreatedKeyStaysDeniedInOlderTokens(t *testing.T) {
 
 	oldID := apptest.PermissionID(t, kc, "export:reports")
 	adm := env.Login(t, "admin@acme.test")
-	adm.Get(t, "/admin/permissions/"+oldID)
-	resp := adm.NoRedirect().PostForm(t, "/admin/permissions/"+oldID+"/delete", url.Values{"confirm": {"export:reports"}})
-	fanoutPath := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(fanoutPath, "/admin/fanouts/") {
-		t.Fatalf("delete = %d, Location %q", resp.StatusCode, fanoutPath)
-	}
+	fanoutPath := adm.DeletePermission(t, oldID, "export:reports")
 	fanoutID := strings.TrimPrefix(fanoutPath, "/admin/fanouts/")
 
 	// Created again at Kinde, and granted to analysts again, while the

@@ -17,13 +17,7 @@ import (
 func deleteExport(t *testing.T, env *apptest.Env, adm *apptest.Client) (permID, fanoutPath string) {
 	t.Helper()
 	permID = apptest.PermissionID(t, env.Kinde(), "export:reports")
-	adm.Get(t, "/admin/permissions/"+permID)
-	resp := adm.NoRedirect().PostForm(t, "/admin/permissions/"+permID+"/delete", url.Values{"confirm": {"export:reports"}})
-	fanoutPath = resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(fanoutPath, "/admin/fanouts/") {
-		t.Fatalf("delete = %d, Location %q", resp.StatusCode, fanoutPath)
-	}
-	return permID, fanoutPath
+	return permID, adm.DeletePermission(t, permID, "export:reports")
 }
 
 // kindeDeletes counts the DELETEs of the permission devkinde answered.

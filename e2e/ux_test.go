@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -106,11 +104,7 @@ func TestExportRefusalIsVisible(t *testing.T) {
 	eval[bool](t, alice, `(document.getElementById("live-sync").remove(), true)`)
 
 	adm := env.Login(t, "admin@acme.test")
-	path := "/admin/permissions/" + apptest.PermissionID(t, env.Kinde(), "export:reports")
-	adm.Get(t, path)
-	if resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"export:reports"}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("delete = %d", resp.StatusCode)
-	}
+	adm.DeletePermission(t, apptest.PermissionID(t, env.Kinde(), "export:reports"), "export:reports")
 
 	step(t, alice, "click Export on the stale page", chromedp.Click(chromedp.CSS(`[data-testid="export"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)))

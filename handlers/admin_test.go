@@ -312,13 +312,7 @@ func TestAdminRetryQueuesFailedUsersAgain(t *testing.T) {
 	}
 	env := apptest.Start(t, apptest.Options{Seed: seed})
 	adm := env.Login(t, "admin@acme.test")
-	path := "/admin/permissions/" + env.SeedPermissionID(t, "delete:reports")
-	adm.Get(t, path)
-	resp := adm.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {"delete:reports"}})
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/admin/fanouts/") {
-		t.Fatalf("delete = %d, Location %q", resp.StatusCode, loc)
-	}
+	loc := adm.DeletePermission(t, env.SeedPermissionID(t, "delete:reports"), "delete:reports")
 
 	failed := func() *apptest.Response {
 		var page *apptest.Response
@@ -337,7 +331,7 @@ func TestAdminRetryQueuesFailedUsersAgain(t *testing.T) {
 		t.Errorf("item error %q does not explain the refusal", msg)
 	}
 
-	resp = adm.NoRedirect().PostForm(t, loc+"/retry", nil)
+	resp := adm.NoRedirect().PostForm(t, loc+"/retry", nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != loc {
 		t.Fatalf("retry = %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -580,9 +574,7 @@ func TestAdminPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 	t.Parallel()
 	env := apptest.Start(t, apptest.Options{})
 	adm := env.Login(t, "admin@acme.test")
-	perm := "/admin/permissions/" + env.SeedPermissionID(t, "delete:reports")
-	adm.Get(t, perm)
-	fanout := adm.NoRedirect().PostForm(t, perm+"/delete", url.Values{"confirm": {"delete:reports"}}).Header.Get("Location")
+	fanout := adm.DeletePermission(t, env.SeedPermissionID(t, "delete:reports"), "delete:reports")
 	for _, path := range []string{
 		"/admin", "/admin/permissions", "/admin/permissions/" + env.SeedPermissionID(t, "export:reports"),
 		"/admin/roles", "/admin/users", "/admin/users/" + env.UserID(t, "alice@acme.test"), "/admin/fanouts", fanout,

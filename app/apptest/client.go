@@ -147,6 +147,23 @@ func (c *Client) PostForm(t testing.TB, path string, vals url.Values) *Response 
 	})
 }
 
+// DeletePermission deletes the permission with that id through the admin
+// panel, as the admin's browser would: its page, then the delete form with
+// the typed key. It returns the path of the fan-out page the answer
+// redirects to, and fails the test on any other answer.
+func (c *Client) DeletePermission(t testing.TB, permID, key string) (fanoutPath string) {
+	t.Helper()
+	path := "/admin/permissions/" + permID
+	c.Get(t, path)
+	resp := c.NoRedirect().PostForm(t, path+"/delete", url.Values{"confirm": {key}})
+	fanoutPath = resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(fanoutPath, "/admin/fanouts/") {
+		t.Fatalf("apptest: delete %s at %s = %d, Location %q; want 303 to its fan-out", key, c.BaseURL,
+			resp.StatusCode, fanoutPath)
+	}
+	return fanoutPath
+}
+
 // HTMX sends a request as htmx would: HX-Request, HX-Current-URL and the
 // X-CSRF-Token header from the last page's meta tag.
 func (c *Client) HTMX(t testing.TB, method, path string, vals url.Values) *Response {
