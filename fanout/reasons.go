@@ -26,7 +26,7 @@ const (
 type Reason struct {
 	Kind     ReasonKind
 	RoleKey  string // the role, for ReasonRole
-	FanoutID string // the fan-out that makes the refresh, for ReasonCovered
+	FanoutID string // the fan-out that makes the refresh, for ReasonCovered ("": Refresh session)
 }
 
 // CoveredBy is the reason of an item whose refresh fan-out id makes.
@@ -56,6 +56,9 @@ func (r Reason) Label() string {
 	case ReasonHolder:
 		return "holds it (directory)"
 	case ReasonCovered:
+		if r.FanoutID == "" {
+			return "already refreshed after the change (Refresh session)"
+		}
 		return "already refreshed by fan-out " + r.FanoutID
 	}
 	return string(r.Kind)

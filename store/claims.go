@@ -31,7 +31,8 @@ func (db *DB) ReserveButtonClaimsRefresh(ctx context.Context, userID string, now
 
 // MarkClaimsCleared records that a refresh_claims for the user, started at
 // at, succeeded: tokens granted to them afterwards carry claims at least as
-// fresh as at. An earlier time than the one recorded changes nothing.
+// fresh as at. An earlier time than the one recorded changes nothing. No
+// fan-out made it ("Refresh session"): see RefreshCovers.
 func (db *DB) MarkClaimsCleared(ctx context.Context, userID string, at time.Time) error {
 	return markClaimsCleared(ctx, db, userID, at)
 }
@@ -44,7 +45,8 @@ func (tx *Tx) MarkClaimsCleared(ctx context.Context, userID string, at time.Time
 func markClaimsCleared(ctx context.Context, q querier, userID string, at time.Time) error {
 	_, err := q.Exec(ctx, `INSERT INTO user_claims (user_id, cleared_at) VALUES (?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET cleared_at = CASE
-		WHEN excluded.cleared_at > user_claims.cleared_at THEN excluded.cleared_at ELSE user_claims.cleared_at END`,
+		WHEN excluded.cleared_at > user_claims.cleared_at THEN excluded.cleared_at ELSE user_claims.cleared_at END,
+		cleared_by = CASE WHEN excluded.cleared_at > user_claims.cleared_at THEN '' ELSE user_claims.cleared_by END`,
 		userID, Millis(at))
 	if err != nil {
 		return fmt.Errorf("mark claims cleared: %w", err)

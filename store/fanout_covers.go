@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// RefreshCover is another fan-out that already makes a user's refresh_claims.
+// RefreshCover is what already makes a user's refresh_claims: another
+// fan-out, or (FanoutID "") a "Refresh session" that called it.
 type RefreshCover struct {
 	FanoutID string
 	// Settling: the user's only candidate is a pending item of a fan-out
@@ -17,14 +18,16 @@ type RefreshCover struct {
 }
 
 // RefreshCovers returns, for each of userIDs whose refresh_claims (needed
-// because of a change Kinde made at since) another fan-out already makes,
-// that fan-out: one whose item for the user is done with its call sent after
-// since, or still pending in a fan-out past its Kinde call (refreshing, or
-// with no Kinde call), whose call will be sent later. An item pending in a
-// fan-out in its undo window or whose Kinde call failed or is retried does
-// not count (it may be undone or never run); one whose Kinde call is under
-// way is returned as Settling when nothing else covers the user. Users
-// without a cover are absent. One query, however many users.
+// because of a change Kinde made at since) is already made, what makes it:
+// the user's latest successful refresh_claims started after since (the
+// fan-out that made it, user_claims), or an item still pending in a fan-out
+// past its Kinde call (refreshing, or with no Kinde call), whose call will
+// start later. An item pending in a fan-out in its undo window or whose Kinde
+// call failed or is retried does not count (it may be undone or never run);
+// one whose Kinde call is under way is returned as Settling when nothing else
+// covers the user. Users without a cover are absent. One statement however
+// many users: one indexed row per user in user_claims, and the pending items
+// of the unfinished fan-outs, found by their primary key.
 func (tx *Tx) RefreshCovers(ctx context.Context, userIDs []string, since time.Time) (map[string]RefreshCover, error) {
 	out := map[string]RefreshCover{}
 	if len(userIDs) == 0 {
@@ -41,17 +44,13 @@ func (tx *Tx) RefreshCovers(ctx context.Context, userIDs []string, since time.Ti
 		}
 		in, list = `IN (SELECT value FROM json_each(?))`, string(b)
 	}
-	// Two halves, each an index range on (user_id, status, sent_at): the
-	// done items sent after since (few: the others are skipped in the index,
-	// however long a user's history), and the pending ones with their
-	// fan-out's phase.
-	rows, err := tx.Query(ctx, `SELECT user_id, fanout_id, '' FROM fanout_items
-		WHERE user_id `+in+` AND status = ? AND sent_at > ?
+	rows, err := tx.Query(ctx, `SELECT user_id, cleared_by, '' FROM user_claims
+		WHERE user_id `+in+` AND cleared_at > ?
 		UNION ALL
-		SELECT i.user_id, i.fanout_id, f.phase FROM fanout_items i JOIN fanouts f ON f.id = i.fanout_id
-		WHERE i.user_id `+in+` AND i.status = ? AND f.phase IN ('', ?, ?)
+		SELECT i.user_id, i.fanout_id, f.phase FROM fanouts f JOIN fanout_items i ON i.fanout_id = f.id
+		WHERE f.finished_at = 0 AND f.phase IN ('', ?, ?) AND i.user_id `+in+` AND i.status = ?
 		ORDER BY 1, 2`,
-		list, FanoutItemDone, Millis(since), list, FanoutItemPending, FanoutPhaseRefreshing, FanoutPhaseDeleting)
+		list, Millis(since), FanoutPhaseRefreshing, FanoutPhaseDeleting, list, FanoutItemPending)
 	if err != nil {
 		return nil, fmt.Errorf("refresh covers: %w", err)
 	}

@@ -7,8 +7,8 @@ import (
 )
 
 // TestRefreshCovers: which fan-outs meet a refresh needed since a change.
-// A call sent after it, or one pending past its Kinde call, does; one sent
-// before it, one pending in an undo window or a refused Kinde call, a failed
+// A call started after it (by a fan-out or "Refresh session"), or one
+// pending past its Kinde call, does; one started before it, one pending in an undo window or a refused Kinde call, a failed
 // item, or an item itself done by a cover does not; a pending item whose
 // Kinde call is under way is reported settling unless something else covers
 // the user.
@@ -57,22 +57,30 @@ func TestRefreshCovers(t *testing.T) {
 		t.Fatalf("u_new's item = %+v, %v; want sent at its call", it, err)
 	}
 
+	// "Refresh session" after the change covers too, naming no fan-out.
+	if err := db.MarkClaimsCleared(ctx, "u_button", since.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkClaimsCleared(ctx, "u_button_old", since.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	var covers map[string]RefreshCover
 	err = db.InTx(ctx, func(tx *Tx) error {
 		var err error
 		covers, err = tx.RefreshCovers(ctx, []string{"u_wait", "u_retry", "u_kinde_failed", "u_del", "u_both", "u_ref",
-			"u_item_failed", "u_plain", "u_old", "u_new", "u_cov", "u_none"}, since)
+			"u_item_failed", "u_plain", "u_old", "u_new", "u_cov", "u_button", "u_button_old", "u_none"}, since)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]RefreshCover{
-		"u_del":   {FanoutID: "fo_del", Settling: true},
-		"u_both":  {FanoutID: "fo_ref"},
-		"u_ref":   {FanoutID: "fo_ref"},
-		"u_plain": {FanoutID: "fo_plain"},
-		"u_new":   {FanoutID: "fo_sent"},
+		"u_del":    {FanoutID: "fo_del", Settling: true},
+		"u_both":   {FanoutID: "fo_ref"},
+		"u_ref":    {FanoutID: "fo_ref"},
+		"u_plain":  {FanoutID: "fo_plain"},
+		"u_new":    {FanoutID: "fo_sent"},
+		"u_button": {},
 	}
 	if len(covers) != len(want) {
 		t.Errorf("covers = %+v; want %+v", covers, want)

@@ -339,7 +339,7 @@ type Refreshed struct {
 // CompleteFanoutItems records successful refresh_claims calls of one
 // fan-out's round inside the transaction, in a handful of statements
 // however many users there are: every user's claims are marked cleared at
-// its At (before any epoch bump is visible, so the refresh that follows
+// its At by this fan-out (before any epoch bump is visible, so the refresh that follows
 // dates the session's claims from it), the items still pending in the round
 // move to done with attempts and the time their calls were sent (the
 // earliest At of the statement's users) and are counted, and those users' claims epochs
@@ -369,13 +369,16 @@ func (tx *Tx) CompleteFanoutItems(ctx context.Context, fanoutID string, round, a
 				at[u.UserID] = max(prev, Millis(u.At))
 			}
 		}
-		args := make([]any, 0, 2*len(ids))
+		args := make([]any, 0, 3*len(ids))
 		for _, id := range ids {
-			args = append(args, id, at[id])
+			args = append(args, id, at[id], fanoutID)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO user_claims (user_id, cleared_at) VALUES `+rowMarks(len(ids), 2)+`
+		if _, err := tx.Exec(ctx, `INSERT INTO user_claims (user_id, cleared_at, cleared_by) VALUES `+
+			rowMarks(len(ids), 3)+`
 			ON CONFLICT (user_id) DO UPDATE SET cleared_at = CASE
-			WHEN excluded.cleared_at > user_claims.cleared_at THEN excluded.cleared_at ELSE user_claims.cleared_at END`,
+			WHEN excluded.cleared_at > user_claims.cleared_at THEN excluded.cleared_at ELSE user_claims.cleared_at END,
+			cleared_by = CASE
+			WHEN excluded.cleared_at > user_claims.cleared_at THEN excluded.cleared_by ELSE user_claims.cleared_by END`,
 			args...); err != nil {
 			return nil, fmt.Errorf("complete fanout items: mark claims cleared: %w", err)
 		}
