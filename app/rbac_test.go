@@ -325,14 +325,16 @@ func TestPagesWordTheKindeCallUnderWay(t *testing.T) {
 			hold := env.HoldKinde(t, c.method, c.path)
 			fanoutPath, editPath := c.start(t, env, adm)
 
-			var words string
-			testsupport.Eventually(t, waitFor, "the fan-out page to show the Kinde call under way", func() bool {
-				ph, resp := phase(t, adm, fanoutPath)
-				words = strings.Join(strings.Fields(resp.TestID(t, "phase-text").Text()), " ")
-				return ph == store.FanoutPhaseDeleting
-			})
-			if !strings.Contains(words, c.words) || strings.Contains(words, c.absent) {
-				t.Errorf("during the call the fan-out page says %q; want %q and no %q", words, c.words, c.absent)
+			// The call is under way once Kinde holds it: the fan-out's phase
+			// moves first and the edit's state just before the call, so a
+			// page read as soon as the phase moved could find the edit still
+			// pending.
+			testsupport.Eventually(t, waitFor, "the Kinde call to reach Kinde", func() bool { return hold.Waiting() > 0 })
+			ph, resp := phase(t, adm, fanoutPath)
+			words := strings.Join(strings.Fields(resp.TestID(t, "phase-text").Text()), " ")
+			if ph != store.FanoutPhaseDeleting || !strings.Contains(words, c.words) || strings.Contains(words, c.absent) {
+				t.Errorf("during the call the fan-out page is %s and says %q; want %s, %q and no %q", ph, words,
+					store.FanoutPhaseDeleting, c.words, c.absent)
 			}
 			if editPath != "" {
 				state, _, page := editState(t, adm, editPath)
