@@ -33,10 +33,13 @@ func (tx *Tx) RefreshCovers(ctx context.Context, userIDs []string, since time.Ti
 	if len(userIDs) == 0 {
 		return out, nil
 	}
+	// The users as a relation joined to each half (on Postgres an unnest,
+	// which the planner probes the keys with; "= ANY(array)" led it to read
+	// every fan-out item: 250 ms instead of 35 at 5,000 users).
 	var in string
 	var list any
 	if tx.db.dialect == Postgres {
-		in, list = `= ANY(?::text[])`, userIDs
+		in, list = `IN (SELECT unnest(?::text[]))`, userIDs
 	} else {
 		b, err := json.Marshal(userIDs)
 		if err != nil {
