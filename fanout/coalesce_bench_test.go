@@ -105,4 +105,18 @@ func BenchmarkStartNeeded(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("StartNeededTx/all-covered", func(b *testing.B) { run(b, needed, users) })
+	// The cover query alone, every user covered.
+	b.Run("RefreshCovers/all-covered", func(b *testing.B) {
+		for b.Loop() {
+			if err := db.InTx(ctx, func(tx *store.Tx) error {
+				covers, err := tx.RefreshCovers(ctx, ids, since)
+				if err == nil && len(covers) != users {
+					b.Fatalf("%d covers; want %d", len(covers), users)
+				}
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
