@@ -168,9 +168,13 @@ func (h *Events) Stream(c echo.Context) error {
 			refused, limit))
 	}
 	ls := &liveStream{sessionID: s.ID, userID: s.UserID, release: release,
-		closed: h.metrics.streamOpened()}
+		closed: h.metrics.streamOpened(), unsubAdmin: func() {}}
+	// Both topics are subscribed before the stream says it is connected, so
+	// no event published after that is missed.
 	ls.userCh, ls.unsubUser = h.sub.Subscribe(events.UserTopic(s.UserID))
-	admin := h.adminPerm != "" && s.Can(h.adminPerm)
+	if h.adminPerm != "" && s.Can(h.adminPerm) {
+		ls.adminCh, ls.unsubAdmin = h.sub.Subscribe(events.AdminTopic)
+	}
 
 	if r.ProtoMajor == 1 {
 		if conn, rw, err := w.Hijack(); err == nil {
@@ -183,7 +187,7 @@ func (h *Events) Stream(c echo.Context) error {
 			out := &connSink{conn: conn}
 			gone := make(chan struct{})
 			go watchClose(conn, gone)
-			go h.serve(ls, out, gone, admin)
+			go h.serve(ls, out, gone)
 			return nil
 		}
 	}
@@ -193,7 +197,7 @@ func (h *Events) Stream(c echo.Context) error {
 		return nil
 	}
 	w.Flush()
-	h.serve(ls, &responseSink{w: w}, ctx.Done(), admin)
+	h.serve(ls, &responseSink{w: w}, ctx.Done())
 	return nil
 }
 
@@ -206,6 +210,8 @@ type liveStream struct {
 	sessionID, userID string
 	userCh            <-chan events.Event
 	unsubUser         func()
+	adminCh           <-chan events.Event // nil while the stream may not have the admin topic
+	unsubAdmin        func()
 	release           func() // gives the stream's slot back
 	closed            func() // tells the metrics
 }
@@ -213,6 +219,7 @@ type liveStream struct {
 // end unsubscribes and gives the slot back.
 func (ls *liveStream) end() {
 	ls.unsubUser()
+	ls.unsubAdmin()
 	ls.release()
 	ls.closed()
 }
@@ -289,7 +296,7 @@ func watchClose(conn net.Conn, gone chan<- struct{}) {
 // serve carries a stream until the client goes away (gone), the session
 // ends (an event says so, or the heartbeat finds the row gone), or the
 // server shuts down.
-func (h *Events) serve(ls *liveStream, out sink, gone <-chan struct{}, admin bool) {
+func (h *Events) serve(ls *liveStream, out sink, gone <-chan struct{}) {
 	defer out.close()
 	defer ls.end()
 	// Session checks run under a context of the stream's own: a hijacked
@@ -300,19 +307,15 @@ func (h *Events) serve(ls *liveStream, out sink, gone <-chan struct{}, admin boo
 	// again at every heartbeat and, for a stream that has it, on
 	// claims-changed, so an admin who loses the permission stops receiving
 	// admin events at once even while their page stays open.
-	var adminCh <-chan events.Event
-	unsubAdmin := func() {}
-	defer func() { unsubAdmin() }()
 	setAdmin := func(on bool) {
 		switch {
-		case on && adminCh == nil:
-			adminCh, unsubAdmin = h.sub.Subscribe(events.AdminTopic)
-		case !on && adminCh != nil:
-			unsubAdmin()
-			adminCh, unsubAdmin = nil, func() {}
+		case on && ls.adminCh == nil:
+			ls.adminCh, ls.unsubAdmin = h.sub.Subscribe(events.AdminTopic)
+		case !on && ls.adminCh != nil:
+			ls.unsubAdmin()
+			ls.adminCh, ls.unsubAdmin = nil, func() {}
 		}
 	}
-	setAdmin(admin)
 
 	beat := time.NewTicker(h.heartbeat)
 	defer beat.Stop()
@@ -345,12 +348,12 @@ func (h *Events) serve(ls *liveStream, out sink, gone <-chan struct{}, admin boo
 			// refreshes the session, and skipping the read here keeps a
 			// delete that reaches thousands of streams from queueing
 			// thousands of session reads behind its events.
-			if e.Name == events.EventClaimsChanged && adminCh != nil {
+			if e.Name == events.EventClaimsChanged && ls.adminCh != nil {
 				if st := h.check(ctx, ls.sessionID); st.known {
 					setAdmin(st.admin)
 				}
 			}
-		case e, ok := <-adminCh:
+		case e, ok := <-ls.adminCh:
 			if !ok {
 				return
 			}
