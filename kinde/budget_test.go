@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"permsync/internal/testsupport"
 )
 
 // manualBudget is a budget whose turns the test releases one at a time.
@@ -85,18 +87,11 @@ func TestBudgetServesTheMostUrgentLaneFirst(t *testing.T) {
 	if got := strings.Join(order, " "); got != want {
 		t.Fatalf("served %q; want %q", got, want)
 	}
-	b.mu.Lock()
-	running := b.running
-	b.mu.Unlock()
-	for i := 0; running && i < 1000; i++ { // the granter stops once no one waits
-		time.Sleep(time.Millisecond)
+	testsupport.Eventually(t, 0, "the granter to stop with nobody waiting", func() bool {
 		b.mu.Lock()
-		running = b.running
-		b.mu.Unlock()
-	}
-	if running {
-		t.Fatal("the granter still runs with nobody waiting")
-	}
+		defer b.mu.Unlock()
+		return !b.running
+	})
 }
 
 // TestBudgetCancelledWaiterLeavesTheQueue: a waiter whose context ends is
