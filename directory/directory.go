@@ -299,7 +299,6 @@ func (d *Directory) holdersOf(ctx context.Context, permID string, keys []store.D
 	return groupHolders(rows), nil
 }
 
-
 // Grant is a permission a user holds in an organization, and why.
 type Grant struct {
 	OrgCode      string
