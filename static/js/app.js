@@ -1,7 +1,8 @@
 // permsync's only script. The CSP forbids inline scripts, so everything the
 // pages do in the browser lives here:
 //   - htmx requests carry the CSRF token from <meta name="csrf-token">;
-//   - [data-countdown-to] elements count down to a unix-millisecond time;
+//   - [data-countdown-to] elements count down to a unix-millisecond time
+//     (then show data-countdown-done, when given, instead of "expired");
 //   - [data-meter-from][data-meter-to] bars show how much of a lifetime is left;
 //   - <time data-local-time> is rewritten into the browser's time zone, with
 //     the time in UTC in its title (one convention on every page);
@@ -53,7 +54,8 @@
         return;
       }
       var left = until - now;
-      el.textContent = remaining(left);
+      var done = el.getAttribute("data-countdown-done");
+      el.textContent = left <= 0 && done ? done : remaining(left);
       el.classList.toggle("is-soon", left > 0 && left <= 60000);
       el.classList.toggle("is-expired", left <= 0);
     });

@@ -94,6 +94,19 @@ func Remaining(now, until time.Time) string {
 	}
 }
 
+// DueIn is Remaining for something due to happen, not to expire: once the
+// time has come and the work has not started yet, it is "a moment" away (the
+// text app.js shows too, from data-countdown-done).
+func DueIn(now, due time.Time) string {
+	if due.Sub(now).Round(time.Second) <= 0 {
+		return DueNow
+	}
+	return Remaining(now, due)
+}
+
+// DueNow is what a countdown to due work says once the time has come.
+const DueNow = "a moment"
+
 // ISO formats a time for a datetime attribute.
 func ISO(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 

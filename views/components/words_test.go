@@ -1,6 +1,9 @@
 package components
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestPermissionName(t *testing.T) {
 	for key, want := range map[string]string{
@@ -48,5 +51,26 @@ func TestPlural(t *testing.T) {
 		if got := Plural(tc.n, "user", "users"); got != tc.want {
 			t.Errorf("Plural(%d) = %q, want %q", tc.n, got, tc.want)
 		}
+	}
+}
+
+func TestDueIn(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, c := range []struct {
+		due  time.Duration
+		want string
+	}{
+		{3 * time.Second, "3s"},
+		{90 * time.Second, "1m 30s"},
+		{0, DueNow},
+		{-2 * time.Second, DueNow},
+	} {
+		if got := DueIn(now, now.Add(c.due)); got != c.want {
+			t.Errorf("DueIn(now, now%+v) = %q; want %q", c.due, got, c.want)
+		}
+	}
+	// An expiry still says it expired.
+	if got := Remaining(now, now.Add(-time.Second)); got != "expired" {
+		t.Errorf("Remaining past = %q; want expired", got)
 	}
 }
