@@ -85,7 +85,7 @@ test: ## Run every test (unit, integration against devkinde, Postgres when reach
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		echo "--- store, app, admin, events, fanout, kindesync and directory tests against Postgres"; \
-		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 10m ./store/... ./app/... ./admin/... ./events/... ./fanout/... ./kindesync/... ./directory/...; \
+		PERMSYNC_TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(GO) test -count=1 -timeout 20m ./store/... ./app/... ./admin/... ./events/... ./fanout/... ./kindesync/... ./directory/...; \
 	else echo "--- Postgres not reachable on 127.0.0.1:5432: skipping the Postgres run"; fi
 
 # `make bench` runs every benchmark once (a few minutes on 2 cores; see
