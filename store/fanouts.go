@@ -81,9 +81,6 @@ type FanoutItem struct {
 	Round     int // 0, then one more each time an admin retries the item
 	UpdatedAt time.Time
 	DoneAt    time.Time
-	// SentAt is when the item's refresh_claims call was sent (no later than
-	// the real send); zero when it was done without a call of its own.
-	SentAt time.Time
 }
 
 const fanoutColumns = `id, kind, actor_id, actor_email, permission_id, permission_key, reason,
@@ -91,7 +88,7 @@ const fanoutColumns = `id, kind, actor_id, actor_email, permission_id, permissio
 	kinde_done_at`
 
 const fanoutItemColumns = `fanout_id, user_id, email, reasons, status, attempts, last_error, job_id,
-	round, updated_at, done_at, sent_at`
+	round, updated_at, done_at`
 
 // CreateFanout records a fan-out and its items inside the transaction. Items
 // are pending unless their Status says FanoutItemDone (a user whose refresh
@@ -359,9 +356,7 @@ func (tx *Tx) CompleteFanoutItems(ctx context.Context, fanoutID string, round, a
 		// upsert of several rows needs on Postgres.
 		at := make(map[string]int64, len(chunk))
 		var ids []string
-		sent := Millis(chunk[0].At) // the chunk's earliest call: never later than any of its sends
 		for _, u := range chunk {
-			sent = min(sent, Millis(u.At))
 			if prev, ok := at[u.UserID]; !ok {
 				ids = append(ids, u.UserID)
 				at[u.UserID] = Millis(u.At)
@@ -382,12 +377,12 @@ func (tx *Tx) CompleteFanoutItems(ctx context.Context, fanoutID string, round, a
 			args...); err != nil {
 			return nil, fmt.Errorf("complete fanout items: mark claims cleared: %w", err)
 		}
-		args = append(args[:0], FanoutItemDone, attempts, now, now, sent, fanoutID, round, FanoutItemPending)
+		args = append(args[:0], FanoutItemDone, attempts, now, now, fanoutID, round, FanoutItemPending)
 		for _, id := range ids {
 			args = append(args, id)
 		}
 		rows, err := tx.Query(ctx, `UPDATE fanout_items SET status = ?, attempts = ?, last_error = '', updated_at = ?,
-			done_at = ?, sent_at = ? WHERE fanout_id = ? AND round = ? AND status = ? AND user_id IN (`+sqlMarks(len(ids))+`)
+			done_at = ? WHERE fanout_id = ? AND round = ? AND status = ? AND user_id IN (`+sqlMarks(len(ids))+`)
 			RETURNING user_id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("complete fanout items: %w", err)
@@ -719,11 +714,11 @@ func scanFanout(sc scanner) (*Fanout, error) {
 
 func scanFanoutItem(sc scanner) (*FanoutItem, error) {
 	var it FanoutItem
-	var updated, done, sent int64
+	var updated, done int64
 	if err := sc.Scan(&it.FanoutID, &it.UserID, &it.Email, &it.Reasons, &it.Status, &it.Attempts, &it.LastError,
-		&it.JobID, &it.Round, &updated, &done, &sent); err != nil {
+		&it.JobID, &it.Round, &updated, &done); err != nil {
 		return nil, err
 	}
-	it.UpdatedAt, it.DoneAt, it.SentAt = FromMillis(updated), FromMillis(done), FromMillis(sent)
+	it.UpdatedAt, it.DoneAt = FromMillis(updated), FromMillis(done)
 	return &it, nil
 }
