@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"permsync/events"
 	"permsync/fanout"
-	"permsync/internal/testsupport"
-	"permsync/kinde"
 	"permsync/store"
 )
 
@@ -23,16 +20,7 @@ import (
 func BenchmarkStartNeeded(b *testing.B) {
 	const users = 5000
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Options{URL: testsupport.DatabaseURL(b), DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = db.Close() })
-	kc := kinde.New(kinde.Config{IssuerURL: "http://127.0.0.1:1", ClientID: "c", ClientSecret: "s"})
-	eng, err := fanout.New(db, fanout.Deps{Kinde: kc, Events: events.NewBroker()}, fanout.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, eng := idleEngine(b)
 	ids := make([]string, users)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("kp_%032x", 0xc0a1e5ce+i)

@@ -13,6 +13,23 @@ import (
 	"permsync/store"
 )
 
+// idleEngine opens a test database and an engine that is not started:
+// nothing calls Kinde, jobs are only queued.
+func idleEngine(tb testing.TB) (*store.DB, *fanout.Engine) {
+	tb.Helper()
+	db, err := store.Open(context.Background(), store.Options{URL: testsupport.DatabaseURL(tb), DataDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	kc := kinde.New(kinde.Config{IssuerURL: "http://127.0.0.1:1", ClientID: "c", ClientSecret: "s"})
+	eng, err := fanout.New(db, fanout.Deps{Kinde: kc, Events: events.NewBroker()}, fanout.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db, eng
+}
+
 // TestStartNeededTx: a planned fan-out's users whose refresh another
 // fan-out makes are recorded done, naming it, and get no job; one whose only
 // cover is a Kinde call under way makes the caller wait, or is refreshed
@@ -20,17 +37,7 @@ import (
 func TestStartNeededTx(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Options{URL: testsupport.DatabaseURL(t), DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	// The engine is not started: nothing calls Kinde, jobs are only queued.
-	kc := kinde.New(kinde.Config{IssuerURL: "http://127.0.0.1:1", ClientID: "c", ClientSecret: "s"})
-	eng, err := fanout.New(db, fanout.Deps{Kinde: kc, Events: events.NewBroker()}, fanout.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, eng := idleEngine(t)
 	since := time.Now()
 	for _, f := range []*store.Fanout{
 		{ID: "fo_calling", Kind: fanout.KindRBACEdit, Phase: store.FanoutPhaseDeleting},
@@ -53,7 +60,7 @@ func TestStartNeededTx(t *testing.T) {
 	}
 
 	f, items := plan("fo_wait")
-	err = db.InTx(ctx, func(tx *store.Tx) error {
+	err := db.InTx(ctx, func(tx *store.Tx) error {
 		_, err := eng.StartNeededTx(ctx, tx, f, items, since, true)
 		return err
 	})
