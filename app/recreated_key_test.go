@@ -75,15 +75,7 @@ func TestRecreatedKeyStaysDeniedInOlderTokens(t *testing.T) {
 	if newID == oldID {
 		t.Fatal("devkinde reused the deleted permission's id")
 	}
-	roles, err := kc.AllRoles(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(roles, func(r kinde.Role) bool { return r.Key == "analyst" })
-	if i < 0 {
-		t.Fatal("no analyst role")
-	}
-	if err := kc.AddRolePermission(ctx, roles[i].ID, newID); err != nil {
+	if err := kc.AddRolePermission(ctx, env.SeedRoleID(t, "analyst"), newID); err != nil {
 		t.Fatal(err)
 	}
 	// The page that used to lift the old key's tombstone on seeing it again.
