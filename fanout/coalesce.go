@@ -66,14 +66,5 @@ func (e *Engine) StartNeededTx(ctx context.Context, tx *store.Tx, f *store.Fanou
 		items[i].Status = store.FanoutItemDone
 		covered++
 	}
-	if err := tx.CreateFanout(ctx, f, items); err != nil {
-		return 0, err
-	}
-	jobs := make([]RefreshArgs, 0, len(items)-covered)
-	for _, it := range items {
-		if it.Status != store.FanoutItemDone {
-			jobs = append(jobs, RefreshArgs{FanoutID: f.ID, UserID: it.UserID})
-		}
-	}
-	return covered, e.EnqueueTx(ctx, tx, jobs)
+	return covered, e.StartTx(ctx, tx, f, items)
 }

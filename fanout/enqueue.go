@@ -30,15 +30,17 @@ func NewID() string {
 	return "fo_" + hex.EncodeToString(b[:])
 }
 
-// StartTx records a fan-out with one pending item per user and enqueues
-// their jobs, inside tx.
+// StartTx records a fan-out with one item per user and enqueues the jobs of
+// those not recorded done already (StartNeededTx's covered users), inside tx.
 func (e *Engine) StartTx(ctx context.Context, tx *store.Tx, f *store.Fanout, items []store.FanoutItem) error {
 	if err := tx.CreateFanout(ctx, f, items); err != nil {
 		return err
 	}
-	jobs := make([]RefreshArgs, len(items))
-	for i, it := range items {
-		jobs[i] = RefreshArgs{FanoutID: f.ID, UserID: it.UserID}
+	jobs := make([]RefreshArgs, 0, len(items))
+	for _, it := range items {
+		if it.Status != store.FanoutItemDone { // recorded done already: no call
+			jobs = append(jobs, RefreshArgs{FanoutID: f.ID, UserID: it.UserID})
+		}
 	}
 	return e.EnqueueTx(ctx, tx, jobs)
 }
